@@ -1,0 +1,41 @@
+//! CPU identification and small CPU helpers.
+
+use aarch64_cpu::asm;
+use aarch64_cpu::registers::*;
+use pagoda_klib::midr::Midr;
+use tock_registers::interfaces::Readable;
+
+/// This CPU's MIDR_EL1.
+pub fn midr() -> Midr {
+    Midr(MIDR_EL1.get() as u32)
+}
+
+/// This CPU's hardware id (MPIDR_EL1 affinity fields), as Linux prints it.
+pub fn hwid() -> u64 {
+    MPIDR_EL1.get() & 0xff_00ff_ffff
+}
+
+/// The exception level we run at (1 for the kernel after head.S).
+pub fn current_el() -> u64 {
+    CurrentEL.read(CurrentEL::EL)
+}
+
+/// Waits for an interrupt; the idle loop.
+pub fn wait_for_interrupt() {
+    asm::wfi();
+}
+
+/// Stops this CPU for good, with interrupts masked.
+pub fn halt() -> ! {
+    // SAFETY: masking interrupts on the way to an endless wfe cannot break anything.
+    unsafe { core::arch::asm!("msr daifset, #0xf") };
+    loop {
+        asm::wfe();
+    }
+}
+
+/// Waits a little for input. Interrupts are not enabled yet, so this spins;
+/// once the UART moves to interrupts it becomes a WFI.
+pub fn wait_for_interrupt_or_spin() {
+    core::hint::spin_loop();
+}

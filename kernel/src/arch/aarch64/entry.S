@@ -1,0 +1,173 @@
+/*
+ * entry.S - exception vectors and trap frames, modelled on
+ * arch/arm64/kernel/entry.S.
+ *
+ * VBAR_EL1 points at `vectors`: 16 entries of 0x80 bytes, four groups of four
+ * (synchronous, IRQ, FIQ, SError):
+ *   current EL with SP_EL0 ("t"), current EL with SP_ELx ("h"),
+ *   lower EL in AArch64, lower EL in AArch32.
+ * Every entry saves a full struct pt_regs (see exception.rs, TrapFrame) on
+ * the kernel stack and calls handle_exception(frame, vector_index). On
+ * return the frame is restored, so a handler may change the return address
+ * (ELR) or registers of the interrupted context.
+ */
+
+    .equ S_FRAME_SIZE, 304          // 31 GPRs, sp, elr, spsr, esr, far, stackframe[2]
+    .equ S_STACKFRAME, 288
+    .equ S_LR,  240
+    .equ S_SP,  248
+    .equ S_PC,  256
+    .equ S_ESR, 272
+
+    .macro kernel_entry, el
+    sub     sp, sp, #S_FRAME_SIZE
+    stp     x0, x1, [sp, #16 * 0]
+    stp     x2, x3, [sp, #16 * 1]
+    stp     x4, x5, [sp, #16 * 2]
+    stp     x6, x7, [sp, #16 * 3]
+    stp     x8, x9, [sp, #16 * 4]
+    stp     x10, x11, [sp, #16 * 5]
+    stp     x12, x13, [sp, #16 * 6]
+    stp     x14, x15, [sp, #16 * 7]
+    stp     x16, x17, [sp, #16 * 8]
+    stp     x18, x19, [sp, #16 * 9]
+    stp     x20, x21, [sp, #16 * 10]
+    stp     x22, x23, [sp, #16 * 11]
+    stp     x24, x25, [sp, #16 * 12]
+    stp     x26, x27, [sp, #16 * 13]
+    stp     x28, x29, [sp, #16 * 14]
+    .if \el == 0
+    mrs     x21, sp_el0                     // the user stack pointer
+    .else
+    add     x21, sp, #S_FRAME_SIZE          // the kernel sp before the exception
+    .endif
+    stp     x30, x21, [sp, #S_LR]
+    mrs     x22, elr_el1
+    mrs     x23, spsr_el1
+    stp     x22, x23, [sp, #S_PC]
+    mrs     x24, esr_el1
+    mrs     x25, far_el1
+    stp     x24, x25, [sp, #S_ESR]
+    /*
+     * A frame record (x29, elr) inside the frame, and x29 pointing at it, so
+     * a frame-pointer call trace walks through the exception into the
+     * interrupted code (Linux: pt_regs::stackframe).
+     */
+    stp     x29, x22, [sp, #S_STACKFRAME]
+    add     x29, sp, #S_STACKFRAME
+    .endm
+
+    .macro kernel_exit, el
+    ldp     x22, x23, [sp, #S_PC]
+    msr     elr_el1, x22
+    msr     spsr_el1, x23
+    .if \el == 0
+    ldr     x21, [sp, #S_SP]
+    msr     sp_el0, x21
+    .endif
+    ldp     x0, x1, [sp, #16 * 0]
+    ldp     x2, x3, [sp, #16 * 1]
+    ldp     x4, x5, [sp, #16 * 2]
+    ldp     x6, x7, [sp, #16 * 3]
+    ldp     x8, x9, [sp, #16 * 4]
+    ldp     x10, x11, [sp, #16 * 5]
+    ldp     x12, x13, [sp, #16 * 6]
+    ldp     x14, x15, [sp, #16 * 7]
+    ldp     x16, x17, [sp, #16 * 8]
+    ldp     x18, x19, [sp, #16 * 9]
+    ldp     x20, x21, [sp, #16 * 10]
+    ldp     x22, x23, [sp, #16 * 11]
+    ldp     x24, x25, [sp, #16 * 12]
+    ldp     x26, x27, [sp, #16 * 13]
+    ldp     x28, x29, [sp, #16 * 14]
+    ldr     x30, [sp, #S_LR]
+    add     sp, sp, #S_FRAME_SIZE
+    eret
+    .endm
+
+    /* One handler stub per vector: save, call Rust with (frame, index), restore. */
+    .macro entry_handler, el, index
+    .balign 4
+el\el\()_\index\()_handler:
+    kernel_entry \el
+    mov     x0, sp
+    mov     x1, #\index
+    bl      handle_exception
+    kernel_exit \el
+    .endm
+
+    .macro ventry, label
+    .balign 0x80
+    b       \label
+    .endm
+
+    .section .text.vectors, "ax"
+    .balign 0x800
+    .globl vectors
+vectors:
+    ventry  el1_0_handler           // Synchronous EL1t
+    ventry  el1_1_handler           // IRQ EL1t
+    ventry  el1_2_handler           // FIQ EL1t
+    ventry  el1_3_handler           // SError EL1t
+    ventry  el1_4_handler           // Synchronous EL1h
+    ventry  el1_5_handler           // IRQ EL1h
+    ventry  el1_6_handler           // FIQ EL1h
+    ventry  el1_7_handler           // SError EL1h
+    ventry  el0_8_handler           // Synchronous 64-bit EL0
+    ventry  el0_9_handler           // IRQ 64-bit EL0
+    ventry  el0_10_handler          // FIQ 64-bit EL0
+    ventry  el0_11_handler          // SError 64-bit EL0
+    ventry  el0_12_handler          // Synchronous 32-bit EL0
+    ventry  el0_13_handler          // IRQ 32-bit EL0
+    ventry  el0_14_handler          // FIQ 32-bit EL0
+    ventry  el0_15_handler          // SError 32-bit EL0
+
+    .text
+    entry_handler 1, 0
+    entry_handler 1, 1
+    entry_handler 1, 2
+    entry_handler 1, 3
+    entry_handler 1, 4
+    entry_handler 1, 5
+    entry_handler 1, 6
+    entry_handler 1, 7
+    entry_handler 0, 8
+    entry_handler 0, 9
+    entry_handler 0, 10
+    entry_handler 0, 11
+    entry_handler 0, 12
+    entry_handler 0, 13
+    entry_handler 0, 14
+    entry_handler 0, 15
+
+/*
+ * ktest_setjmp(buf) / ktest_longjmp(buf): save and restore the callee-saved
+ * state so the test runner can recover from a test that is expected to
+ * fault. setjmp returns 0; a later longjmp makes it return 1.
+ * buf: x19..x30, sp (13 words).
+ */
+    .globl ktest_setjmp
+ktest_setjmp:
+    stp     x19, x20, [x0, #0]
+    stp     x21, x22, [x0, #16]
+    stp     x23, x24, [x0, #32]
+    stp     x25, x26, [x0, #48]
+    stp     x27, x28, [x0, #64]
+    stp     x29, x30, [x0, #80]
+    mov     x1, sp
+    str     x1, [x0, #96]
+    mov     x0, #0
+    ret
+
+    .globl ktest_longjmp
+ktest_longjmp:
+    ldp     x19, x20, [x0, #0]
+    ldp     x21, x22, [x0, #16]
+    ldp     x23, x24, [x0, #32]
+    ldp     x25, x26, [x0, #48]
+    ldp     x27, x28, [x0, #64]
+    ldp     x29, x30, [x0, #80]
+    ldr     x1, [x0, #96]
+    mov     sp, x1
+    mov     x0, #1
+    ret

@@ -1,0 +1,3 @@
+//! AArch64 MMU support (Linux: arch/arm64/mm): descriptors and TLB maintenance.
+pub mod pte;
+pub mod tlb;

@@ -1,0 +1,165 @@
+//! The flattened device tree, read with the `fdt` crate (Linux:
+//! drivers/of/fdt.c, early_init_dt_scan*). Everything Pagoda knows about
+//! the board (RAM, UART, GIC, timer, PSCI, the initrd and the command line)
+//! comes from here; nothing is hard-coded.
+
+use fdt::node::FdtNode;
+use fdt::Fdt;
+use log::info;
+use spin::Once;
+
+static FDT: Once<Fdt<'static>> = Once::new();
+
+/// Parses the device tree mapped at `va`.
+///
+/// # Safety
+/// `va` must point at a mapped device tree blob that stays mapped and unchanged.
+pub unsafe fn init(va: usize) -> Result<&'static Fdt<'static>, fdt::FdtError> {
+    // SAFETY: guaranteed by the caller.
+    let fdt = unsafe { Fdt::from_ptr(va as *const u8)? };
+    Ok(FDT.call_once(|| fdt))
+}
+
+pub fn get() -> &'static Fdt<'static> {
+    FDT.get().expect("device tree not parsed yet")
+}
+
+/// The total size of the blob whose header is at `va`, read before parsing
+/// so the caller can check that all of it is mapped.
+///
+/// # Safety
+/// At least the 40-byte header at `va` must be mapped.
+pub unsafe fn header_total_size(va: usize) -> Option<usize> {
+    // SAFETY: the caller maps the header.
+    let (magic, size) = unsafe { (*(va as *const u32), *((va + 4) as *const u32)) };
+    (u32::from_be(magic) == 0xd00d_feed).then_some(u32::from_be(size) as usize)
+}
+
+/// A physical range from a `reg` property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub base: usize,
+    pub size: usize,
+}
+
+fn first_reg(node: &FdtNode) -> Option<Range> {
+    let r = node.reg()?.next()?;
+    Some(Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) })
+}
+
+fn is_memory_node(node: &FdtNode) -> bool {
+    node.property("device_type").and_then(|p| p.as_str()) == Some("memory")
+}
+
+/// Every RAM bank of every `/memory` node, with its NUMA node id (0 if none).
+pub fn memory_banks() -> impl Iterator<Item = (Range, u32)> {
+    get().all_nodes().filter(is_memory_node).flat_map(|n| {
+        let nid = n.property("numa-node-id").and_then(|p| p.as_usize()).unwrap_or(0) as u32;
+        n.reg()
+            .into_iter()
+            .flatten()
+            .map(move |r| (Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) }, nid))
+    })
+}
+
+fn chosen() -> Option<FdtNode<'static, 'static>> {
+    get().find_node("/chosen")
+}
+
+/// The command line (`/chosen/bootargs`).
+pub fn bootargs() -> &'static str {
+    chosen().and_then(|c| c.property("bootargs")).and_then(|p| p.as_str()).unwrap_or("")
+}
+
+/// The initrd's physical range, from `/chosen/linux,initrd-{start,end}`.
+pub fn initrd() -> Option<Range> {
+    let c = chosen()?;
+    let start = c.property("linux,initrd-start")?.as_usize()?;
+    let end = c.property("linux,initrd-end")?.as_usize()?;
+    (end > start).then_some(Range { base: start, size: end - start })
+}
+
+/// The console UART: `/chosen/stdout-path` if it names a PL011, else the first PL011.
+pub fn stdout_uart() -> Option<Range> {
+    let fdt = get();
+    let by_path = chosen()
+        .and_then(|c| c.property("stdout-path"))
+        .and_then(|p| p.as_str())
+        .and_then(|path| fdt.find_node(path.split(':').next().unwrap_or(path)))
+        .filter(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011")));
+    let node = by_path.or_else(|| fdt.find_compatible(&["arm,pl011"]))?;
+    first_reg(&node)
+}
+
+/// The PSCI conduit, `"hvc"` or `"smc"`.
+pub fn psci_method() -> Option<&'static str> {
+    let n = get().find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])?;
+    n.property("method")?.as_str()
+}
+
+/// Number of `/cpus/cpu@*` nodes.
+pub fn cpu_count() -> usize {
+    get().cpus().count()
+}
+
+/// Logs what the kernel learnt from the device tree.
+pub fn print_info() {
+    let fdt = get();
+    info!("Machine model: {}", fdt.root().model());
+    info!("Device tree: {} bytes, {} CPUs in /cpus", fdt.total_size(), cpu_count());
+    for (r, nid) in memory_banks() {
+        info!(
+            "  memory: [mem {:#018x}-{:#018x}] {} MiB, node {}",
+            r.base,
+            r.base + r.size - 1,
+            r.size >> 20,
+            nid
+        );
+    }
+    match initrd() {
+        Some(r) => info!("  initrd: [mem {:#018x}-{:#018x}] {} bytes", r.base, r.base + r.size - 1, r.size),
+        None => info!("  initrd: none"),
+    }
+    if let Some(r) = stdout_uart() {
+        info!("  uart: arm,pl011 at {:#x} (size {:#x})", r.base, r.size);
+    }
+    for compat in [&["arm,cortex-a15-gic", "arm,gic-400"][..], &["arm,gic-v3"][..]] {
+        if let Some(n) = fdt.find_compatible(compat) {
+            let regs: [Option<Range>; 2] = {
+                let mut it = n.reg().into_iter().flatten();
+                let mut next = || it.next().map(|r| Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) });
+                [next(), next()]
+            };
+            info!(
+                "  gic: {} dist {:#x} {} {:#x}",
+                compat[0],
+                regs[0].map_or(0, |r| r.base),
+                if compat[0] == "arm,gic-v3" { "redist" } else { "cpu" },
+                regs[1].map_or(0, |r| r.base)
+            );
+        }
+    }
+    if let Some(t) = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"]) {
+        let irqs: [usize; 4] = {
+            let mut v = [0; 4];
+            // Each interrupt specifier is 3 cells (type, number, flags); PPIs start at 16.
+            if let Some(p) = t.property("interrupts") {
+                for (i, cell) in p.value.chunks_exact(12).take(4).enumerate() {
+                    v[i] = u32::from_be_bytes(cell[4..8].try_into().unwrap()) as usize + 16;
+                }
+            }
+            v
+        };
+        info!(
+            "  timer: arm,armv8-timer, PPIs sec-phys {} phys {} virt {} hyp {}, {} Hz",
+            irqs[0],
+            irqs[1],
+            irqs[2],
+            irqs[3],
+            crate::arch::time::counter_freq()
+        );
+    }
+    if let Some(m) = psci_method() {
+        info!("  psci: method {m}");
+    }
+}

@@ -1,0 +1,2 @@
+//! Device drivers. Only what the memory-management lessons need.
+pub mod pl011;

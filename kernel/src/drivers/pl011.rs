@@ -1,0 +1,108 @@
+//! Arm PL011 UART (PrimeCell UART, Arm DDI 0183), polled transmit and
+//! receive. Modelled on drivers/tty/serial/amba-pl011.c's earlycon path.
+//!
+//! The base address comes from the device tree (`/chosen/stdout-path`).
+//! QEMU's model needs no baud-rate programming, and we leave the divisors
+//! as firmware set them, like Linux's earlycon.
+
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+use tock_registers::{register_bitfields, register_structs};
+
+register_bitfields! {u32,
+    /// Data Register.
+    DR [
+        DATA OFFSET(0) NUMBITS(8) []
+    ],
+    /// Flag Register.
+    FR [
+        /// Transmit FIFO full.
+        TXFF OFFSET(5) NUMBITS(1) [],
+        /// Receive FIFO empty.
+        RXFE OFFSET(4) NUMBITS(1) [],
+        /// UART busy transmitting.
+        BUSY OFFSET(3) NUMBITS(1) []
+    ],
+    /// Line Control Register.
+    LCR_H [
+        /// Word length.
+        WLEN OFFSET(5) NUMBITS(2) [ EightBit = 0b11 ],
+        /// Enable FIFOs.
+        FEN OFFSET(4) NUMBITS(1) []
+    ],
+    /// Control Register.
+    CR [
+        RXE OFFSET(9) NUMBITS(1) [],
+        TXE OFFSET(8) NUMBITS(1) [],
+        UARTEN OFFSET(0) NUMBITS(1) []
+    ],
+    /// Interrupt Clear Register.
+    ICR [
+        ALL OFFSET(0) NUMBITS(11) []
+    ]
+}
+
+register_structs! {
+    #[allow(non_snake_case)]
+    pub Pl011Regs {
+        (0x00 => DR: ReadWrite<u32, DR::Register>),
+        (0x04 => _reserved0),
+        (0x18 => FR: ReadOnly<u32, FR::Register>),
+        (0x1c => _reserved1),
+        (0x2c => LCR_H: ReadWrite<u32, LCR_H::Register>),
+        (0x30 => CR: ReadWrite<u32, CR::Register>),
+        (0x34 => _reserved2),
+        (0x44 => ICR: WriteOnly<u32, ICR::Register>),
+        (0x48 => @END),
+    }
+}
+
+pub struct Pl011 {
+    regs: *const Pl011Regs,
+}
+
+// SAFETY: the registers are MMIO; callers serialise access through the console lock.
+unsafe impl Send for Pl011 {}
+// SAFETY: as above.
+unsafe impl Sync for Pl011 {}
+
+impl Pl011 {
+    /// # Safety
+    /// `base` must be the virtual address of a PL011's registers, mapped as
+    /// Device memory for as long as the driver is used.
+    pub const unsafe fn new(base: usize) -> Self {
+        Self { regs: base as *const Pl011Regs }
+    }
+
+    fn regs(&self) -> &Pl011Regs {
+        // SAFETY: guaranteed by `new`'s contract.
+        unsafe { &*self.regs }
+    }
+
+    /// 8N1 with FIFOs, transmit and receive enabled, interrupts cleared.
+    pub fn init(&self) {
+        let r = self.regs();
+        while r.FR.is_set(FR::BUSY) {}
+        r.CR.set(0);
+        r.ICR.write(ICR::ALL::SET);
+        r.LCR_H.write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
+        r.CR.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+    }
+
+    pub fn putc(&self, c: u8) {
+        let r = self.regs();
+        while r.FR.is_set(FR::TXFF) {}
+        r.DR.set(c as u32);
+    }
+
+    /// A received byte, if one is waiting.
+    pub fn getc(&self) -> Option<u8> {
+        let r = self.regs();
+        (!r.FR.is_set(FR::RXFE)).then(|| r.DR.read(DR::DATA) as u8)
+    }
+
+    /// Waits until everything written has left the transmitter.
+    pub fn flush(&self) {
+        while self.regs().FR.is_set(FR::BUSY) {}
+    }
+}

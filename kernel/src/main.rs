@@ -1,0 +1,97 @@
+//! Pagoda: a teaching kernel for Linux memory management on AArch64.
+//!
+//! `start_kernel` mirrors init/main.c: each step below is the Pagoda
+//! counterpart of a Linux boot step, and logs what it did.
+#![no_std]
+#![no_main]
+
+mod arch;
+mod console;
+mod devicetree;
+mod drivers;
+mod kallsyms;
+#[cfg(feature = "ktest")]
+mod ktest;
+mod mm;
+mod monitor;
+mod panic;
+mod power;
+mod printk;
+
+use log::{info, warn};
+
+/// The kernel version string: crate version and git hash.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const GIT_HASH: &str = env!("PAGODA_GIT_HASH");
+
+/// Entry from boot/head.S, running at the kernel's high virtual address with
+/// the boot page tables, on the boot stack, interrupts masked.
+#[no_mangle]
+pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> ! {
+    mm::layout::init_kimage_voffset(text_pa);
+    printk::init();
+    let midr = arch::cpu::midr();
+    info!("Booting Pagoda on physical CPU {:#012x} [{:#010x}]", arch::cpu::hwid(), midr.0);
+    info!("Pagoda version {VERSION} (git {GIT_HASH}) ({}) #1 SMP", env!("PAGODA_RUSTC"));
+
+    // setup_arch: the fixmap, then the device tree through it.
+    let ttbr1 = aarch64_cpu::registers::TTBR1_EL1.get_baddr() as usize;
+    mm::fixmap::early_fixmap_init(ttbr1);
+    setup_machine_fdt(fdt_pa);
+
+    // parse_early_param: the console loglevel, then the console itself.
+    let cmdline = devicetree::bootargs();
+    printk::setup_loglevel(cmdline);
+    setup_console();
+
+    info!("CPU0: {midr}, entered at EL{boot_el}, running at EL{}", arch::cpu::current_el());
+    devicetree::print_info();
+    info!("Kernel command line: {cmdline}");
+    setup_psci();
+    info!("kallsyms: {} symbols", kallsyms::count());
+
+    #[cfg(feature = "ktest")]
+    ktest::run_all(pagoda_klib::cmdline::get(cmdline, "ktest.filter").flatten());
+    #[cfg(not(feature = "ktest"))]
+    monitor::run()
+}
+
+/// Maps the device tree through the fixmap and parses it (Linux: setup_machine_fdt).
+fn setup_machine_fdt(fdt_pa: usize) {
+    let (va, mapped) = mm::fixmap::fixmap_remap_fdt(fdt_pa);
+    // SAFETY: fixmap_remap_fdt mapped at least the header at `va`.
+    let size = unsafe { devicetree::header_total_size(va) };
+    match size {
+        Some(size) if size <= mapped => {}
+        Some(size) => panic!("device tree at {fdt_pa:#x} is {size} bytes; only {mapped} fit the fixmap"),
+        None => panic!("no valid device tree at physical address {fdt_pa:#x} (x0 at entry)"),
+    }
+    // SAFETY: the whole blob is mapped read-only and stays so.
+    if let Err(e) = unsafe { devicetree::init(va) } {
+        panic!("device tree at {fdt_pa:#x} does not parse: {e:?}");
+    }
+}
+
+/// Finds the UART in the device tree and makes it the console (Linux: earlycon).
+fn setup_console() {
+    let Some(uart) = devicetree::stdout_uart() else {
+        // Nothing to print on; the log is still in the ring buffer.
+        return;
+    };
+    let va = mm::fixmap::set_fixmap_io(mm::fixmap::FixedAddress::EarlyconMemBase, uart.base);
+    // SAFETY: the fixmap slot maps the PL011's registers as Device memory.
+    console::register(unsafe { drivers::pl011::Pl011::new(va) });
+    printk::console_replay();
+    info!("earlycon: pl011 at MMIO {:#010x} (fixmap {va:#x})", uart.base);
+}
+
+/// Reads the PSCI conduit from the device tree (Linux: psci_dt_init).
+fn setup_psci() {
+    match devicetree::psci_method().and_then(arch::psci::init) {
+        Some(conduit) => match arch::psci::version() {
+            Some((major, minor)) => info!("psci: PSCIv{major}.{minor} detected in firmware ({conduit:?} conduit)"),
+            None => warn!("psci: no answer to PSCI_VERSION"),
+        },
+        None => warn!("psci: no PSCI in the device tree; poweroff will use semihosting"),
+    }
+}

@@ -1,0 +1,56 @@
+//! The kernel virtual memory layout (Linux 4.x arm64, 48-bit VA, 4 KiB
+//! pages: arch/arm64/include/asm/memory.h), and the translations between
+//! kernel-image addresses and physical addresses.
+//!
+//! ```text
+//! 0xffff_0000_0000_0000  modules   128 MiB
+//! 0xffff_0000_0800_0000  vmalloc   (the kernel image is at its start)
+//! 0xffff_7dff_fe00_0000  fixmap    6 MiB  (early console, FDT)
+//! 0xffff_7dff_fee0_0000  PCI I/O   16 MiB
+//! 0xffff_7e00_0000_0000  vmemmap   2 TiB  (struct page array)
+//! 0xffff_8000_0000_0000  linear map of all RAM (PAGE_OFFSET)
+//! ```
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+pub const VA_BITS: usize = 48;
+pub const VA_START: usize = 0xffff_0000_0000_0000;
+pub const MODULES_VADDR: usize = VA_START;
+pub const MODULES_END: usize = MODULES_VADDR + (128 << 20);
+pub const KIMAGE_VADDR: usize = MODULES_END;
+pub const VMALLOC_START: usize = MODULES_END;
+pub const VMALLOC_END: usize = 0xffff_7dff_fdff_0000;
+pub const FIXADDR_START: usize = 0xffff_7dff_fe00_0000;
+pub const FIXADDR_TOP: usize = FIXADDR_START + (6 << 20);
+pub const PCI_IO_START: usize = 0xffff_7dff_fee0_0000;
+pub const PCI_IO_END: usize = PCI_IO_START + (16 << 20);
+pub const VMEMMAP_START: usize = 0xffff_7e00_0000_0000;
+pub const VMEMMAP_END: usize = PAGE_OFFSET;
+pub const PAGE_OFFSET: usize = 0xffff_8000_0000_0000;
+
+/// VA - PA of the kernel image (Linux: kimage_voffset), set once at boot.
+static KIMAGE_VOFFSET: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" {
+    static _text: u8;
+}
+
+/// Records where head.S found the image (`text_pa` = physical `_text`).
+pub fn init_kimage_voffset(text_pa: usize) {
+    let text_va = &raw const _text as usize;
+    KIMAGE_VOFFSET.store(text_va - text_pa, Ordering::Relaxed);
+}
+
+pub fn kimage_voffset() -> usize {
+    KIMAGE_VOFFSET.load(Ordering::Relaxed)
+}
+
+/// Physical address of a kernel-image symbol (Linux: __pa_symbol).
+pub fn pa_symbol<T>(p: *const T) -> usize {
+    p as usize - kimage_voffset()
+}
+
+/// Kernel-image virtual address of a physical address inside the image.
+pub fn kimage_va(pa: usize) -> usize {
+    pa + kimage_voffset()
+}

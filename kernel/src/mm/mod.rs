@@ -1,0 +1,4 @@
+//! Memory management: the kernel's side of it. The generic algorithms live in
+//! the host-testable `pagoda_mm` crate; this module wires them to the machine.
+pub mod fixmap;
+pub mod layout;

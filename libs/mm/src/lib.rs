@@ -1,0 +1,10 @@
+//! Pagoda's generic memory-management code.
+//!
+//! Everything here is free of arch code and hardware access, so it compiles
+//! and is tested on the host (`cargo test -p pagoda-mm`). The kernel plugs in
+//! the hardware through narrow traits (for page tables: how to reach a
+//! table's memory and how to get a new table page).
+#![cfg_attr(not(test), no_std)]
+
+pub mod addr;
+pub mod pgtable;
