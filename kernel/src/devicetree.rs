@@ -163,3 +163,39 @@ pub fn print_info() {
         info!("  psci: method {m}");
     }
 }
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::ktest::ktest;
+
+    #[ktest]
+    fn the_kernel_lies_in_a_memory_bank() {
+        let text_pa = crate::mm::layout::pa_symbol(crate::start_kernel as *const ());
+        let mut banks = 0;
+        let mut inside = false;
+        for (r, _) in memory_banks() {
+            banks += 1;
+            assert!(r.size > 0);
+            inside |= (r.base..r.base + r.size).contains(&text_pa);
+        }
+        assert!(banks >= 1);
+        assert!(inside, "kernel at {text_pa:#x} is outside every /memory bank");
+    }
+
+    #[ktest]
+    fn console_uart_and_psci_are_found() {
+        let uart = stdout_uart().expect("no PL011 in the device tree");
+        assert!(uart.size >= 0x1000);
+        assert!(matches!(psci_method(), Some("hvc") | Some("smc")));
+        assert!(cpu_count() >= 1);
+    }
+
+    #[ktest]
+    fn bootargs_reach_the_kernel() {
+        // tests/ktest.sh always passes a command line; the runner reads ktest.* from it.
+        let args = bootargs();
+        assert_eq!(args, args.trim_end_matches('\0'));
+        assert!(initrd().is_none_or(|r| r.size > 0));
+    }
+}

@@ -19,6 +19,8 @@
 //! `ktest.filter=WORD` on the command line runs only tests whose path
 //! contains WORD.
 
+#![cfg_attr(not(feature = "ktest"), allow(dead_code))]
+
 use crate::arch::exception::{FAULT_RECOVERY, LAST_RECOVERED_ESR, LAST_RECOVERED_FAR};
 use crate::kprintln;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -55,8 +57,12 @@ pub fn tests() -> &'static [KTest] {
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
     Returned,
+    /// Took a synchronous exception or panicked.
     Faulted,
 }
+
+/// Set by recover_from_panic, so the runner can say which it was.
+static PANICKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 #[inline(never)]
 fn run_one(t: &KTest) -> Outcome {
@@ -79,11 +85,32 @@ fn run_one(t: &KTest) -> Outcome {
     }
 }
 
+/// Runs `f` expecting a synchronous exception; returns (ESR, FAR) of the
+/// fault, or None if `f` returned normally. Lets a test check *which*
+/// fault happened, not only that one did.
+#[inline(never)]
+pub fn expect_fault(f: fn()) -> Option<(u64, u64)> {
+    let mut buf = [0u64; 13];
+    let p = buf.as_mut_ptr();
+    let outer = FAULT_RECOVERY.load(Ordering::Acquire);
+    // SAFETY: as in run_one.
+    let faulted = if unsafe { ktest_setjmp(p) } == 0 {
+        FAULT_RECOVERY.store(p, Ordering::Release);
+        f();
+        false
+    } else {
+        true
+    };
+    FAULT_RECOVERY.store(outer, Ordering::Release);
+    faulted.then(|| (LAST_RECOVERED_ESR.load(Ordering::Relaxed), LAST_RECOVERED_FAR.load(Ordering::Relaxed)))
+}
+
 /// Called by the panic handler: if a test is running, abandon it and resume
 /// the runner. Returns only if no test is running.
 pub fn recover_from_panic() {
     let p = PANIC_RECOVERY.swap(core::ptr::null_mut(), Ordering::AcqRel);
     if !p.is_null() {
+        PANICKED.store(true, Ordering::Relaxed);
         crate::panic::reset_after_recovery();
         // SAFETY: `p` is the live setjmp buffer of run_one.
         unsafe { ktest_longjmp(p) }
@@ -97,6 +124,7 @@ pub fn run_all(filter: Option<&str>) -> ! {
     let (mut passed, mut failed) = (0, 0);
     for (i, t) in selected().enumerate() {
         crate::kprint!("{}. {}::{} ... ", i + 1, t.module, t.name);
+        PANICKED.store(false, Ordering::Relaxed);
         let outcome = run_one(t);
         let ok = match (t.should_fault, &outcome) {
             (false, Outcome::Returned) | (true, Outcome::Faulted) => true,
@@ -106,7 +134,9 @@ pub fn run_all(filter: Option<&str>) -> ! {
             }
             (false, Outcome::Faulted) => false,
         };
-        if t.should_fault && outcome == Outcome::Faulted {
+        if t.should_fault && outcome == Outcome::Faulted && PANICKED.load(Ordering::Relaxed) {
+            kprintln!("    panicked as expected");
+        } else if t.should_fault && outcome == Outcome::Faulted {
             kprintln!(
                 "    faulted as expected: ESR {:#010x} FAR {:#018x}",
                 LAST_RECOVERED_ESR.load(Ordering::Relaxed),
@@ -129,4 +159,32 @@ pub fn run_all(filter: Option<&str>) -> ! {
 /// Whether a test's path (`module::name`) matches the filter word.
 fn matches(t: &KTest, word: &str) -> bool {
     t.module.contains(word) || t.name.contains(word)
+}
+
+/// Whether `ktest.force_fail` is on the command line (the runner's self-check).
+fn force_fail() -> bool {
+    pagoda_klib::cmdline::has(crate::devicetree::bootargs(), "ktest.force_fail")
+}
+
+/// Canary: must fault. With `ktest.force_fail` it returns instead, and the
+/// runner must then report it failed (checked by tests/ktest.sh).
+#[ktest(should_fault)]
+fn ktest_canary_fault() {
+    if !force_fail() {
+        // SAFETY: deliberately reads an unmapped kernel address to fault.
+        unsafe { core::ptr::read_volatile(0xffff_0000_0000_1000 as *const u64) };
+    }
+}
+
+/// Canary: must pass. With `ktest.force_fail` its assertion fails.
+#[ktest]
+fn ktest_canary_assert() {
+    assert!(!force_fail(), "ktest.force_fail is set: this failure is deliberate");
+}
+
+/// A failed assertion inside a should_fault test counts as the expected fault.
+#[ktest(should_fault)]
+fn panic_counts_as_fault_for_should_fault() {
+    let two = core::hint::black_box(2);
+    assert_eq!(two, 3);
 }

@@ -10,7 +10,6 @@ mod console;
 mod devicetree;
 mod drivers;
 mod kallsyms;
-#[cfg(feature = "ktest")]
 mod ktest;
 mod mm;
 mod monitor;

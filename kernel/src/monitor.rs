@@ -124,3 +124,23 @@ fn cmd_cmdline(_: &str) {
 monitor_cmd!(MON_HELP, "help", "list the monitor commands", cmd_help);
 monitor_cmd!(MON_DMESG, "dmesg", "print the kernel log ring buffer", cmd_dmesg);
 monitor_cmd!(MON_CMDLINE, "cmdline", "print the kernel command line", cmd_cmdline);
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::ktest::ktest;
+
+    #[ktest]
+    fn base_commands_are_registered() {
+        for name in ["help", "dmesg", "cmdline", "poweroff"] {
+            assert!(commands().iter().any(|c| c.name == name), "missing {name}");
+        }
+    }
+
+    #[ktest]
+    fn unknown_commands_are_reported_not_run() {
+        assert!(execute("cmdline"));
+        assert!(execute("   "));
+        assert!(!execute("no-such-command with args"));
+    }
+}

@@ -11,8 +11,9 @@
 //! is KERN_EMERG (0).
 
 use crate::arch::time::uptime_ns;
-use core::fmt::{self, Write};
+use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use pagoda_klib::fmtbuf::FmtBuf;
 use pagoda_klib::logbuf::{LogBuf, Record, MAX_TEXT};
 use spin::Mutex;
 
@@ -109,20 +110,7 @@ pub fn print(r: &Record<'_>) {
     print_record(r);
 }
 
-/// A fixed buffer that `write!` fills, cutting at MAX_TEXT.
-struct LineBuf {
-    buf: [u8; MAX_TEXT],
-    len: usize,
-}
-
-impl Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let n = s.len().min(MAX_TEXT - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
+type LineBuf = FmtBuf<MAX_TEXT>;
 
 impl log::Log for Printk {
     fn enabled(&self, _: &log::Metadata) -> bool {
@@ -136,24 +124,24 @@ impl log::Log for Printk {
             log::Level::Info => KERN_INFO,
             log::Level::Debug | log::Level::Trace => KERN_DEBUG,
         };
-        let mut line = LineBuf { buf: [0; MAX_TEXT], len: 0 };
+        let mut line = LineBuf::new();
         let _ = write!(line, "{}", record.args());
-        log_store(level, &line.buf[..line.len]);
+        log_store(level, line.as_bytes());
     }
 
     fn flush(&self) {}
 }
 
 /// Partial line of emergency (oops/panic) output, flushed at each newline.
-static EMERG_LINE: Mutex<LineBuf> = Mutex::new(LineBuf { buf: [0; MAX_TEXT], len: 0 });
+static EMERG_LINE: Mutex<LineBuf> = Mutex::new(LineBuf::new());
 
 /// Logs `s` at KERN_EMERG, one record per completed line.
 pub fn emerg_str(s: &str) {
     let mut pending = EMERG_LINE.lock();
     for (i, part) in s.split('\n').enumerate() {
         if i > 0 {
-            log_store(KERN_EMERG, &pending.buf[..pending.len]);
-            pending.len = 0;
+            log_store(KERN_EMERG, pending.as_bytes());
+            pending.clear();
         }
         let _ = pending.write_str(part);
     }
@@ -168,5 +156,36 @@ pub unsafe fn force_unlock() {
     unsafe {
         LOG.force_unlock();
         EMERG_LINE.force_unlock();
+    }
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::ktest::ktest;
+
+    #[ktest]
+    fn messages_land_in_the_ring_with_level_and_time() {
+        let before = uptime_ns();
+        log::warn!("printk-test-marker {}", 42);
+        let mut found = None;
+        dmesg(|r| {
+            if r.text == b"printk-test-marker 42" {
+                found = Some((r.level, r.ts_ns));
+            }
+        });
+        let (level, ts) = found.expect("message not in the ring");
+        assert_eq!(level, KERN_WARNING);
+        assert!(ts >= before && ts <= uptime_ns());
+    }
+
+    #[ktest]
+    fn console_loglevel_filters_like_linux() {
+        let saved = console_loglevel();
+        CONSOLE_LOGLEVEL.store(CONSOLE_LOGLEVEL_QUIET, Ordering::Relaxed);
+        assert!(should_print(KERN_ERR) && !should_print(KERN_WARNING) && !should_print(KERN_INFO));
+        CONSOLE_LOGLEVEL.store(CONSOLE_LOGLEVEL_DEFAULT, Ordering::Relaxed);
+        assert!(should_print(KERN_INFO) && !should_print(KERN_DEBUG));
+        CONSOLE_LOGLEVEL.store(saved, Ordering::Relaxed);
     }
 }

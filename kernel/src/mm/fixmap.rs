@@ -81,3 +81,29 @@ pub fn fixmap_remap_fdt(pa: usize) -> (usize, usize) {
     let va = FIX_FDT + (pa - base);
     (va, FIX_FDT + FIX_FDT_SIZE - va)
 }
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::ktest::ktest;
+
+    #[ktest]
+    fn fdt_is_readable_through_the_fixmap() {
+        let fdt = crate::devicetree::get();
+        let va = fdt as *const _ as usize;
+        let _ = va;
+        let total = fdt.total_size();
+        assert!(total > 0 && total <= FIX_FDT_SIZE);
+        // The parsed tree points into the fixmap window.
+        let model = fdt.root().model();
+        let p = model.as_ptr() as usize;
+        assert!((FIX_FDT..FIX_FDT + FIX_FDT_SIZE).contains(&p), "{p:#x}");
+    }
+
+    #[ktest]
+    fn fixmap_slots_are_page_sized_and_in_range() {
+        let va = fix_to_virt(FixedAddress::EarlyconMemBase);
+        assert_eq!(va, FIXADDR_START);
+        assert!(va < FIX_FDT && FIX_FDT + FIX_FDT_SIZE <= FIXADDR_TOP);
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod cmdline;
 pub mod esr;
+pub mod fmtbuf;
 pub mod kallsyms;
 pub mod logbuf;
 pub mod midr;

@@ -56,3 +56,28 @@ pub fn current_fp() -> usize {
     unsafe { core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack)) };
     fp
 }
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::ktest::ktest;
+    use pagoda_klib::fmtbuf::FmtBuf;
+
+    #[ktest]
+    fn kallsyms_names_start_kernel() {
+        assert!(crate::kallsyms::count() > 100, "symbol table not filled in");
+        let addr = crate::start_kernel as *const () as usize;
+        assert_eq!(crate::kallsyms::lookup(addr), Some(("start_kernel", 0)));
+        assert_eq!(crate::kallsyms::lookup(addr + 8), Some(("start_kernel", 8)));
+    }
+
+    #[ktest]
+    fn call_trace_walks_up_to_the_test_runner() {
+        let mut out = FmtBuf::<4096>::new();
+        print_trace(current_fp(), call_trace_walks_up_to_the_test_runner as *const () as usize, &mut out);
+        let trace = out.as_str();
+        assert!(trace.contains("call_trace_walks_up_to_the_test_runner"), "{trace}");
+        assert!(trace.contains("ktest::run_one"), "{trace}");
+        assert!(trace.contains("start_kernel"), "{trace}");
+    }
+}

@@ -147,3 +147,59 @@ pub fn show_regs(frame: &TrapFrame, w: &mut impl Write) {
         i -= 1;
     }
 }
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use crate::ktest::{expect_fault, ktest};
+    use pagoda_klib::esr::{ec, Esr, FaultKind};
+
+    /// An address in the modules region, which nothing maps yet.
+    const UNMAPPED: usize = 0xffff_0000_0010_0000;
+
+    #[ktest]
+    fn brk_reaches_the_sync_handler_decoded() {
+        // SAFETY: BRK only traps; the handler resumes the test runner.
+        let (esr, _) = expect_fault(|| unsafe { core::arch::asm!("brk #0x800") }).expect("no exception");
+        assert_eq!(Esr(esr).ec(), ec::BRK64);
+        assert_eq!(Esr(esr).imm16(), 0x800);
+    }
+
+    #[ktest]
+    fn undefined_instruction_is_ec_unknown() {
+        // SAFETY: UDF only traps.
+        let (esr, _) = expect_fault(|| unsafe { core::arch::asm!("udf #0") }).expect("no exception");
+        assert_eq!(Esr(esr).ec(), ec::UNKNOWN);
+    }
+
+    #[ktest]
+    fn unmapped_read_is_a_translation_fault_with_far() {
+        // SAFETY: deliberately faults.
+        let (esr, far) = expect_fault(|| unsafe {
+            core::ptr::read_volatile(UNMAPPED as *const u64);
+        })
+        .expect("no fault");
+        let esr = Esr(esr);
+        assert_eq!(esr.ec(), ec::DABT_CUR);
+        assert!(matches!(esr.fault_kind(), FaultKind::Translation(_)), "{:?}", esr.fault_kind());
+        assert!(!esr.wnr());
+        assert_eq!(far as usize, UNMAPPED);
+    }
+
+    #[ktest]
+    fn unmapped_write_sets_wnr() {
+        // SAFETY: deliberately faults.
+        let (esr, far) = expect_fault(|| unsafe {
+            core::ptr::write_volatile((UNMAPPED + 8) as *mut u64, 1);
+        })
+        .expect("no fault");
+        assert!(Esr(esr).wnr());
+        assert_eq!(far as usize, UNMAPPED + 8);
+    }
+
+    /// The plain expected-fault form: passes only because the access faults.
+    #[ktest(should_fault)]
+    fn null_dereference_faults() {
+        // SAFETY: deliberately faults (nothing is mapped at 0 in TTBR1 or the idmap).
+        unsafe { core::ptr::read_volatile(core::hint::black_box(0usize) as *const u64) };
+    }
+}

@@ -1,0 +1,109 @@
+# Pagoda: `make qemu` boots the kernel, `make test` runs every test.
+# `make help` lists the targets and the variables they take.
+
+MEM      ?= 1G
+SMP      ?= 1
+NUMA     ?=
+CMDLINE  ?=
+MACHINE  ?= virt
+CPU      ?= cortex-a72
+QEMU_ARGS ?=
+INITRD   ?=
+KTEST_TIMEOUT ?= 300
+export MEM SMP NUMA CMDLINE MACHINE CPU QEMU_ARGS INITRD
+
+TARGET   := aarch64-unknown-none-softfloat
+PROFILE  := release
+OBJCOPY  := aarch64-linux-gnu-objcopy
+NM       := aarch64-linux-gnu-nm
+BUILD    := build
+# The normal and the test kernel build into separate directories so
+# switching between them does not rebuild everything.
+KERNEL_ELF := target/$(TARGET)/$(PROFILE)/pagoda
+KTEST_ELF  := target/ktest/$(TARGET)/$(PROFILE)/pagoda
+KALLSYMS   := target/$(PROFILE)/kallsyms
+
+.PHONY: all deps kernel ktest-kernel qemu debug gdb test test-host test-kernel test-boot \
+        lint fmt clippy clean help
+
+all: kernel
+
+help:
+	@echo "Pagoda make targets:"
+	@echo "  make qemu        build and boot the kernel; ends at the monitor prompt (Ctrl-A X quits)"
+	@echo "  make test        host cargo tests + in-kernel tests under QEMU + boot-log tests"
+	@echo "  make test-host   only the host cargo tests (fast: the generic mm algorithms)"
+	@echo "  make test-kernel only the in-kernel tests (KTEST_FILTER=word runs a subset)"
+	@echo "  make test-boot   only the boot-log tests (boots make qemu several ways)"
+	@echo "  make debug       boot halted with a gdb stub on :1234; then 'make gdb' in another shell"
+	@echo "  make gdb         attach gdb-multiarch with kernel symbols"
+	@echo "  make lint        cargo fmt --check and cargo clippy"
+	@echo "  make deps        check/install qemu, gdb-multiarch, the cross gcc and cpio"
+	@echo "  make clean       remove build outputs"
+	@echo "Variables: MEM=$(MEM) SMP=$(SMP) NUMA=<nodes> CMDLINE=\"...\" MACHINE=$(MACHINE)"
+	@echo "           CPU=$(CPU) INITRD=<cpio> QEMU_ARGS=\"...\" KTEST_TIMEOUT=$(KTEST_TIMEOUT)"
+	@echo "Example:   printf 'dmesg\\npoweroff\\n' | make qemu MEM=3G CMDLINE=loglevel=8"
+
+deps:
+	@scripts/deps.sh
+
+$(KALLSYMS): libs/klib/src/kallsyms.rs libs/klib/src/bin/kallsyms.rs
+	@cargo build -q --release -p pagoda-klib --features std --bin kallsyms
+
+# Link, make the flat Image (objcopy), then write the symbol table into it.
+define make_image
+	@$(OBJCOPY) -O binary $(1) $(2)
+	@$(NM) -n -C --defined-only $(1) > $(2).nm
+	@$(KALLSYMS) $(2) \
+	  $$(awk '$$3=="_text"{print $$1}' $(2).nm) \
+	  $$(awk '$$3=="__kallsyms_start"{print $$1}' $(2).nm) \
+	  $$(awk '$$3=="__kallsyms_end"{print $$1}' $(2).nm) < $(2).nm
+endef
+
+kernel: deps $(KALLSYMS)
+	@cargo build -q --$(PROFILE) -p pagoda-kernel --target $(TARGET)
+	@mkdir -p $(BUILD)
+	$(call make_image,$(KERNEL_ELF),$(BUILD)/Image)
+	@cp $(KERNEL_ELF) $(BUILD)/vmlinux
+
+ktest-kernel: deps $(KALLSYMS)
+	@CARGO_TARGET_DIR=target/ktest cargo build -q --$(PROFILE) -p pagoda-kernel --target $(TARGET) --features ktest
+	@mkdir -p $(BUILD)
+	$(call make_image,$(KTEST_ELF),$(BUILD)/Image-ktest)
+	@cp $(KTEST_ELF) $(BUILD)/vmlinux-ktest
+
+qemu: kernel
+	@scripts/run-qemu.sh $(BUILD)/Image
+
+debug: kernel
+	@echo "QEMU halted with a gdb stub on localhost:1234; run 'make gdb' in another terminal"
+	@scripts/run-qemu.sh $(BUILD)/Image -s -S
+
+gdb:
+	@test -f $(BUILD)/vmlinux || { echo "pagoda: run 'make debug' first"; exit 1; }
+	gdb-multiarch -q $(BUILD)/vmlinux -ex "set architecture aarch64" -ex "target remote localhost:1234"
+
+test: test-host test-kernel test-boot
+
+test-host: deps
+	cargo test --workspace --exclude pagoda-kernel
+
+test-kernel: ktest-kernel
+	@tests/ktest.sh $(BUILD)/Image-ktest
+
+test-boot: kernel
+	@tests/boot.sh
+
+lint: fmt clippy
+
+fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy -q --workspace --exclude pagoda-kernel --all-targets -- -D warnings
+	cargo clippy -q -p pagoda-kernel --target $(TARGET) -- -D warnings
+	cargo clippy -q -p pagoda-kernel --target $(TARGET) --features ktest -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf $(BUILD)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Boots a Pagoda Image in QEMU virt. Used by `make qemu`, `make debug` and the tests.
+#   scripts/run-qemu.sh IMAGE [extra qemu args...]
+# Environment (all optional; the Makefile passes its variables):
+#   MEM=1G SMP=1 NUMA=<nodes> CMDLINE="..." MACHINE=virt CPU=cortex-a72
+#   INITRD=<file> QEMU_ARGS="..."
+set -euo pipefail
+IMAGE=${1:?usage: run-qemu.sh IMAGE [qemu args]}
+shift
+
+MEM=${MEM:-1G}
+SMP=${SMP:-1}
+MACHINE=${MACHINE:-virt}
+CPU=${CPU:-cortex-a72}
+
+args=(-M "$MACHINE" -cpu "$CPU" -m "$MEM" -smp "$SMP" -nographic -nic none -semihosting
+      -kernel "$IMAGE")
+[ -n "${CMDLINE:-}" ] && args+=(-append "$CMDLINE")
+[ -n "${INITRD:-}" ] && args+=(-initrd "$INITRD")
+
+# NUMA=N: N nodes, memory split evenly, CPUs dealt round-robin (see DESIGN.md).
+if [ -n "${NUMA:-}" ] && [ "${NUMA}" -gt 1 ]; then
+  mem_mb=$(numfmt --from=iec "${MEM}" | awk '{print int($1 / 1048576)}')
+  per=$((mem_mb / NUMA))
+  for ((n = 0; n < NUMA; n++)); do
+    size=$per
+    [ "$n" -eq $((NUMA - 1)) ] && size=$((mem_mb - per * (NUMA - 1)))
+    cpus=""
+    for ((c = n; c < SMP; c += NUMA)); do cpus+="${cpus:+,}cpus=$c"; done
+    args+=(-object "memory-backend-ram,id=m$n,size=${size}M"
+           -numa "node,nodeid=$n${cpus:+,$cpus},memdev=m$n")
+  done
+fi
+
+# shellcheck disable=SC2086
+exec qemu-system-aarch64 "${args[@]}" ${QEMU_ARGS:-} "$@"
