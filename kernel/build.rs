@@ -20,9 +20,10 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.join(".git/index").display());
     let hash = output("git", &["-C", root.to_str().unwrap(), "rev-parse", "--short=12", "HEAD"])
         .unwrap_or_else(|| "unknown".into());
-    let dirty = output("git", &["-C", root.to_str().unwrap(), "status", "--porcelain", "--untracked-files=no"])
-        .map(|s| if s.is_empty() { "" } else { "-dirty" })
-        .unwrap_or("");
+    let dirty =
+        output("git", &["-C", root.to_str().unwrap(), "status", "--porcelain", "--untracked-files=no"])
+            .map(|s| if s.is_empty() { "" } else { "-dirty" })
+            .unwrap_or("");
     println!("cargo:rustc-env=PAGODA_GIT_HASH={hash}{dirty}");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     println!(

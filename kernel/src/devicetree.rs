@@ -127,7 +127,9 @@ pub fn print_info() {
         if let Some(n) = fdt.find_compatible(compat) {
             let regs: [Option<Range>; 2] = {
                 let mut it = n.reg().into_iter().flatten();
-                let mut next = || it.next().map(|r| Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) });
+                let mut next = || {
+                    it.next().map(|r| Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) })
+                };
                 [next(), next()]
             };
             info!(

@@ -88,7 +88,9 @@ fn setup_console() {
 fn setup_psci() {
     match devicetree::psci_method().and_then(arch::psci::init) {
         Some(conduit) => match arch::psci::version() {
-            Some((major, minor)) => info!("psci: PSCIv{major}.{minor} detected in firmware ({conduit:?} conduit)"),
+            Some((major, minor)) => {
+                info!("psci: PSCIv{major}.{minor} detected in firmware ({conduit:?} conduit)")
+            }
             None => warn!("psci: no answer to PSCI_VERSION"),
         },
         None => warn!("psci: no PSCI in the device tree; poweroff will use semihosting"),

@@ -89,9 +89,9 @@ impl Esr {
     /// Kind of abort, for the fault handler.
     pub fn fault_kind(self) -> FaultKind {
         match self.fsc() {
-            0x04..=0x07 => FaultKind::Translation((self.fsc() & 3) as u8),
-            0x08..=0x0b => FaultKind::AccessFlag((self.fsc() & 3) as u8),
-            0x0c..=0x0f => FaultKind::Permission((self.fsc() & 3) as u8),
+            0x04..=0x07 => FaultKind::Translation(self.fsc() & 3),
+            0x08..=0x0b => FaultKind::AccessFlag(self.fsc() & 3),
+            0x0c..=0x0f => FaultKind::Permission(self.fsc() & 3),
             0x21 => FaultKind::Alignment,
             _ => FaultKind::Other,
         }

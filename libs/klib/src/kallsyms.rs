@@ -98,9 +98,7 @@ impl<'a> Kallsyms<'a> {
 /// Strips the `::h0123456789abcdef` hash that legacy Rust mangling appends.
 pub fn strip_rust_hash(name: &str) -> &str {
     match name.rfind("::h") {
-        Some(i) if name.len() - i == 19 && name[i + 3..].bytes().all(|b| b.is_ascii_hexdigit()) => {
-            &name[..i]
-        }
+        Some(i) if name.len() - i == 19 && name[i + 3..].bytes().all(|b| b.is_ascii_hexdigit()) => &name[..i],
         _ => name,
     }
 }
@@ -113,11 +111,8 @@ mod tests {
 
     #[test]
     fn lookup_finds_the_enclosing_symbol_and_offset() {
-        let blob = encode(vec![
-            (0x2000, "b".to_string()),
-            (0x1000, "a".to_string()),
-            (0x3000, "c".to_string()),
-        ]);
+        let blob =
+            encode(vec![(0x2000, "b".to_string()), (0x1000, "a".to_string()), (0x3000, "c".to_string())]);
         let k = Kallsyms::new(&blob).unwrap();
         assert_eq!(k.len(), 3);
         assert_eq!(k.lookup(0x1000), Some(("a", 0)));

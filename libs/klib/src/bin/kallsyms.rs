@@ -38,7 +38,10 @@ fn main() {
     let mut blob = encode(syms);
     let room = (end - start) as usize;
     if blob.len() > room {
-        eprintln!("kallsyms: table is {} bytes, only {room} reserved; enlarge .kallsyms in linker.ld", blob.len());
+        eprintln!(
+            "kallsyms: table is {} bytes, only {room} reserved; enlarge .kallsyms in linker.ld",
+            blob.len()
+        );
         std::process::exit(1);
     }
     let mut image = std::fs::read(&args[1]).expect("reading Image");

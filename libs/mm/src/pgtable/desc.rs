@@ -118,7 +118,10 @@ pub enum Desc {
     /// Points at a next-level table.
     Table(usize),
     /// Maps memory: a block (levels 1, 2) or a page (level 3).
-    Leaf { pa: usize, prot: Prot },
+    Leaf {
+        pa: usize,
+        prot: Prot,
+    },
 }
 
 /// Decodes a descriptor found at `level`.
