@@ -7,4 +7,5 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod addr;
+pub mod memblock;
 pub mod pgtable;

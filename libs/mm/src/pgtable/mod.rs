@@ -1,5 +1,8 @@
 //! Page tables: generic protections and (in walk.rs) the walker.
 pub mod desc;
+pub mod walk;
+
+pub use walk::{MapFlags, PageTable, PageTableMem, PgtableError, Walk};
 
 bitflags::bitflags! {
     /// What a mapping allows, in generic terms (Linux: pgprot_t and the
@@ -36,3 +39,6 @@ impl Prot {
     /// Device registers (Linux: PROT_DEVICE_nGnRE).
     pub const PAGE_DEVICE: Prot = Prot::READ.union(Prot::WRITE).union(Prot::DEVICE);
 }
+
+#[cfg(test)]
+mod tests;

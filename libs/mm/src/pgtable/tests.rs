@@ -1,0 +1,213 @@
+//! Host tests of the walker over a simulated physical memory.
+
+use super::walk::*;
+use super::Prot;
+use crate::addr::PhysAddr;
+use std::collections::BTreeMap;
+use std::vec::Vec;
+
+const K4: usize = 4096;
+const M2: usize = 2 << 20;
+const G1: usize = 1 << 30;
+
+/// Table pages live in a map from fake physical address to 512 entries.
+#[derive(Default)]
+struct SimMem {
+    pages: BTreeMap<usize, Box<[u64; 512]>>,
+    next: usize,
+    allocs: usize,
+    frees: usize,
+    flushes: Vec<(usize, usize)>,
+    fail_alloc: bool,
+}
+
+impl SimMem {
+    fn new() -> (Self, PhysAddr) {
+        let mut m = SimMem { next: 0x1000_0000, ..Default::default() };
+        let root = m.alloc_table().unwrap();
+        m.allocs = 0;
+        (m, root)
+    }
+    fn live(&self) -> usize {
+        self.pages.len()
+    }
+}
+
+impl PageTableMem for SimMem {
+    fn table(&mut self, pa: PhysAddr) -> *mut u64 {
+        self.pages.get_mut(&pa.0).expect("walker used a page that is not a table").as_mut_ptr()
+    }
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        if self.fail_alloc {
+            return None;
+        }
+        let pa = self.next;
+        self.next += K4;
+        self.pages.insert(pa, Box::new([0; 512]));
+        self.allocs += 1;
+        Some(PhysAddr(pa))
+    }
+    fn free_table(&mut self, pa: PhysAddr) {
+        let t = self.pages.remove(&pa.0).expect("double free of a table");
+        assert!(t.iter().all(|&e| e & 1 == 0), "freed a table that still maps something");
+        self.frees += 1;
+    }
+    fn flush_tlb(&mut self, va: usize, size: usize) {
+        self.flushes.push((va, size));
+    }
+}
+
+const KVA: usize = 0xffff_8000_0000_0000;
+
+#[test]
+fn indices_follow_the_va_layout() {
+    let va = 0xffff_8000_4020_3000usize;
+    assert_eq!(pgd_index(va), 256);
+    assert_eq!(pud_index(va), 1);
+    assert_eq!(pmd_index(va), 1);
+    assert_eq!(pte_index(va), 3);
+}
+
+#[test]
+fn linear_map_uses_1g_then_2m_then_4k_blocks() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    // 1 GiB + 2 MiB + 8 KiB of RAM starting at a 1 GiB boundary.
+    let size = G1 + M2 + 2 * K4;
+    pt.map(KVA, PhysAddr(0x4000_0000), size, Prot::PAGE_KERNEL, MapFlags::BLOCKS).unwrap();
+    let levels: Vec<usize> = [KVA, KVA + G1, KVA + G1 + M2].iter().map(|&va| pt.walk(va).leaf.unwrap().2).collect();
+    assert_eq!(levels, [1, 2, 3]);
+    assert_eq!(pt.translate(KVA + 0x1234), Some(PhysAddr(0x4000_1234)));
+    assert_eq!(pt.translate(KVA + G1 + M2 + K4 + 5), Some(PhysAddr(0x4000_0000 + G1 + M2 + K4 + 5)));
+    assert_eq!(pt.translate(KVA + size), None);
+    // PGD + PUD + PMD + PTE tables.
+    assert_eq!(pt.count_tables(), 4);
+}
+
+#[test]
+fn without_block_flags_everything_is_4k_pages() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    pt.map(KVA, PhysAddr(0), M2, Prot::PAGE_KERNEL, MapFlags::empty()).unwrap();
+    assert_eq!(pt.walk(KVA + M2 - K4).leaf.unwrap().2, 3);
+}
+
+#[test]
+fn mapping_twice_is_refused_and_misalignment_is_an_error() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    pt.map(KVA, PhysAddr(0), 4 * K4, Prot::PAGE_KERNEL, MapFlags::empty()).unwrap();
+    assert_eq!(
+        pt.map(KVA + 3 * K4, PhysAddr(0), 2 * K4, Prot::PAGE_KERNEL, MapFlags::empty()),
+        Err(PgtableError::AlreadyMapped(KVA + 3 * K4))
+    );
+    assert_eq!(pt.map(KVA + 1, PhysAddr(0), K4, Prot::PAGE_KERNEL, MapFlags::empty()), Err(PgtableError::Misaligned));
+    assert_eq!(pt.unmap(KVA, 100), Err(PgtableError::Misaligned));
+}
+
+#[test]
+fn out_of_memory_is_an_error_not_a_crash() {
+    let (mut mem, root) = SimMem::new();
+    mem.fail_alloc = true;
+    let mut pt = PageTable::new(root, &mut mem);
+    assert_eq!(pt.map(KVA, PhysAddr(0), K4, Prot::PAGE_KERNEL, MapFlags::empty()), Err(PgtableError::NoMemory));
+}
+
+#[test]
+fn unmap_across_a_block_boundary_splits_and_frees_tables() {
+    let (mut mem, root) = SimMem::new();
+    {
+        let mut pt = PageTable::new(root, &mut mem);
+        // Two 2 MiB blocks.
+        pt.map(KVA, PhysAddr(0x4000_0000), 2 * M2, Prot::PAGE_KERNEL, MapFlags::BLOCK_2M).unwrap();
+        assert_eq!(pt.count_tables(), 3);
+        // Unmap 8 KiB on each side of the boundary: both blocks split.
+        let n = pt.unmap(KVA + M2 - 2 * K4, 4 * K4).unwrap();
+        assert_eq!(n, 4 * K4);
+        assert_eq!(pt.translate(KVA + M2 - 2 * K4), None);
+        assert_eq!(pt.translate(KVA + M2 + K4), None);
+        assert_eq!(pt.translate(KVA + M2 - 3 * K4), Some(PhysAddr(0x4000_0000 + M2 - 3 * K4)));
+        assert_eq!(pt.translate(KVA + M2 + 2 * K4), Some(PhysAddr(0x4000_0000 + M2 + 2 * K4)));
+        assert_eq!(pt.walk(KVA).leaf.unwrap().2, 3, "the split block is now pages");
+        assert_eq!(pt.count_tables(), 5);
+        // Unmapping the rest frees every table but the root.
+        pt.unmap(KVA, 2 * M2).unwrap();
+        assert_eq!(pt.count_tables(), 1);
+    }
+    assert_eq!(mem.live(), 1);
+    assert_eq!(mem.allocs, mem.frees);
+    // Break-before-make: each split flushed the whole old block.
+    assert!(mem.flushes.contains(&(KVA, M2)) && mem.flushes.contains(&(KVA + M2, M2)));
+}
+
+#[test]
+fn protect_splits_only_what_it_must_and_keeps_addresses() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    pt.map(KVA, PhysAddr(0x4000_0000), G1, Prot::PAGE_KERNEL, MapFlags::BLOCKS).unwrap();
+    assert_eq!(pt.walk(KVA).leaf.unwrap().2, 1);
+    // Make one 2 MiB-aligned region plus one page read-only.
+    let changed = pt.protect(KVA + M2, M2 + K4, Prot::PAGE_KERNEL_RO).unwrap();
+    assert_eq!(changed, M2 + K4);
+    let (pa, prot, level) = pt.walk(KVA + M2 + 0x10).leaf.unwrap();
+    assert_eq!((pa, prot, level), (PhysAddr(0x4000_0000 + M2 + 0x10), Prot::PAGE_KERNEL_RO, 2));
+    let (_, prot, level) = pt.walk(KVA + 2 * M2).leaf.unwrap();
+    assert_eq!((prot, level), (Prot::PAGE_KERNEL_RO, 3));
+    let (_, prot, level) = pt.walk(KVA + 2 * M2 + K4).leaf.unwrap();
+    assert_eq!((prot, level), (Prot::PAGE_KERNEL, 3));
+    let (_, prot, level) = pt.walk(KVA).leaf.unwrap();
+    assert_eq!((prot, level), (Prot::PAGE_KERNEL, 2));
+    // Every byte still translates to the same physical address.
+    for off in (0..G1).step_by(M2 / 2 + K4) {
+        assert_eq!(pt.translate(KVA + off), Some(PhysAddr(0x4000_0000 + off)));
+    }
+}
+
+#[test]
+fn leaves_are_reported_in_address_order_with_sizes() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    pt.map(KVA + G1, PhysAddr(G1), M2 + K4, Prot::PAGE_KERNEL_ROX, MapFlags::BLOCKS).unwrap();
+    pt.map(KVA, PhysAddr(0), K4, Prot::PAGE_DEVICE, MapFlags::empty()).unwrap();
+    let mut seen = Vec::new();
+    pt.for_each_leaf(0xffff << 48, |va, pa, size, prot, _| seen.push((va, pa.0, size, prot)));
+    assert_eq!(
+        seen,
+        [
+            (KVA, 0, K4, Prot::PAGE_DEVICE),
+            (KVA + G1, G1, M2, Prot::PAGE_KERNEL_ROX),
+            (KVA + G1 + M2, G1 + M2, K4, Prot::PAGE_KERNEL_ROX)
+        ]
+    );
+}
+
+#[test]
+fn descriptors_round_trip_every_protection() {
+    use super::desc::{decode, mk_leaf, Desc};
+    for prot in [
+        Prot::PAGE_KERNEL,
+        Prot::PAGE_KERNEL_RO,
+        Prot::PAGE_KERNEL_ROX,
+        Prot::PAGE_KERNEL_EXEC,
+        Prot::PAGE_DEVICE,
+        Prot::READ | Prot::USER,
+        Prot::READ | Prot::WRITE | Prot::USER | Prot::DIRTY,
+        Prot::READ | Prot::EXEC | Prot::USER | Prot::OLD,
+        Prot::READ | Prot::NOCACHE | Prot::SPECIAL,
+    ] {
+        for level in 1..4 {
+            let raw = mk_leaf(0x4020_0000 & !(level_size(level) - 1), prot, level);
+            assert_eq!(
+                decode(raw, level),
+                Desc::Leaf { pa: 0x4020_0000 & !(level_size(level) - 1), prot },
+                "{prot:?} at level {level}"
+            );
+        }
+    }
+    // Kernel text: PXN clear, UXN set; user exec: UXN clear, PXN set.
+    let text = mk_leaf(0, Prot::PAGE_KERNEL_ROX, 3);
+    assert_eq!((text >> 53) & 3, 0b10);
+    let user_x = mk_leaf(0, Prot::READ | Prot::EXEC | Prot::USER, 3);
+    assert_eq!((user_x >> 53) & 3, 0b01);
+    assert_ne!(user_x & (1 << 11), 0, "user pages are non-global");
+}
