@@ -4,27 +4,48 @@
 
 use crate::drivers::pl011::Pl011;
 use core::fmt::{self, Write};
-use spin::{Mutex, Once};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use spin::Mutex;
 
-static CONSOLE: Once<Pl011> = Once::new();
+/// Virtual address of the console PL011's registers; 0 before registration.
+static UART_BASE: AtomicUsize = AtomicUsize::new(0);
 /// Serialises writers so lines do not interleave.
 static CONSOLE_LOCK: Mutex<()> = Mutex::new(());
 
-/// Registers the console. Messages logged before this are replayed by printk.
-pub fn register(uart: Pl011) {
-    CONSOLE.call_once(|| {
-        uart.init();
-        uart
-    });
+fn uart() -> Option<Pl011> {
+    let base = UART_BASE.load(Ordering::Acquire);
+    // SAFETY: register/rebase only store addresses that map a PL011.
+    (base != 0).then(|| unsafe { Pl011::new(base) })
+}
+
+/// Registers the PL011 at virtual address `base` as the console.
+/// Messages logged before this are replayed by printk.
+///
+/// # Safety
+/// `base` must map a PL011's registers as Device memory, for good.
+pub unsafe fn register(base: usize) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { Pl011::new(base) }.init();
+    UART_BASE.store(base, Ordering::Release);
+}
+
+/// Moves the console to another mapping of the same UART (from the fixmap
+/// to its ioremap()ed address). Returns the old address.
+///
+/// # Safety
+/// As for `register`.
+pub unsafe fn rebase(base: usize) -> usize {
+    let _guard = CONSOLE_LOCK.lock();
+    UART_BASE.swap(base, Ordering::AcqRel)
 }
 
 pub fn is_registered() -> bool {
-    CONSOLE.get().is_some()
+    UART_BASE.load(Ordering::Acquire) != 0
 }
 
 /// Writes bytes to the console, turning `\n` into `\r\n`.
 pub fn write_bytes(bytes: &[u8]) {
-    if let Some(c) = CONSOLE.get() {
+    if let Some(c) = uart() {
         for &b in bytes {
             if b == b'\n' {
                 c.putc(b'\r');
@@ -36,11 +57,11 @@ pub fn write_bytes(bytes: &[u8]) {
 
 /// A received byte, if any.
 pub fn getc() -> Option<u8> {
-    CONSOLE.get().and_then(|c| c.getc())
+    uart().and_then(|c| c.getc())
 }
 
 pub fn flush() {
-    if let Some(c) = CONSOLE.get() {
+    if let Some(c) = uart() {
         c.flush();
     }
 }

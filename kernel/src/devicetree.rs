@@ -91,6 +91,16 @@ pub fn stdout_uart() -> Option<Range> {
     first_reg(&node)
 }
 
+/// Ranges under `/reserved-memory` (firmware carve-outs) with a `reg`.
+pub fn reserved_memory() -> impl Iterator<Item = Range> {
+    get()
+        .find_node("/reserved-memory")
+        .into_iter()
+        .flat_map(|n| n.children())
+        .filter_map(|c| first_reg(&c))
+        .filter(|r| r.size > 0)
+}
+
 /// The PSCI conduit, `"hvc"` or `"smc"`.
 pub fn psci_method() -> Option<&'static str> {
     let n = get().find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])?;

@@ -49,6 +49,12 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
     setup_psci();
     info!("kallsyms: {} symbols", kallsyms::count());
 
+    // setup_arch, continued: the physical memory map, then the kernel page table.
+    mm::memblock::arm64_memblock_init(cmdline, fdt_pa);
+    arch::mm::mmu::paging_init();
+    mm::layout::print_memory_layout(arch::mm::mmu::linear_map_end());
+    console_init();
+
     #[cfg(feature = "ktest")]
     ktest::run_all(pagoda_klib::cmdline::get(cmdline, "ktest.filter").flatten());
     #[cfg(not(feature = "ktest"))]
@@ -79,9 +85,24 @@ fn setup_console() {
     };
     let va = mm::fixmap::set_fixmap_io(mm::fixmap::FixedAddress::EarlyconMemBase, uart.base);
     // SAFETY: the fixmap slot maps the PL011's registers as Device memory.
-    console::register(unsafe { drivers::pl011::Pl011::new(va) });
+    unsafe { console::register(va) };
     printk::console_replay();
     info!("earlycon: pl011 at MMIO {:#010x} (fixmap {va:#x})", uart.base);
+}
+
+/// Moves the console from its fixmap slot to an ioremap()ed address, as the
+/// real PL011 driver takes over from earlycon (Linux: console_init).
+fn console_init() {
+    let Some(uart) = devicetree::stdout_uart() else { return };
+    match mm::ioremap::ioremap(uart.base, uart.size.max(0x1000)) {
+        Ok(va) => {
+            // SAFETY: `va` maps the same PL011 as Device memory.
+            unsafe { console::rebase(va) };
+            mm::fixmap::clear_fixmap(mm::fixmap::FixedAddress::EarlyconMemBase);
+            info!("{:x}.pl011: ttyAMA0 at MMIO {:#x} mapped at {va:#x}; earlycon disabled", uart.base, uart.base);
+        }
+        Err(e) => warn!("pl011: ioremap failed ({e:?}); staying on earlycon"),
+    }
 }
 
 /// Reads the PSCI conduit from the device tree (Linux: psci_dt_init).

@@ -68,6 +68,14 @@ pub fn set_fixmap_io(idx: FixedAddress, pa: usize) -> usize {
     va + (pa & 0xfff)
 }
 
+/// Empties slot `idx` (Linux: clear_fixmap).
+pub fn clear_fixmap(idx: FixedAddress) {
+    let va = fix_to_virt(idx);
+    // SAFETY: single writer; the slot belongs to `idx`.
+    unsafe { (*addr_of_mut!(BM_PTE.0))[idx as usize] = 0 };
+    tlb::flush_tlb_kernel_page(va);
+}
+
 /// Maps the device tree at `pa` read-only (Linux: fixmap_remap_fdt). Returns
 /// its virtual address; the caller checks the size fits in what is mapped.
 pub fn fixmap_remap_fdt(pa: usize) -> (usize, usize) {

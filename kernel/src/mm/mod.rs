@@ -1,4 +1,8 @@
 //! Memory management: the kernel's side of it. The generic algorithms live in
 //! the host-testable `pagoda_mm` crate; this module wires them to the machine.
 pub mod fixmap;
+pub mod ioremap;
 pub mod layout;
+pub mod memblock;
+pub mod pgalloc;
+pub mod ptdump;

@@ -7,5 +7,6 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod addr;
+pub mod asid;
 pub mod memblock;
 pub mod pgtable;

@@ -14,3 +14,4 @@ pub mod time;
 // boot/head.S (the Image header and early boot) and the exception vectors.
 global_asm!(include_str!("../../../../boot/sysregs.inc"), include_str!("../../../../boot/head.S"));
 global_asm!(include_str!("entry.S"));
+global_asm!(include_str!("mm/proc.S"));
