@@ -38,6 +38,11 @@ COMMON=(
   "${TS}  memory: \[mem 0x0000000040000000-"
   "${TS}Kernel command line:"
   "${TS}psci: PSCIv[0-9.]+ detected"
+  "${TS}MEMBLOCK configuration: memory size = "
+  "${TS}paging_init: swapper_pg_dir at 0x[0-9a-f]+"
+  "${TS}Virtual kernel memory layout:"
+  "${TS} +memory : 0xffff800000000000 - "
+  "${TS}9000000.pl011: ttyAMA0 at MMIO 0x9000000 mapped at 0xffff0000"
   "^pagoda> "
   "${TS}reboot: Power down"
 )
@@ -50,9 +55,24 @@ boot "default (1G, cortex-a72, EL1)" "" 'help\ncmdline\ndmesg\npoweroff\n' "${CO
 boot "EL2 entry (virtualization=on)" "MACHINE=virt,virtualization=on" 'poweroff\n' "${COMMON[@]}" \
   "${TS}CPU0: Cortex-A72 r0p3, entered at EL2, running at EL1"
 boot "MEM=3G" "MEM=3G" 'poweroff\n' "${COMMON[@]}" "3072 MiB, node 0"
+# MMU: the walk of kernel text and of the linear map agree with the hardware,
+# and with 6G the linear map covers all RAM with 1G blocks.
+boot "MEM=6G: pt and kpt" "MEM=6G" 'pt ffff000008080000\npt ffff800000000000\nkpt\npoweroff\n' "${COMMON[@]}" \
+  "6144 MiB, node 0" \
+  "^  PTE\[128\] @ 0x[0-9a-f]+: 0x[0-9a-f]+  page" \
+  "= ro x +MEM/NORMAL" \
+  "^  PUD\[  0\] @ 0x[0-9a-f]+: 0x[0-9a-f]+  block" \
+  "=> PA 0x40080000; hardware AT S1E1R says 0x40080000 \(agrees\)" \
+  "=> PA 0x40000000; hardware AT S1E1R says 0x40000000 \(agrees\)" \
+  "^---\[ Linear mapping \]---" \
+  "^0xffff800000000000-0xffff800180000000 +6G PUD +RW NX .*MEM/NORMAL" \
+  "^0xffff000008080000-0xffff[0-9a-f]+ +[0-9]+K PTE +ro x "
 boot "CPU=cortex-a57" "CPU=cortex-a57" 'poweroff\n' "${COMMON[@]}" "${TS}CPU0: Cortex-A57 r1p0"
 boot "command line and loglevel=8" "CMDLINE=loglevel=8" 'cmdline\npoweroff\n' \
   "${TS}Kernel command line: loglevel=8$" "^loglevel=8$"
+boot "mem=512M caps RAM" "CMDLINE=mem=512M" 'poweroff\n' \
+  "${TS}memblock: mem=512M: RAM limited to 512 MiB" \
+  "${TS} memory\[0x0\].\[0x0000000040000000-0x000000005fffffff\]"
 boot "quiet hides info, dmesg still has it" "CMDLINE=quiet" 'dmesg\npoweroff\n' \
   "^pagoda> dmesg" "${TS}Machine model: linux,dummy-virt"
 # With `quiet` the banner must not reach the console before the prompt.

@@ -55,6 +55,7 @@ pub fn write_bytes(bytes: &[u8]) {
     }
 }
 
+#[cfg_attr(feature = "ktest", allow(dead_code))] // only the monitor reads
 /// A received byte, if any.
 pub fn getc() -> Option<u8> {
     uart().and_then(|c| c.getc())

@@ -36,8 +36,9 @@ pub struct KTest {
 }
 
 extern "C" {
-    static __start_ktests: KTest;
-    static __stop_ktests: KTest;
+    // Bounds of the .ktests section; only their addresses are used.
+    static __start_ktests: u8;
+    static __stop_ktests: u8;
     fn ktest_setjmp(buf: *mut u64) -> u64;
     fn ktest_longjmp(buf: *mut u64) -> !;
 }
@@ -48,8 +49,8 @@ static PANIC_RECOVERY: AtomicPtr<u64> = AtomicPtr::new(core::ptr::null_mut());
 pub fn tests() -> &'static [KTest] {
     // SAFETY: linker.ld places only KTest statics between these symbols.
     unsafe {
-        let start = &raw const __start_ktests;
-        let end = &raw const __stop_ktests;
+        let start = (&raw const __start_ktests).cast::<KTest>();
+        let end = (&raw const __stop_ktests).cast::<KTest>();
         core::slice::from_raw_parts(start, end.offset_from(start) as usize)
     }
 }

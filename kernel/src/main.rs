@@ -4,6 +4,10 @@
 //! counterpart of a Linux boot step, and logs what it did.
 #![no_std]
 #![no_main]
+// Some mm API (TLB flush by ASID, iounmap, ...) has no caller in the plain
+// kernel yet, only in the in-kernel tests; the test build, which compiles
+// both, still reports dead code.
+#![cfg_attr(not(feature = "ktest"), allow(dead_code))]
 
 mod arch;
 mod console;
@@ -53,6 +57,7 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
     mm::memblock::arm64_memblock_init(cmdline, fdt_pa);
     arch::mm::mmu::paging_init();
     mm::layout::print_memory_layout(arch::mm::mmu::linear_map_end());
+    arch::mm::context::asids_init();
     console_init();
 
     #[cfg(feature = "ktest")]
@@ -99,7 +104,10 @@ fn console_init() {
             // SAFETY: `va` maps the same PL011 as Device memory.
             unsafe { console::rebase(va) };
             mm::fixmap::clear_fixmap(mm::fixmap::FixedAddress::EarlyconMemBase);
-            info!("{:x}.pl011: ttyAMA0 at MMIO {:#x} mapped at {va:#x}; earlycon disabled", uart.base, uart.base);
+            info!(
+                "{:x}.pl011: ttyAMA0 at MMIO {:#x} mapped at {va:#x}; earlycon disabled",
+                uart.base, uart.base
+            );
         }
         Err(e) => warn!("pl011: ioremap failed ({e:?}); staying on earlycon"),
     }

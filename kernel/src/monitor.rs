@@ -27,16 +27,17 @@ macro_rules! monitor_cmd {
 }
 
 extern "C" {
-    static __start_monitor_cmds: MonitorCmd;
-    static __stop_monitor_cmds: MonitorCmd;
+    // Bounds of the .monitor_cmds section; only their addresses are used.
+    static __start_monitor_cmds: u8;
+    static __stop_monitor_cmds: u8;
 }
 
 /// All registered commands, sorted as linked.
 pub fn commands() -> &'static [MonitorCmd] {
     // SAFETY: linker.ld places only MonitorCmd statics between these symbols.
     unsafe {
-        let start = &raw const __start_monitor_cmds;
-        let end = &raw const __stop_monitor_cmds;
+        let start = (&raw const __start_monitor_cmds).cast::<MonitorCmd>();
+        let end = (&raw const __stop_monitor_cmds).cast::<MonitorCmd>();
         core::slice::from_raw_parts(start, end.offset_from(start) as usize)
     }
 }
@@ -60,12 +61,14 @@ pub fn execute(line: &str) -> bool {
     }
 }
 
+// The test kernel runs tests instead of the prompt, so it never reads input.
+#[cfg_attr(feature = "ktest", allow(dead_code))]
 /// Reads a line with echo and backspace. Returns None on end of input (^D).
 fn read_line(buf: &mut [u8]) -> Option<&str> {
     let mut len = 0;
     loop {
         let Some(c) = console::getc() else {
-            crate::arch::cpu::wait_for_interrupt_or_spin();
+            crate::arch::cpu::cpu_relax();
             continue;
         };
         match c {
@@ -88,6 +91,7 @@ fn read_line(buf: &mut [u8]) -> Option<&str> {
     }
 }
 
+#[cfg_attr(feature = "ktest", allow(dead_code))]
 /// The prompt loop. Never returns; `poweroff` ends the machine.
 pub fn run() -> ! {
     kprintln!("Pagoda monitor. Type 'help' for commands.");

@@ -13,7 +13,6 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-pub const VA_BITS: usize = 48;
 pub const VA_START: usize = 0xffff_0000_0000_0000;
 pub const MODULES_VADDR: usize = VA_START;
 pub const MODULES_END: usize = MODULES_VADDR + (128 << 20);
@@ -83,6 +82,27 @@ pub fn pa_symbol<T>(p: *const T) -> usize {
 /// Kernel-image virtual address of a physical address inside the image.
 pub fn kimage_va(pa: usize) -> usize {
     pa + kimage_voffset()
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::ktest::ktest;
+
+    #[ktest]
+    fn image_is_linked_at_kimage_vaddr_plus_text_offset() {
+        // SAFETY: only the address of the linker symbol is taken.
+        assert_eq!(&raw const _text as usize, KIMAGE_VADDR + 0x80000);
+        assert_eq!(pa_symbol(&raw const _text) & 0x1f_ffff, 0x80000);
+    }
+
+    #[ktest]
+    fn linear_map_translations_round_trip() {
+        let pa = phys_offset() + 0x12_3000;
+        assert_eq!(virt_to_phys(phys_to_virt(pa)), pa);
+        assert!(is_linear_map_address(phys_to_virt(pa)));
+        assert!(!is_linear_map_address(KIMAGE_VADDR));
+    }
 }
 
 /// `(   128 MB)`: a region size as Linux 4.x's mem_init printed it.

@@ -19,9 +19,9 @@ pub struct Size(pub usize);
 impl core::fmt::Display for Size {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let s = self.0;
-        let (v, unit) = if s >= 1 << 30 && s % (1 << 30) == 0 {
+        let (v, unit) = if s >= 1 << 30 && s.is_multiple_of(1 << 30) {
             (s >> 30, 'G')
-        } else if s >= 1 << 20 && s % (1 << 20) == 0 {
+        } else if s >= 1 << 20 && s.is_multiple_of(1 << 20) {
             (s >> 20, 'M')
         } else {
             (s >> 10, 'K')
@@ -173,7 +173,7 @@ pub fn dump_kernel_page_tables() {
     let marks = markers();
     let mut next_mark = 0;
     let mut run: Option<Run> = None;
-    let mut emit_marks_upto = |va: usize, next_mark: &mut usize| {
+    let emit_marks_upto = |va: usize, next_mark: &mut usize| {
         while *next_mark < marks.len() && marks[*next_mark].0 <= va {
             kprintln!("---[ {} ]---", marks[*next_mark].1);
             *next_mark += 1;

@@ -28,7 +28,7 @@ pub fn print_trace(mut fp: usize, pc: usize, w: &mut impl Write) {
     print_symbol(pc, w);
     let _ = writeln!(w);
     for _ in 0..MAX_DEPTH {
-        if fp < KERNEL_VA_START || fp % 16 != 0 {
+        if fp < KERNEL_VA_START || !fp.is_multiple_of(16) {
             break;
         }
         // SAFETY: fp is a 16-byte aligned kernel address taken from the frame

@@ -20,11 +20,6 @@ pub fn current_el() -> u64 {
     CurrentEL.read(CurrentEL::EL)
 }
 
-/// Waits for an interrupt; the idle loop.
-pub fn wait_for_interrupt() {
-    asm::wfi();
-}
-
 /// Stops this CPU for good, with interrupts masked.
 pub fn halt() -> ! {
     // SAFETY: masking interrupts on the way to an endless wfe cannot break anything.
@@ -34,8 +29,9 @@ pub fn halt() -> ! {
     }
 }
 
-/// Waits a little for input. Interrupts are not enabled yet, so this spins;
-/// once the UART moves to interrupts it becomes a WFI.
-pub fn wait_for_interrupt_or_spin() {
+/// Busy-wait hint (Linux: cpu_relax). The monitor polls the UART with it
+/// until the UART moves to interrupts and the idle loop can use WFI.
+#[cfg_attr(feature = "ktest", allow(dead_code))] // the test kernel has no prompt
+pub fn cpu_relax() {
     core::hint::spin_loop();
 }

@@ -75,7 +75,8 @@ fn linear_map_uses_1g_then_2m_then_4k_blocks() {
     // 1 GiB + 2 MiB + 8 KiB of RAM starting at a 1 GiB boundary.
     let size = G1 + M2 + 2 * K4;
     pt.map(KVA, PhysAddr(0x4000_0000), size, Prot::PAGE_KERNEL, MapFlags::BLOCKS).unwrap();
-    let levels: Vec<usize> = [KVA, KVA + G1, KVA + G1 + M2].iter().map(|&va| pt.walk(va).leaf.unwrap().2).collect();
+    let levels: Vec<usize> =
+        [KVA, KVA + G1, KVA + G1 + M2].iter().map(|&va| pt.walk(va).leaf.unwrap().2).collect();
     assert_eq!(levels, [1, 2, 3]);
     assert_eq!(pt.translate(KVA + 0x1234), Some(PhysAddr(0x4000_1234)));
     assert_eq!(pt.translate(KVA + G1 + M2 + K4 + 5), Some(PhysAddr(0x4000_0000 + G1 + M2 + K4 + 5)));
@@ -101,7 +102,10 @@ fn mapping_twice_is_refused_and_misalignment_is_an_error() {
         pt.map(KVA + 3 * K4, PhysAddr(0), 2 * K4, Prot::PAGE_KERNEL, MapFlags::empty()),
         Err(PgtableError::AlreadyMapped(KVA + 3 * K4))
     );
-    assert_eq!(pt.map(KVA + 1, PhysAddr(0), K4, Prot::PAGE_KERNEL, MapFlags::empty()), Err(PgtableError::Misaligned));
+    assert_eq!(
+        pt.map(KVA + 1, PhysAddr(0), K4, Prot::PAGE_KERNEL, MapFlags::empty()),
+        Err(PgtableError::Misaligned)
+    );
     assert_eq!(pt.unmap(KVA, 100), Err(PgtableError::Misaligned));
 }
 
@@ -110,7 +114,10 @@ fn out_of_memory_is_an_error_not_a_crash() {
     let (mut mem, root) = SimMem::new();
     mem.fail_alloc = true;
     let mut pt = PageTable::new(root, &mut mem);
-    assert_eq!(pt.map(KVA, PhysAddr(0), K4, Prot::PAGE_KERNEL, MapFlags::empty()), Err(PgtableError::NoMemory));
+    assert_eq!(
+        pt.map(KVA, PhysAddr(0), K4, Prot::PAGE_KERNEL, MapFlags::empty()),
+        Err(PgtableError::NoMemory)
+    );
 }
 
 #[test]

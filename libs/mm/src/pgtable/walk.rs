@@ -217,7 +217,9 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
                     self.write(table, idx, desc::mk_table(child.0));
                     self.map_level(child, level + 1, va, next, pa, prot, flags)?;
                 }
-                Desc::Table(child) => self.map_level(PhysAddr(child), level + 1, va, next, pa, prot, flags)?,
+                Desc::Table(child) => {
+                    self.map_level(PhysAddr(child), level + 1, va, next, pa, prot, flags)?
+                }
             }
             pa += next - va;
             va = next;
@@ -227,7 +229,13 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
 
     /// Replaces the block at `table[idx]` (covering `va`) with a next-level
     /// table of the same attributes, break-before-make (Linux: split_pmd).
-    fn split_block(&mut self, table: PhysAddr, idx: usize, level: usize, va: usize) -> Result<PhysAddr, PgtableError> {
+    fn split_block(
+        &mut self,
+        table: PhysAddr,
+        idx: usize,
+        level: usize,
+        va: usize,
+    ) -> Result<PhysAddr, PgtableError> {
         let Desc::Leaf { pa, prot } = desc::decode(self.read(table, idx), level) else {
             unreachable!("split_block on a non-block entry");
         };
@@ -350,7 +358,9 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
                     let child = self.split_block(table, idx, level, va)?;
                     self.protect_level(child, level + 1, va, next, prot, changed)?;
                 }
-                Desc::Table(child) => self.protect_level(PhysAddr(child), level + 1, va, next, prot, changed)?,
+                Desc::Table(child) => {
+                    self.protect_level(PhysAddr(child), level + 1, va, next, prot, changed)?
+                }
             }
             va = next;
         }

@@ -164,17 +164,13 @@ pub fn paging_init() {
     info!("paging_init: identity map dropped; TTBR0_EL1 = reserved_pg_dir (empty, ASID 0)");
 }
 
-pub fn linear_map_live() -> bool {
-    LINEAR_MAP_LIVE.load(Ordering::Acquire)
-}
-
 /// Hardware translation of `va` for a read at EL1 (AT S1E1R): the physical
 /// address, or None if the MMU would fault. Used by `pt` and the tests.
 pub fn at_s1e1r(va: usize) -> Option<usize> {
     // SAFETY: AT only updates PAR_EL1; the ISB makes the result visible.
     unsafe { core::arch::asm!("at s1e1r, {0}", "isb", in(reg) va, options(nostack)) };
     let par = PAR_EL1.get();
-    (par & 1 == 0).then(|| ((par & 0x0000_ffff_ffff_f000) as usize) | (va & 0xfff))
+    (par & 1 == 0).then_some(((par & 0x0000_ffff_ffff_f000) as usize) | (va & 0xfff))
 }
 
 /// The raw PAR_EL1 after an AT S1E1R of `va`.
@@ -227,7 +223,7 @@ mod tests {
             &raw const stack_var as usize,
             PAGE_OFFSET,
             PAGE_OFFSET + 0x12_3458,
-            PAGE_OFFSET + ((linear_end - PAGE_OFFSET) / 2 & !7),
+            PAGE_OFFSET + (((linear_end - PAGE_OFFSET) / 2) & !7),
             linear_end - 8,
             crate::mm::fixmap::FIX_FDT,
             MODULES_VADDR + 0x1000,
@@ -339,8 +335,10 @@ mod tests {
         let pa = memblock::phys_alloc(2 * M2, M2).expect("no 4 MiB for the test");
         let before = with_kernel_pgtable(|pt| pt.count_tables());
         // Two 2 MiB blocks, then write through them and read through the linear map.
-        with_kernel_pgtable(|pt| pt.map(SCRATCH, PhysAddr(pa), 2 * M2, Prot::PAGE_KERNEL, MapFlags::BLOCK_2M))
-            .unwrap();
+        with_kernel_pgtable(|pt| {
+            pt.map(SCRATCH, PhysAddr(pa), 2 * M2, Prot::PAGE_KERNEL, MapFlags::BLOCK_2M)
+        })
+        .unwrap();
         assert_eq!(with_kernel_pgtable(|pt| pt.walk(SCRATCH).leaf.unwrap().2), 2, "not a 2M block");
         for off in [0, M2 - 8, M2, 2 * M2 - 8] {
             // SAFETY: the range was just mapped RW.

@@ -70,3 +70,10 @@ pub fn flush_tlb_mm(asid: u16) {
     // SAFETY: as above.
     unsafe { asm!("dsb ishst", "tlbi aside1is, {0}", "dsb ish", in(reg) arg, options(nostack)) };
 }
+
+/// Invalidates every stage 1 EL1&0 entry on this CPU only (TLBI VMALLE1),
+/// after an ASID rollover (Linux: local_flush_tlb_all).
+pub fn local_flush_tlb_all() {
+    // SAFETY: TLB maintenance only. NSH: this CPU only.
+    unsafe { asm!("dsb nshst", "tlbi vmalle1", "dsb nsh", "isb", options(nostack)) };
+}

@@ -1,0 +1,129 @@
+//! Per-mm ASIDs and TTBR0 switching (Linux: arch/arm64/mm/context.c).
+//! The allocation policy (generations, rollover, reserved ASIDs) is the
+//! host-tested pagoda_mm::asid; this file owns the instance and the
+//! registers.
+//!
+//! TTBR0_EL1 holds both the user table and, in bits [63:48], the ASID
+//! (TCR_EL1.A1 = 0 selects TTBR0's ASID). With TCR_EL1.AS = 1 ASIDs are 16
+//! bits wide, otherwise 8.
+
+use super::tlb;
+use aarch64_cpu::registers::*;
+use pagoda_mm::asid::{AsidAllocator, Switch};
+use spin::{Mutex, Once};
+use tock_registers::interfaces::{Readable, Writeable};
+
+pub const NR_CPUS: usize = 8;
+
+static ASIDS: Once<Mutex<AsidAllocator<NR_CPUS>>> = Once::new();
+
+/// ASID width of this CPU, as head.S configured TCR_EL1.AS.
+pub fn asid_bits() -> u32 {
+    if TCR_EL1.is_set(TCR_EL1::AS) {
+        16
+    } else {
+        8
+    }
+}
+
+/// Sets up the allocator (Linux: asids_init).
+pub fn asids_init() {
+    let bits = asid_bits();
+    ASIDS.call_once(|| Mutex::new(AsidAllocator::new(bits)));
+    log::info!("ASID allocator initialised with {} entries ({bits}-bit ASIDs)", (1usize << bits) - 1);
+}
+
+/// Installs a user table for `ctx` (an mm's context id; 0 for a new mm) on
+/// `cpu`, flushing this CPU's TLB first if the ASID generation rolled over
+/// (Linux: check_and_switch_context + cpu_switch_mm).
+pub fn check_and_switch_context(ctx: &mut u64, pgd_pa: usize, cpu: usize) -> Switch {
+    let sw = ASIDS.get().expect("asids_init not called").lock().check_and_switch(ctx, cpu);
+    if sw.flush_local_tlb {
+        tlb::local_flush_tlb_all();
+    }
+    TTBR0_EL1.set(((sw.asid as u64) << 48) | pgd_pa as u64);
+    // SAFETY: barrier only; later accesses use the new TTBR0.
+    unsafe { core::arch::asm!("isb", options(nostack)) };
+    sw
+}
+
+/// Leaves user space on `cpu`: TTBR0 back to the empty reserved table, ASID 0
+/// (Linux: cpu_set_reserved_ttbr0).
+pub fn switch_to_reserved(cpu: usize) {
+    TTBR0_EL1.set(super::mmu::reserved_pg_dir_pa().0 as u64);
+    // SAFETY: barrier only.
+    unsafe { core::arch::asm!("isb", options(nostack)) };
+    if let Some(a) = ASIDS.get() {
+        a.lock().deactivate(cpu);
+    }
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::ktest::ktest;
+
+    #[ktest]
+    fn switching_context_puts_the_asid_in_ttbr0() {
+        let pgd = super::super::mmu::reserved_pg_dir_pa().0; // any empty table will do
+        let (mut a, mut b) = (0u64, 0u64);
+        let sa = check_and_switch_context(&mut a, pgd, 0);
+        assert_eq!(TTBR0_EL1.get() >> 48, sa.asid as u64);
+        let sb = check_and_switch_context(&mut b, pgd, 0);
+        assert_ne!(sa.asid, sb.asid);
+        assert_ne!(sa.asid, 0);
+        // Coming back keeps the same ASID.
+        assert_eq!(check_and_switch_context(&mut a, pgd, 0).asid, sa.asid);
+        switch_to_reserved(0);
+        assert_eq!(TTBR0_EL1.get() >> 48, 0);
+    }
+
+    /// A user-space mapping under an ASID, retargeted and flushed by ASID:
+    /// after flush_tlb_page / flush_tlb_mm the CPU sees the new page.
+    #[ktest]
+    fn tlb_flush_by_asid_makes_a_changed_mapping_visible() {
+        use crate::arch::mm::mmu::KernelPgtableMem;
+        use crate::mm::layout::phys_to_virt;
+        use crate::mm::memblock::{phys_alloc, phys_free};
+        use pagoda_mm::addr::PhysAddr;
+        use pagoda_mm::pgtable::{MapFlags, PageTable, PageTableMem, Prot};
+
+        const UVA: usize = 0x0000_0040_0000_0000;
+        let user = Prot::READ | Prot::WRITE | Prot::USER;
+        let mut mem = KernelPgtableMem;
+        let pgd = mem.alloc_table().unwrap();
+        let pages = phys_alloc(2 * 4096, 4096).unwrap();
+        // SAFETY: two fresh pages, through the linear map.
+        unsafe {
+            (phys_to_virt(pages) as *mut u64).write(0xaaaa);
+            (phys_to_virt(pages + 4096) as *mut u64).write(0xbbbb);
+        }
+        let read = || {
+            // SAFETY: UVA is mapped in the installed TTBR0 table; PAN is off.
+            unsafe { (UVA as *const u64).read_volatile() }
+        };
+        let mut ctx = 0;
+        PageTable::new(pgd, &mut mem).map(UVA, PhysAddr(pages), 4096, user, MapFlags::empty()).unwrap();
+        let asid = check_and_switch_context(&mut ctx, pgd.0, 0).asid;
+        assert_eq!(read(), 0xaaaa);
+        // Retarget without the walker's flush, then flush by (ASID, VA).
+        let retarget = |mem: &mut KernelPgtableMem, to: usize| {
+            let mut pt = PageTable::new(pgd, mem);
+            let w = pt.walk(UVA);
+            let s = w.steps[3];
+            let pte = pagoda_mm::pgtable::desc::mk_leaf(to, user, 3);
+            // SAFETY: the PTE slot of the table we own.
+            unsafe { (phys_to_virt(s.table) as *mut u64).add(s.index).write_volatile(pte) };
+        };
+        retarget(&mut mem, pages + 4096);
+        tlb::flush_tlb_page(asid, UVA);
+        assert_eq!(read(), 0xbbbb);
+        retarget(&mut mem, pages);
+        tlb::flush_tlb_mm(asid);
+        assert_eq!(read(), 0xaaaa);
+        switch_to_reserved(0);
+        PageTable::new(pgd, &mut mem).unmap(UVA, 4096).unwrap();
+        mem.free_table(pgd);
+        phys_free(pages, 2 * 4096);
+    }
+}
