@@ -8,5 +8,13 @@
 
 pub mod addr;
 pub mod asid;
+pub mod gfp;
 pub mod memblock;
+pub mod mmzone;
+pub mod page;
+pub mod page_alloc;
 pub mod pgtable;
+pub mod vmstat;
+
+#[cfg(test)]
+mod page_alloc_tests;

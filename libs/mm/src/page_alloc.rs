@@ -1,0 +1,592 @@
+//! The page allocator's front end: nodes, zonelists, watermarks and the
+//! allocation paths (Linux: mm/page_alloc.c __alloc_pages,
+//! get_page_from_freelist, __alloc_pages_slowpath; mm/mm_init.c).
+//!
+//! ```text
+//! alloc_pages(gfp, order)
+//!   -> zonelist of the local node: its zones, then other nodes' by distance,
+//!      each list highest zone first, cut at gfp_zone(gfp)
+//!   -> fast path: first zone above its LOW watermark (+ lowmem_reserve)
+//!        -> rmqueue: pcp list (order <= 3) or the buddy lists
+//!   -> slow path: wake kswapd, retry at the MIN watermark (less for
+//!      __GFP_HIGH / atomic), drain pcp lists and retry once; then fail,
+//!      with a warning unless __GFP_NOWARN. Never panics.
+//! ```
+
+use crate::gfp::Gfp;
+use crate::mmzone::*;
+use crate::page::MemMap;
+use crate::vmstat::{Counters, VmEvent, ZoneStatItem, NR_VM_NODE_STAT_ITEMS};
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+pub const MAX_NUMNODES: usize = 4;
+pub const PAGE_SHIFT: usize = 12;
+/// Linux's SWAP_CLUSTER_MAX, the floor of ZONE_MOVABLE's min watermark.
+const SWAP_CLUSTER_MAX: usize = 32;
+
+bitflags::bitflags! {
+    /// Internal allocation flags (Linux: mm/internal.h ALLOC_*).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct AllocFlags: u32 {
+        const WMARK_MIN = 0;
+        const WMARK_LOW = 1;
+        const WMARK_HIGH = 2;
+        const NO_WATERMARKS = 4;
+        /// Try harder: atomic requests (min - min/4).
+        const HARDER = 0x10;
+        /// __GFP_HIGH: may use half of the min reserve.
+        const HIGH = 0x20;
+        const KSWAPD = 0x800;
+    }
+}
+
+const ALLOC_WMARK_MASK: u32 = 3;
+
+/// A zonelist entry: (node, zone type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoneRef {
+    pub nid: u8,
+    pub zone: ZoneType,
+}
+
+/// The fallback order for one node (Linux: struct zonelist).
+#[derive(Debug, Clone, Copy)]
+pub struct Zonelist {
+    pub zones: [ZoneRef; MAX_NUMNODES * MAX_NR_ZONES],
+    pub len: usize,
+}
+
+impl Zonelist {
+    const EMPTY: Zonelist = Zonelist { zones: [ZoneRef { nid: 0, zone: ZoneType::Dma32 }; 12], len: 0 };
+    pub fn iter(&self) -> impl Iterator<Item = ZoneRef> + '_ {
+        self.zones[..self.len].iter().copied()
+    }
+}
+
+/// A memory node (Linux: struct pglist_data, pg_data_t).
+pub struct PglistData {
+    pub node_id: usize,
+    pub node_start_pfn: usize,
+    pub node_spanned_pages: usize,
+    pub node_present_pages: usize,
+    pub node_zones: [Zone; MAX_NR_ZONES],
+    pub node_zonelist: Zonelist,
+    pub vm_stat: Counters<NR_VM_NODE_STAT_ITEMS>,
+    /// kswapd wakeups requested for this node.
+    pub kswapd_wakeups: AtomicUsize,
+}
+
+impl PglistData {
+    pub fn zone(&self, t: ZoneType) -> &Zone {
+        &self.node_zones[t as usize]
+    }
+    pub fn populated_zones(&self) -> impl Iterator<Item = &Zone> {
+        self.node_zones.iter().filter(|z| z.present_pages > 0)
+    }
+    pub fn node_end_pfn(&self) -> usize {
+        self.node_start_pfn + self.node_spanned_pages
+    }
+}
+
+/// Why an allocation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocFailure {
+    pub order: usize,
+    pub gfp: Gfp,
+}
+
+/// The seam for labs and benchmarks: anything that hands out physical
+/// page frames. Pagoda's buddy allocator is one implementation; a lab can
+/// plug in its own, and `make bench` wraps buddy_system_allocator in it.
+pub trait FrameAllocator: Sync {
+    /// Allocates 2^order contiguous frames; returns the first PFN.
+    fn alloc_frames(&self, gfp: Gfp, order: usize) -> Result<usize, AllocFailure>;
+    /// Frees a block returned by `alloc_frames`.
+    fn free_frames(&self, pfn: usize, order: usize);
+    /// Free frames right now.
+    fn nr_free_frames(&self) -> usize;
+    fn name(&self) -> &'static str;
+}
+
+/// Hooks the kernel fills in (reclaim arrives in a later issue).
+pub struct Hooks {
+    /// Wake node's kswapd (Linux: wakeup_kswapd).
+    pub wakeup_kswapd: Option<fn(nid: usize, order: usize, highest: ZoneType)>,
+    /// Direct reclaim; returns pages reclaimed (Linux: __alloc_pages_direct_reclaim).
+    pub direct_reclaim: Option<fn(gfp: Gfp, order: usize) -> usize>,
+    /// Which CPU is running (the pcp to use).
+    pub this_cpu: fn() -> usize,
+}
+
+fn cpu0() -> usize {
+    0
+}
+
+/// All nodes and the allocation policy (Linux: the globals of page_alloc.c).
+pub struct PageAllocator {
+    nodes: [Option<PglistData>; MAX_NUMNODES],
+    pub nr_online_nodes: usize,
+    pub min_free_kbytes: usize,
+    pub hooks: Hooks,
+    pub alloc_failures: AtomicUsize,
+    pub alloc_stalls: AtomicUsize,
+}
+
+/// sysctl_lowmem_reserve_ratio, per zone (DMA32, Normal, Movable).
+pub const LOWMEM_RESERVE_RATIO: [usize; MAX_NR_ZONES] = [256, 32, 0];
+/// watermark_scale_factor: the low-high gap is 0.1% of the zone.
+pub const WATERMARK_SCALE_FACTOR: usize = 10;
+
+impl Default for PageAllocator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PageAllocator {
+    pub const fn new() -> Self {
+        PageAllocator {
+            nodes: [const { None }; MAX_NUMNODES],
+            nr_online_nodes: 0,
+            min_free_kbytes: 0,
+            hooks: Hooks { wakeup_kswapd: None, direct_reclaim: None, this_cpu: cpu0 },
+            alloc_failures: AtomicUsize::new(0),
+            alloc_stalls: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn node(&self, nid: usize) -> Option<&PglistData> {
+        self.nodes.get(nid)?.as_ref()
+    }
+
+    pub fn online_nodes(&self) -> impl Iterator<Item = &PglistData> {
+        self.nodes.iter().flatten()
+    }
+
+    pub fn zones(&self) -> impl Iterator<Item = &Zone> {
+        self.online_nodes().flat_map(|n| n.populated_zones())
+    }
+
+    /// Sets up node `nid` spanning `[start_pfn, end_pfn)`; `zone_end[z]` is
+    /// where zone z ends (zones are contiguous: DMA32, Normal, Movable), and
+    /// `present` counts the RAM pages of each zone (Linux: free_area_init_node).
+    pub fn init_node(
+        &mut self,
+        nid: usize,
+        start_pfn: usize,
+        end_pfn: usize,
+        zone_end: [usize; MAX_NR_ZONES],
+        present: [usize; MAX_NR_ZONES],
+        map: MemMap,
+    ) {
+        let mut zstart = start_pfn;
+        let zones: [Zone; MAX_NR_ZONES] = core::array::from_fn(|z| {
+            let zend = zone_end[z].clamp(zstart, end_pfn);
+            let mut zone = Zone::new(ZONE_TYPES[z], nid, zstart, zend, map);
+            zone.present_pages = present[z];
+            zstart = zend;
+            zone
+        });
+        self.nodes[nid] = Some(PglistData {
+            node_id: nid,
+            node_start_pfn: start_pfn,
+            node_spanned_pages: end_pfn - start_pfn,
+            node_present_pages: present.iter().sum(),
+            node_zones: zones,
+            node_zonelist: Zonelist::EMPTY,
+            vm_stat: Counters::new(),
+            kswapd_wakeups: AtomicUsize::new(0),
+        });
+        self.nr_online_nodes = self.nodes.iter().flatten().count();
+    }
+
+    /// The zone a PFN belongs to.
+    pub fn pfn_zone(&self, pfn: usize) -> Option<&Zone> {
+        self.online_nodes().flat_map(|n| n.node_zones.iter()).find(|z| z.contains_pfn(pfn))
+    }
+
+    /// Gives `[start_pfn, end_pfn)` to the buddy allocator at boot in the
+    /// largest aligned blocks (Linux: memblock_free_all -> __free_pages_memory).
+    pub fn free_boot_range(&self, mut start: usize, end: usize) -> usize {
+        let mut freed = 0;
+        while start < end {
+            let Some(zone) = self.pfn_zone(start) else { break };
+            let limit = end.min(zone.zone_end_pfn());
+            let mut order = (MAX_ORDER - 1).min(start.trailing_zeros() as usize);
+            while start + (1 << order) > limit {
+                order -= 1;
+            }
+            zone.free_pages_core(start, order);
+            freed += 1 << order;
+            start += 1 << order;
+        }
+        freed
+    }
+
+    /// Builds each node's zonelist: own zones first, then the other nodes
+    /// in order of distance, highest zone first within a node
+    /// (Linux: build_all_zonelists, node ordering).
+    pub fn build_all_zonelists(&mut self, distance: impl Fn(usize, usize) -> u8) {
+        let online: [bool; MAX_NUMNODES] = core::array::from_fn(|n| self.nodes[n].is_some());
+        for nid in 0..MAX_NUMNODES {
+            let mut order: [usize; MAX_NUMNODES] = core::array::from_fn(|n| n);
+            order.sort_unstable_by_key(|&n| (n != nid, distance(nid, n), n));
+            let mut zl = Zonelist::EMPTY;
+            for &other in order.iter().filter(|&&n| online[n]) {
+                let node = self.nodes[other].as_ref().unwrap();
+                for z in node.node_zones.iter().rev().filter(|z| z.present_pages > 0) {
+                    zl.zones[zl.len] = ZoneRef { nid: other as u8, zone: z.zone_type };
+                    zl.len += 1;
+                }
+            }
+            if let Some(node) = self.nodes[nid].as_mut() {
+                node.node_zonelist = zl;
+            }
+        }
+    }
+
+    /// Total managed pages of all zones.
+    pub fn totalram_pages(&self) -> usize {
+        self.zones().map(|z| z.managed()).sum()
+    }
+
+    /// min_free_kbytes = sqrt(lowmem_kbytes * 16), clamped to [128, 262144]
+    /// (Linux: calculate_min_free_kbytes).
+    pub fn calculate_min_free_kbytes(&self) -> usize {
+        let lowmem_kbytes = self.zones().filter(|z| z.zone_type != ZoneType::Movable).map(|z| z.managed()).sum::<usize>()
+            << (PAGE_SHIFT - 10);
+        int_sqrt(lowmem_kbytes * 16).clamp(128, 262_144)
+    }
+
+    /// Sets min/low/high of every zone (Linux: __setup_per_zone_wmarks).
+    pub fn setup_per_zone_wmarks(&mut self, min_free_kbytes: usize) {
+        self.min_free_kbytes = min_free_kbytes;
+        let pages_min = min_free_kbytes >> (PAGE_SHIFT - 10);
+        let lowmem_pages: usize =
+            self.zones().filter(|z| z.zone_type != ZoneType::Movable).map(|z| z.managed()).sum::<usize>().max(1);
+        for z in self.zones() {
+            let managed = z.managed();
+            let min = if z.zone_type == ZoneType::Movable {
+                // Like highmem: a small min; the movable zone need not hold reserves.
+                (managed / 1024).clamp(SWAP_CLUSTER_MAX, 128)
+            } else {
+                pages_min * managed / lowmem_pages
+            };
+            let tmp = (min / 4).max(managed * WATERMARK_SCALE_FACTOR / 10_000);
+            z.watermark[WMARK_MIN].store(min, Ordering::Relaxed);
+            z.watermark[WMARK_LOW].store(min + tmp, Ordering::Relaxed);
+            z.watermark[WMARK_HIGH].store(min + 2 * tmp, Ordering::Relaxed);
+        }
+    }
+
+    /// Each zone keeps back managed(higher zones) / ratio pages from
+    /// requests that could have used those higher zones
+    /// (Linux: setup_per_zone_lowmem_reserve).
+    pub fn setup_per_zone_lowmem_reserve(&self) {
+        for node in self.online_nodes() {
+            for i in 0..MAX_NR_ZONES {
+                let ratio = LOWMEM_RESERVE_RATIO[i];
+                let mut managed_above = 0;
+                for j in i + 1..MAX_NR_ZONES {
+                    managed_above += node.node_zones[j].managed();
+                    let v = if ratio == 0 || !node.node_zones[i].is_populated() { 0 } else { managed_above / ratio };
+                    node.node_zones[i].lowmem_reserve[j].store(v, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// pcp batch and high for every zone and CPU (Linux: zone_batchsize and
+    /// the classic high = 6 * batch).
+    pub fn setup_pcp(&self) {
+        for z in self.zones() {
+            let (batch, high) = zone_batch_high(z.managed());
+            for pcp in z.pcp.iter() {
+                let mut p = pcp.lock();
+                p.batch = batch;
+                p.high = high;
+            }
+        }
+    }
+
+    fn zone_ref(&self, r: ZoneRef) -> &Zone {
+        self.nodes[r.nid as usize].as_ref().unwrap().zone(r.zone)
+    }
+
+    /// The watermark an allocation must keep above (Linux: wmark_pages +
+    /// the ALLOC_HIGH / ALLOC_HARDER adjustments of __zone_watermark_ok).
+    fn effective_min(zone: &Zone, flags: AllocFlags) -> usize {
+        let mut min = zone.wmark((flags.bits() & ALLOC_WMARK_MASK) as usize);
+        if flags.contains(AllocFlags::HIGH) {
+            min -= min / 2;
+        }
+        if flags.contains(AllocFlags::HARDER) {
+            min -= min / 4;
+        }
+        min
+    }
+
+    /// Walks the zonelist for a zone that passes its watermark and allocates
+    /// from it (Linux: get_page_from_freelist).
+    fn get_page_from_freelist(&self, gfp: Gfp, order: usize, flags: AllocFlags, nid: usize) -> Option<usize> {
+        let highest = gfp.zone();
+        let mt = gfp.migratetype();
+        let cpu = (self.hooks.this_cpu)();
+        let node = self.node(nid).or_else(|| self.online_nodes().next())?;
+        for r in node.node_zonelist.iter().filter(|r| r.zone <= highest) {
+            let zone = self.zone_ref(r);
+            if !flags.contains(AllocFlags::NO_WATERMARKS) {
+                let min = Self::effective_min(zone, flags);
+                let reserve = zone.lowmem_reserve[highest as usize].load(Ordering::Relaxed);
+                if !zone.watermark_ok(order, min, reserve, flags.contains(AllocFlags::HARDER)) {
+                    zone.count_event(VmEvent::WmarkFail, 1);
+                    continue;
+                }
+            }
+            let pfn = if order <= PAGE_ALLOC_COSTLY_ORDER {
+                zone.rmqueue_pcplist(cpu, order, mt)
+            } else {
+                zone.rmqueue_buddy(order, mt)
+            };
+            if let Some(pfn) = pfn {
+                zone.count_event(VmEvent::PgAlloc, 1 << order);
+                return Some(pfn);
+            }
+        }
+        None
+    }
+
+    /// Allocates 2^order pages (Linux: __alloc_pages). `nid` is the
+    /// preferred node. Returns the head PFN. Never panics.
+    pub fn alloc_pages(&self, gfp: Gfp, order: usize, nid: usize) -> Result<usize, AllocFailure> {
+        let fail = AllocFailure { order, gfp };
+        if order >= MAX_ORDER {
+            if !gfp.contains(Gfp::__GFP_NOWARN) {
+                log::warn!("page allocation: order {order} >= MAX_ORDER {MAX_ORDER}, refused");
+            }
+            return Err(fail);
+        }
+        // Fast path: the low watermark.
+        if let Some(pfn) = self.get_page_from_freelist(gfp, order, AllocFlags::WMARK_LOW, nid) {
+            return Ok(pfn);
+        }
+        self.alloc_pages_slowpath(gfp, order, nid).ok_or(fail)
+    }
+
+    /// Linux: gfp_to_alloc_flags.
+    fn gfp_to_alloc_flags(gfp: Gfp) -> AllocFlags {
+        let mut f = AllocFlags::WMARK_MIN;
+        if gfp.contains(Gfp::__GFP_HIGH) {
+            f |= AllocFlags::HIGH;
+        }
+        if gfp.contains(Gfp::__GFP_ATOMIC) || !gfp.allows_blocking() && !gfp.contains(Gfp::__GFP_NOMEMALLOC) {
+            f |= AllocFlags::HARDER;
+        }
+        if gfp.contains(Gfp::__GFP_KSWAPD_RECLAIM) {
+            f |= AllocFlags::KSWAPD;
+        }
+        f
+    }
+
+    /// Linux: __alloc_pages_slowpath, without compaction and the OOM killer
+    /// (they come with reclaim).
+    fn alloc_pages_slowpath(&self, gfp: Gfp, order: usize, nid: usize) -> Option<usize> {
+        let flags = Self::gfp_to_alloc_flags(gfp);
+        if flags.contains(AllocFlags::KSWAPD) {
+            self.wake_all_kswapds(order, gfp, nid);
+        }
+        if let Some(pfn) = self.get_page_from_freelist(gfp, order, flags, nid) {
+            return Some(pfn);
+        }
+        if gfp.allows_blocking() {
+            self.alloc_stalls.fetch_add(1, Ordering::Relaxed);
+            if let Some(reclaim) = self.hooks.direct_reclaim {
+                reclaim(gfp, order);
+            }
+            // Pages parked on other CPUs' lists may be enough.
+            self.drain_all_pages();
+            if let Some(pfn) = self.get_page_from_freelist(gfp, order, flags, nid) {
+                return Some(pfn);
+            }
+        }
+        self.alloc_failures.fetch_add(1, Ordering::Relaxed);
+        if !gfp.contains(Gfp::__GFP_NOWARN) {
+            self.warn_alloc(gfp, order);
+        }
+        None
+    }
+
+    fn wake_all_kswapds(&self, order: usize, gfp: Gfp, nid: usize) {
+        let Some(node) = self.node(nid).or_else(|| self.online_nodes().next()) else { return };
+        let mut woken = [false; MAX_NUMNODES];
+        for r in node.node_zonelist.iter().filter(|r| r.zone <= gfp.zone()) {
+            if !woken[r.nid as usize] {
+                woken[r.nid as usize] = true;
+                if let Some(n) = self.node(r.nid as usize) {
+                    n.kswapd_wakeups.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(wake) = self.hooks.wakeup_kswapd {
+                    wake(r.nid as usize, order, gfp.zone());
+                }
+            }
+        }
+    }
+
+    /// The "page allocation failure" warning with a Mem-Info dump (Linux: warn_alloc + show_mem).
+    fn warn_alloc(&self, gfp: Gfp, order: usize) {
+        log::warn!(
+            "page allocation failure: order:{order}, mode:{:#x}({gfp}), nodemask=(null)",
+            gfp.bits()
+        );
+        let mut line = LineLogger::new();
+        let _ = self.show_mem(&mut line);
+    }
+
+    /// Frees 2^order pages at `pfn` (Linux: __free_pages): to the pcp list
+    /// for small orders, else straight to the buddy lists.
+    pub fn free_pages(&self, pfn: usize, order: usize) {
+        let Some(zone) = self.pfn_zone(pfn) else {
+            log::error!("BUG: free_pages of pfn {pfn:#x} outside every zone");
+            return;
+        };
+        let page = zone.map.page(pfn);
+        if page.is_buddy() || page.flags.contains(crate::page::PageFlags::PCP) || page.is_reserved() {
+            log::error!(
+                "BUG: Bad page state: pfn:{pfn:#x} order:{order} flags:{:?} (double free or freeing a reserved page)",
+                page.flags
+            );
+            return;
+        }
+        zone.count_event(VmEvent::PgFree, 1 << order);
+        if order <= PAGE_ALLOC_COSTLY_ORDER {
+            zone.free_pcp((self.hooks.this_cpu)(), pfn, order);
+        } else {
+            zone.free_one_page(pfn, order);
+        }
+    }
+
+    /// Empties every CPU's pcp lists (Linux: drain_all_pages).
+    pub fn drain_all_pages(&self) {
+        for z in self.zones() {
+            for cpu in 0..NR_CPUS {
+                z.drain_pages(cpu);
+            }
+        }
+    }
+
+    /// Free pages in the buddy lists (Linux: global NR_FREE_PAGES).
+    pub fn nr_free_pages(&self) -> usize {
+        self.zones().map(|z| z.zone_page_state(ZoneStatItem::NrFreePages)).sum()
+    }
+
+    /// Free pages on pcp lists.
+    pub fn nr_pcp_pages(&self) -> usize {
+        self.zones().map(|z| z.pcp_count()).sum()
+    }
+
+    /// The Mem-Info block (Linux: show_mem / __show_free_areas).
+    pub fn show_mem(&self, w: &mut impl Write) -> fmt::Result {
+        writeln!(w, "Mem-Info:")?;
+        writeln!(w, "free:{} free_pcp:{} managed:{}", self.nr_free_pages(), self.nr_pcp_pages(), self.totalram_pages())?;
+        for z in self.zones() {
+            writeln!(
+                w,
+                "Node {} {} free:{}kB boost:0kB min:{}kB low:{}kB high:{}kB present:{}kB managed:{}kB free_pcp:{}kB",
+                z.nid,
+                z.name(),
+                z.zone_page_state(ZoneStatItem::NrFreePages) * 4,
+                z.min_wmark_pages() * 4,
+                z.low_wmark_pages() * 4,
+                z.high_wmark_pages() * 4,
+                z.present_pages * 4,
+                z.managed() * 4,
+                z.pcp_count() * 4
+            )?;
+        }
+        for z in self.zones() {
+            write!(w, "Node {} {}: ", z.nid, z.name())?;
+            let mut total = 0;
+            for (o, n) in z.buddyinfo().iter().enumerate() {
+                write!(w, "{n}*{}kB ", 4 << o)?;
+                total += n * (4 << o);
+            }
+            writeln!(w, "= {total}kB")?;
+        }
+        Ok(())
+    }
+}
+
+impl FrameAllocator for PageAllocator {
+    fn alloc_frames(&self, gfp: Gfp, order: usize) -> Result<usize, AllocFailure> {
+        self.alloc_pages(gfp, order, 0)
+    }
+    fn free_frames(&self, pfn: usize, order: usize) {
+        self.free_pages(pfn, order)
+    }
+    fn nr_free_frames(&self) -> usize {
+        self.nr_free_pages() + self.nr_pcp_pages()
+    }
+    fn name(&self) -> &'static str {
+        "pagoda-buddy"
+    }
+}
+
+/// pcp batch and high for a zone of `managed` pages.
+pub fn zone_batch_high(managed: usize) -> (usize, usize) {
+    // About a quarter of a 1024th of the zone, at most 1 MiB / 4, rounded
+    // to a power of two minus one to spread cache colours (Linux: zone_batchsize).
+    let mut batch = (managed >> 10).min((1 << 20) >> PAGE_SHIFT) / 4;
+    batch = batch.max(1);
+    let b = batch + batch / 2;
+    batch = (1usize << (usize::BITS - 1 - b.leading_zeros())).saturating_sub(1).max(1);
+    (batch, 6 * batch)
+}
+
+/// Integer square root (Linux: int_sqrt).
+pub fn int_sqrt(x: usize) -> usize {
+    // Bit-by-bit, as Linux's int_sqrt does, no floating point.
+    let mut op = x;
+    let mut res = 0usize;
+    let mut one = 1usize << (usize::BITS - 2);
+    while one > op {
+        one >>= 2;
+    }
+    while one != 0 {
+        if op >= res + one {
+            op -= res + one;
+            res = (res >> 1) + one;
+        } else {
+            res >>= 1;
+        }
+        one >>= 2;
+    }
+    res
+}
+
+/// Sends each line written to it to the log at warning level.
+struct LineLogger {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl LineLogger {
+    fn new() -> Self {
+        LineLogger { buf: [0; 256], len: 0 }
+    }
+}
+
+impl Write for LineLogger {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            if b == b'\n' {
+                log::warn!("{}", core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?"));
+                self.len = 0;
+            } else if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
