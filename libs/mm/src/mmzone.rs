@@ -96,9 +96,9 @@ impl MigrateType {
 /// Where to steal from when a migratetype's lists are empty
 /// (Linux: fallbacks[][]).
 const FALLBACKS: [[MigrateType; 2]; MIGRATE_PCPTYPES] = [
-    [MigrateType::Reclaimable, MigrateType::Movable],   // Unmovable
+    [MigrateType::Reclaimable, MigrateType::Movable], // Unmovable
     [MigrateType::Reclaimable, MigrateType::Unmovable], // Movable
-    [MigrateType::Unmovable, MigrateType::Movable],     // Reclaimable
+    [MigrateType::Unmovable, MigrateType::Movable],   // Reclaimable
 ];
 
 /// A free list: PFNs linked through `page.lru` (Linux: struct list_head).
@@ -429,11 +429,17 @@ impl Zone {
     /// Large blocks, and any unmovable/reclaimable request, may claim the
     /// whole pageblock (Linux: can_steal_fallback).
     fn can_steal_fallback(order: usize, start_mt: MigrateType) -> bool {
-        order >= PAGEBLOCK_ORDER / 2 || start_mt == MigrateType::Reclaimable || start_mt == MigrateType::Unmovable
+        order >= PAGEBLOCK_ORDER / 2
+            || start_mt == MigrateType::Reclaimable
+            || start_mt == MigrateType::Unmovable
     }
 
     /// Linux: find_suitable_fallback.
-    fn find_suitable_fallback(zf: &ZoneFree, order: usize, start_mt: MigrateType) -> Option<(MigrateType, bool)> {
+    fn find_suitable_fallback(
+        zf: &ZoneFree,
+        order: usize,
+        start_mt: MigrateType,
+    ) -> Option<(MigrateType, bool)> {
         if zf.free_area[order].nr_free == 0 {
             return None;
         }
@@ -468,7 +474,14 @@ impl Zone {
     /// Takes the free block at `pfn` (of `order`) for `start_mt`, and, if the
     /// rest of its pageblock is mostly free or alike, the whole pageblock
     /// (Linux: steal_suitable_fallback).
-    fn steal_suitable_fallback(&self, zf: &mut ZoneFree, pfn: usize, order: usize, start_mt: MigrateType, whole: bool) {
+    fn steal_suitable_fallback(
+        &self,
+        zf: &mut ZoneFree,
+        pfn: usize,
+        order: usize,
+        start_mt: MigrateType,
+        whole: bool,
+    ) {
         self.count_event(VmEvent::ExtfragFallback, 1);
         let old_mt = self.get_pageblock_migratetype(pfn);
         if order >= PAGEBLOCK_ORDER {

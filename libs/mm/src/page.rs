@@ -174,8 +174,7 @@ impl MemMap {
 
     /// The PFN of a struct page (Linux: page_to_pfn).
     pub fn page_to_pfn(&self, page: *const Page) -> usize {
-        // SAFETY: `page` points into this map.
-        (unsafe { page.offset_from(self.base) }) as usize + self.start_pfn
+        (page as usize - self.base as usize) / core::mem::size_of::<Page>() + self.start_pfn
     }
 
     /// Shared access to a page descriptor.

@@ -254,8 +254,9 @@ impl PageAllocator {
     /// min_free_kbytes = sqrt(lowmem_kbytes * 16), clamped to [128, 262144]
     /// (Linux: calculate_min_free_kbytes).
     pub fn calculate_min_free_kbytes(&self) -> usize {
-        let lowmem_kbytes = self.zones().filter(|z| z.zone_type != ZoneType::Movable).map(|z| z.managed()).sum::<usize>()
-            << (PAGE_SHIFT - 10);
+        let lowmem_kbytes =
+            self.zones().filter(|z| z.zone_type != ZoneType::Movable).map(|z| z.managed()).sum::<usize>()
+                << (PAGE_SHIFT - 10);
         int_sqrt(lowmem_kbytes * 16).clamp(128, 262_144)
     }
 
@@ -263,8 +264,12 @@ impl PageAllocator {
     pub fn setup_per_zone_wmarks(&mut self, min_free_kbytes: usize) {
         self.min_free_kbytes = min_free_kbytes;
         let pages_min = min_free_kbytes >> (PAGE_SHIFT - 10);
-        let lowmem_pages: usize =
-            self.zones().filter(|z| z.zone_type != ZoneType::Movable).map(|z| z.managed()).sum::<usize>().max(1);
+        let lowmem_pages: usize = self
+            .zones()
+            .filter(|z| z.zone_type != ZoneType::Movable)
+            .map(|z| z.managed())
+            .sum::<usize>()
+            .max(1);
         for z in self.zones() {
             let managed = z.managed();
             let min = if z.zone_type == ZoneType::Movable {
@@ -283,6 +288,7 @@ impl PageAllocator {
     /// Each zone keeps back managed(higher zones) / ratio pages from
     /// requests that could have used those higher zones
     /// (Linux: setup_per_zone_lowmem_reserve).
+    #[allow(clippy::needless_range_loop)] // i and j index zones and ratios alike
     pub fn setup_per_zone_lowmem_reserve(&self) {
         for node in self.online_nodes() {
             for i in 0..MAX_NR_ZONES {
@@ -290,7 +296,11 @@ impl PageAllocator {
                 let mut managed_above = 0;
                 for j in i + 1..MAX_NR_ZONES {
                     managed_above += node.node_zones[j].managed();
-                    let v = if ratio == 0 || !node.node_zones[i].is_populated() { 0 } else { managed_above / ratio };
+                    let v = if ratio == 0 || !node.node_zones[i].is_populated() {
+                        0
+                    } else {
+                        managed_above / ratio
+                    };
                     node.node_zones[i].lowmem_reserve[j].store(v, Ordering::Relaxed);
                 }
             }
@@ -435,10 +445,7 @@ impl PageAllocator {
 
     /// The "page allocation failure" warning with a Mem-Info dump (Linux: warn_alloc + show_mem).
     fn warn_alloc(&self, gfp: Gfp, order: usize) {
-        log::warn!(
-            "page allocation failure: order:{order}, mode:{:#x}({gfp}), nodemask=(null)",
-            gfp.bits()
-        );
+        log::warn!("page allocation failure: order:{order}, mode:{:#x}({gfp}), nodemask=(null)", gfp.bits());
         let mut line = LineLogger::new();
         let _ = self.show_mem(&mut line);
     }
@@ -488,7 +495,13 @@ impl PageAllocator {
     /// The Mem-Info block (Linux: show_mem / __show_free_areas).
     pub fn show_mem(&self, w: &mut impl Write) -> fmt::Result {
         writeln!(w, "Mem-Info:")?;
-        writeln!(w, "free:{} free_pcp:{} managed:{}", self.nr_free_pages(), self.nr_pcp_pages(), self.totalram_pages())?;
+        writeln!(
+            w,
+            "free:{} free_pcp:{} managed:{}",
+            self.nr_free_pages(),
+            self.nr_pcp_pages(),
+            self.totalram_pages()
+        )?;
         for z in self.zones() {
             writeln!(
                 w,

@@ -36,9 +36,9 @@ fn sim(nodes: &[NodeSpec]) -> Sim {
     for (nid, n) in nodes.iter().enumerate() {
         let mut present = [0; MAX_NR_ZONES];
         let mut s = n.start;
-        for z in 0..MAX_NR_ZONES {
+        for (z, p) in present.iter_mut().enumerate() {
             let e = n.zone_end[z].clamp(s, n.end);
-            present[z] = e - s;
+            *p = e - s;
             s = e;
         }
         pa.init_node(nid, n.start, n.end, n.zone_end, present, mm);
@@ -86,7 +86,11 @@ fn check_accounting(pa: &PageAllocator, allocated: usize) {
         listed += z.check_free_lists().unwrap_or_else(|e| panic!("{} zone: {e}", z.name()));
     }
     assert_eq!(listed, pa.nr_free_pages());
-    assert_eq!(pa.nr_free_pages() + pa.nr_pcp_pages() + allocated, pa.totalram_pages(), "pages lost or invented");
+    assert_eq!(
+        pa.nr_free_pages() + pa.nr_pcp_pages() + allocated,
+        pa.totalram_pages(),
+        "pages lost or invented"
+    );
 }
 
 #[test]
@@ -246,7 +250,7 @@ fn pcp_also_caches_small_orders() {
     let s = one_zone(16 * 1024);
     let z = s.pa.zones().next().unwrap();
     let p = s.pa.alloc_pages(Gfp::GFP_KERNEL, 2, 0).unwrap();
-    assert!(z.pcp_count() > 0 && z.pcp_count() % 4 == 0);
+    assert!(z.pcp_count() > 0 && z.pcp_count().is_multiple_of(4));
     s.pa.free_pages(p, 2);
     let big = s.pa.alloc_pages(Gfp::GFP_KERNEL, 5, 0).unwrap();
     let before = z.pcp_count();
@@ -318,12 +322,14 @@ fn two_nodes_with_movable() -> Sim {
 #[test]
 fn zonelists_prefer_local_node_highest_zone_first() {
     let s = two_nodes_with_movable();
-    let zl0: Vec<(u8, ZoneType)> = s.pa.node(0).unwrap().node_zonelist.iter().map(|r| (r.nid, r.zone)).collect();
+    let zl0: Vec<(u8, ZoneType)> =
+        s.pa.node(0).unwrap().node_zonelist.iter().map(|r| (r.nid, r.zone)).collect();
     assert_eq!(
         zl0,
         [(0, ZoneType::Normal), (0, ZoneType::Dma32), (1, ZoneType::Movable), (1, ZoneType::Normal)]
     );
-    let zl1: Vec<(u8, ZoneType)> = s.pa.node(1).unwrap().node_zonelist.iter().map(|r| (r.nid, r.zone)).collect();
+    let zl1: Vec<(u8, ZoneType)> =
+        s.pa.node(1).unwrap().node_zonelist.iter().map(|r| (r.nid, r.zone)).collect();
     assert_eq!(zl1[0], (1, ZoneType::Movable));
     assert_eq!(zl1[2], (0, ZoneType::Normal));
 }
@@ -355,7 +361,10 @@ fn lowmem_reserve_protects_dma32_from_normal_requests() {
     let n0 = s.pa.node(0).unwrap();
     let dma = n0.zone(ZoneType::Dma32);
     let normal_managed = n0.zone(ZoneType::Normal).managed();
-    assert_eq!(dma.lowmem_reserve[ZoneType::Normal as usize].load(std::sync::atomic::Ordering::Relaxed), normal_managed / 256);
+    assert_eq!(
+        dma.lowmem_reserve[ZoneType::Normal as usize].load(std::sync::atomic::Ordering::Relaxed),
+        normal_managed / 256
+    );
     assert_eq!(dma.lowmem_reserve[ZoneType::Dma32 as usize].load(std::sync::atomic::Ordering::Relaxed), 0);
 }
 
