@@ -101,6 +101,21 @@ pub fn reserved_memory() -> impl Iterator<Item = Range> {
         .filter(|r| r.size > 0)
 }
 
+/// NUMA distance between two nodes from `/distance-map` (10 = local,
+/// 20 = remote when the tree says nothing), as Linux's of_numa does.
+pub fn numa_distance(a: usize, b: usize) -> u8 {
+    let default = if a == b { 10 } else { 20 };
+    let Some(dm) = get().find_compatible(&["numa-distance-map-v1"]) else { return default };
+    let Some(m) = dm.property("distance-matrix") else { return default };
+    for t in m.value.chunks_exact(12) {
+        let cell = |i: usize| u32::from_be_bytes(t[i * 4..i * 4 + 4].try_into().unwrap()) as usize;
+        if (cell(0), cell(1)) == (a, b) || (cell(0), cell(1)) == (b, a) {
+            return cell(2).min(255) as u8;
+        }
+    }
+    default
+}
+
 /// The PSCI conduit, `"hvc"` or `"smc"`.
 pub fn psci_method() -> Option<&'static str> {
     let n = get().find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])?;

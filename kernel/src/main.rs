@@ -58,6 +58,11 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
     arch::mm::mmu::paging_init();
     mm::layout::print_memory_layout(arch::mm::mmu::linear_map_end());
     arch::mm::context::asids_init();
+
+    // mm_core_init: nodes, zones, struct pages, then the buddy allocator.
+    mm::mm_init::free_area_init(cmdline);
+    mm::mm_init::mem_init_print_info();
+    mm::mm_init::print_buddyinfo();
     console_init();
 
     #[cfg(feature = "ktest")]

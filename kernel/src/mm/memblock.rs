@@ -76,9 +76,35 @@ pub fn memblock_dump_all() {
     }
 }
 
+/// Set when memblock has handed its free memory to the buddy allocator.
+static RETIRED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Marks memblock retired (Linux: after memblock_free_all, memblock
+/// allocations are a bug): its free ranges now belong to the buddy allocator.
+pub fn retire() {
+    RETIRED.store(true, core::sync::atomic::Ordering::Release);
+}
+
+pub fn is_retired() -> bool {
+    RETIRED.load(core::sync::atomic::Ordering::Acquire)
+}
+
 /// Allocates and reserves `size` bytes (Linux: memblock_phys_alloc).
+/// Refused, with a warning, once the buddy allocator has taken over.
 pub fn phys_alloc(size: usize, align: usize) -> Option<usize> {
+    if is_retired() {
+        warn!("memblock: allocation of {size} bytes after memblock_free_all refused");
+        return None;
+    }
     MEMBLOCK.lock().alloc(size, align).ok()
+}
+
+/// Like `phys_alloc`, within `[start, end)` (Linux: memblock_alloc_range_nid).
+pub fn phys_alloc_range(size: usize, align: usize, start: usize, end: usize) -> Option<usize> {
+    if is_retired() {
+        return None;
+    }
+    MEMBLOCK.lock().alloc_range(size, align, start, end).ok()
 }
 
 /// Releases a memblock allocation (Linux: memblock_phys_free).

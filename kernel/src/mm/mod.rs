@@ -4,5 +4,8 @@ pub mod fixmap;
 pub mod ioremap;
 pub mod layout;
 pub mod memblock;
+pub mod mm_init;
+pub mod page_alloc;
 pub mod pgalloc;
+pub mod procfs;
 pub mod ptdump;

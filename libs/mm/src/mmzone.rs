@@ -54,6 +54,14 @@ impl ZoneType {
             ZoneType::Movable => "Movable",
         }
     }
+    /// The lower-case name /proc/vmstat uses (pgalloc_dma32, ...).
+    pub const fn vmstat_name(self) -> &'static str {
+        match self {
+            ZoneType::Dma32 => "dma32",
+            ZoneType::Normal => "normal",
+            ZoneType::Movable => "movable",
+        }
+    }
 }
 
 /// Free-list types (Linux: enum migratetype).

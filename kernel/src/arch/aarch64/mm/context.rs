@@ -84,15 +84,16 @@ mod tests {
     fn tlb_flush_by_asid_makes_a_changed_mapping_visible() {
         use crate::arch::mm::mmu::KernelPgtableMem;
         use crate::mm::layout::phys_to_virt;
-        use crate::mm::memblock::{phys_alloc, phys_free};
+        use crate::mm::page_alloc::{__free_pages, alloc_pages};
         use pagoda_mm::addr::PhysAddr;
+        use pagoda_mm::gfp::Gfp;
         use pagoda_mm::pgtable::{MapFlags, PageTable, PageTableMem, Prot};
 
         const UVA: usize = 0x0000_0040_0000_0000;
         let user = Prot::READ | Prot::WRITE | Prot::USER;
         let mut mem = KernelPgtableMem;
         let pgd = mem.alloc_table().unwrap();
-        let pages = phys_alloc(2 * 4096, 4096).unwrap();
+        let pages = alloc_pages(Gfp::GFP_KERNEL, 1).unwrap() << 12;
         // SAFETY: two fresh pages, through the linear map.
         unsafe {
             (phys_to_virt(pages) as *mut u64).write(0xaaaa);
@@ -124,6 +125,6 @@ mod tests {
         switch_to_reserved(0);
         PageTable::new(pgd, &mut mem).unmap(UVA, 4096).unwrap();
         mem.free_table(pgd);
-        phys_free(pages, 2 * 4096);
+        __free_pages(pages >> 12, 1);
     }
 }

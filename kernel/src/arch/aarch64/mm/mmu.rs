@@ -332,7 +332,9 @@ mod tests {
     #[ktest]
     fn map_unmap_protect_across_block_boundaries_and_free_tables() {
         const M2: usize = 2 << 20;
-        let pa = memblock::phys_alloc(2 * M2, M2).expect("no 4 MiB for the test");
+        // One order-10 block: 4 MiB, aligned to 4 MiB.
+        let pfn = crate::mm::page_alloc::alloc_pages(pagoda_mm::gfp::Gfp::GFP_KERNEL, 10).expect("no 4 MiB");
+        let pa = pfn << 12;
         let before = with_kernel_pgtable(|pt| pt.count_tables());
         // Two 2 MiB blocks, then write through them and read through the linear map.
         with_kernel_pgtable(|pt| {
@@ -372,7 +374,7 @@ mod tests {
         with_kernel_pgtable(|pt| pt.unmap(SCRATCH, 2 * M2)).unwrap();
         assert_eq!(with_kernel_pgtable(|pt| pt.count_tables()), before, "page tables leaked");
         assert_eq!(at_s1e1r(SCRATCH + level_size(3)), None);
-        memblock::phys_free(pa, 2 * M2);
+        crate::mm::page_alloc::__free_pages(pfn, 10);
     }
 
     #[ktest]
