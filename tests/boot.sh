@@ -43,6 +43,11 @@ COMMON=(
   "${TS}Virtual kernel memory layout:"
   "${TS} +memory : 0xffff800000000000 - "
   "${TS}9000000.pl011: ttyAMA0 at MMIO 0x9000000 mapped at 0xffff0000"
+  "${TS}Zone ranges:"
+  "${TS}memmap_init: [0-9]+ struct pages of 64 bytes"
+  "${TS}Built [0-9]+ zonelists, mobility grouping on.  Total pages: [0-9]+"
+  "${TS}Memory: [0-9]+K/[0-9]+K available \\([0-9]+K kernel code, [0-9]+K rwdata, [0-9]+K rodata, 0K init, [0-9]+K bss, [0-9]+K reserved, 0K cma-reserved\\)"
+  "${TS}buddyinfo: Node 0, zone +DMA32 +( +[0-9]+){11}"
   "^pagoda> "
   "${TS}reboot: Power down"
 )
@@ -67,6 +72,23 @@ boot "MEM=6G: pt and kpt" "MEM=6G" 'pt ffff000008080000\npt ffff800000000000\nkp
   "^---\[ Linear mapping \]---" \
   "^0xffff800000000000-0xffff800180000000 +6G PUD +RW NX .*MEM/NORMAL" \
   "^0xffff000008080000-0xffff[0-9a-f]+ +[0-9]+K PTE +ro x "
+boot "MEM=6G: DMA32 and Normal, /proc views" "MEM=6G" 'meminfo\nbuddyinfo\npagetypeinfo\nzoneinfo\nvmstat\npoweroff\n' "${COMMON[@]}" \
+  "${TS}  DMA32    \\[mem 0x0000000040000000-0x00000000ffffffff\\]" \
+  "${TS}  Normal   \\[mem 0x0000000100000000-0x00000001bfffffff\\]" \
+  "^MemTotal: +[0-9]+ kB$" "^MemFree: +[0-9]+ kB$" "^MemAvailable: +[0-9]+ kB$" \
+  "^Node 0, zone +DMA32( +[0-9]+){11} $" "^Node 0, zone +Normal( +[0-9]+){11} $" \
+  "^Node    0, zone    DMA32, type      Movable( +[0-9]+){11} $" \
+  "^Number of blocks type +Unmovable +Movable +Reclaimable +HighAtomic +Isolate $" \
+  "^        protection: \\(0, [0-9]+, [0-9]+\\)$" "^              batch: 63$" \
+  "^nr_free_pages [0-9]+$" "^pgalloc_dma32 [0-9]+$"
+boot "NUMA=2: two nodes, their zones and zonelists" "MEM=2G NUMA=2 SMP=2" 'buddyinfo\npoweroff\n' "${COMMON[@]}" \
+  "  memory: \\[mem 0x0000000080000000-0x00000000bfffffff\\] 1024 MiB, node 1" \
+  "${TS}  node   1: \\[mem 0x0000000080000000-0x00000000bfffffff\\]" \
+  "${TS}Built 2 zonelists" "${TS}Fallback order for Node 0: 0 1" "${TS}Fallback order for Node 1: 1 0" \
+  "^Node 1, zone +DMA32( +[0-9]+){11} $"
+boot "movablecore=25%: ZONE_MOVABLE" "CMDLINE=movablecore=25%" 'buddyinfo\npoweroff\n' "${COMMON[@]}" \
+  "${TS}  Node 0: 0x0000000070000000" "${TS}On node 0, zone Movable: 65536 pages present" \
+  "^Node 0, zone +Movable( +[0-9]+){11} $"
 boot "CPU=cortex-a57" "CPU=cortex-a57" 'poweroff\n' "${COMMON[@]}" "${TS}CPU0: Cortex-A57 r1p0"
 boot "command line and loglevel=8" "CMDLINE=loglevel=8" 'cmdline\npoweroff\n' \
   "${TS}Kernel command line: loglevel=8$" "^loglevel=8$"
