@@ -23,7 +23,7 @@ KERNEL_ELF := target/$(TARGET)/$(PROFILE)/pagoda
 KTEST_ELF  := target/ktest/$(TARGET)/$(PROFILE)/pagoda
 KALLSYMS   := target/$(PROFILE)/kallsyms
 
-.PHONY: all deps kernel ktest-kernel qemu debug gdb test test-host test-kernel test-boot \
+.PHONY: all deps kernel ktest-kernel qemu debug gdb test test-host test-kernel test-boot bench \
         lint fmt clippy clean help
 
 all: kernel
@@ -35,6 +35,7 @@ help:
 	@echo "  make test-host   only the host cargo tests (fast: the generic mm algorithms)"
 	@echo "  make test-kernel only the in-kernel tests (KTEST_FILTER=word runs a subset)"
 	@echo "  make test-boot   only the boot-log tests (boots make qemu several ways)"
+	@echo "  make bench       allocator benchmarks vs buddy_system_allocator (QEMU -icount shift=0)"
 	@echo "  make debug       boot halted with a gdb stub on :1234; then 'make gdb' in another shell"
 	@echo "  make gdb         attach gdb-multiarch with kernel symbols"
 	@echo "  make lint        cargo fmt --check and cargo clippy"
@@ -84,6 +85,12 @@ gdb:
 	gdb-multiarch -q $(BUILD)/vmlinux -ex "set architecture aarch64" -ex "target remote localhost:1234"
 
 test: test-host test-kernel test-boot
+
+# Benchmarks print figures and ratios; nothing asserts a time. -icount makes
+# guest time count instructions, so the figures repeat exactly run to run.
+bench: kernel
+	@CMDLINE="bench loglevel=4 panic=-1 $(CMDLINE)" QEMU_ARGS="-icount shift=0 $(QEMU_ARGS)" \
+	  timeout --foreground 600 scripts/run-qemu.sh $(BUILD)/Image </dev/null | tr -d '\r' | grep -E '^bench:|panic'
 
 test-host: deps
 	cargo test --workspace --exclude pagoda-kernel

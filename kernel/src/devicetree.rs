@@ -20,6 +20,11 @@ pub unsafe fn init(va: usize) -> Result<&'static Fdt<'static>, fdt::FdtError> {
     Ok(FDT.call_once(|| fdt))
 }
 
+/// Whether the device tree has been parsed (the panic path asks).
+pub fn is_ready() -> bool {
+    FDT.get().is_some()
+}
+
 pub fn get() -> &'static Fdt<'static> {
     FDT.get().expect("device tree not parsed yet")
 }

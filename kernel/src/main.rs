@@ -9,6 +9,8 @@
 // both, still reports dead code.
 #![cfg_attr(not(feature = "ktest"), allow(dead_code))]
 
+extern crate alloc;
+
 mod arch;
 mod console;
 mod devicetree;
@@ -32,6 +34,7 @@ pub const GIT_HASH: &str = env!("PAGODA_GIT_HASH");
 #[no_mangle]
 pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> ! {
     mm::layout::init_kimage_voffset(text_pa);
+    mm::early_heap::init();
     printk::init();
     let midr = arch::cpu::midr();
     info!("Booting Pagoda on physical CPU {:#012x} [{:#010x}]", arch::cpu::hwid(), midr.0);
@@ -64,6 +67,11 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
     mm::mm_init::mem_init_print_info();
     mm::mm_init::print_buddyinfo();
     console_init();
+
+    if pagoda_klib::cmdline::has(cmdline, "bench") {
+        mm::bench::run_all();
+        power::poweroff();
+    }
 
     #[cfg(feature = "ktest")]
     ktest::run_all(pagoda_klib::cmdline::get(cmdline, "ktest.filter").flatten());

@@ -41,7 +41,20 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     if cfg!(feature = "ktest") {
         crate::arch::semihosting::exit(1);
     }
+    // panic=N (N != 0): power off instead of halting, so scripted runs end
+    // (Linux reboots after N seconds; there is no one to reboot for here).
+    if crate::devicetree::is_ready() && panic_timeout() != 0 {
+        crate::arch::psci::system_off();
+        crate::arch::semihosting::exit(1);
+    }
     crate::arch::cpu::halt()
+}
+
+fn panic_timeout() -> i64 {
+    match pagoda_klib::cmdline::get(crate::devicetree::bootargs(), "panic") {
+        Some(Some(v)) => v.parse().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// Lets the test runner clear the flag after recovering from a test's panic.

@@ -1,5 +1,7 @@
 //! Memory management: the kernel's side of it. The generic algorithms live in
 //! the host-testable `pagoda_mm` crate; this module wires them to the machine.
+pub mod bench;
+pub mod early_heap;
 pub mod fixmap;
 pub mod ioremap;
 pub mod layout;

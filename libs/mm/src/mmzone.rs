@@ -97,7 +97,13 @@ impl MigrateType {
         }
     }
     pub fn from_u8(v: u8) -> MigrateType {
-        MIGRATE_TYPE_LIST[v as usize % MIGRATE_TYPES]
+        match v {
+            0 => MigrateType::Unmovable,
+            1 => MigrateType::Movable,
+            2 => MigrateType::Reclaimable,
+            3 => MigrateType::HighAtomic,
+            _ => MigrateType::Isolate,
+        }
     }
 }
 
@@ -114,16 +120,12 @@ const FALLBACKS: [[MigrateType; 2]; MIGRATE_PCPTYPES] = [
 pub struct FreeList {
     head: u64,
     tail: u64,
-    len: usize,
 }
 
 impl FreeList {
-    pub const EMPTY: FreeList = FreeList { head: NIL, tail: NIL, len: 0 };
+    pub const EMPTY: FreeList = FreeList { head: NIL, tail: NIL };
     pub fn is_empty(&self) -> bool {
         self.head == NIL
-    }
-    pub fn len(&self) -> usize {
-        self.len
     }
     pub fn first(&self) -> Option<usize> {
         (self.head != NIL).then_some(self.head as usize)
@@ -156,7 +158,6 @@ impl FreeList {
                 self.head = pfn as u64;
             }
         }
-        self.len += 1;
     }
 
     /// # Safety
@@ -173,9 +174,7 @@ impl FreeList {
                 NIL => self.tail = link.prev,
                 next => map.page_mut(next as usize).lru.prev = link.prev,
             }
-            map.page_mut(pfn).lru = crate::page::PfnLink::EMPTY;
         }
-        self.len -= 1;
     }
 
     /// Walks the list (for statistics and checks).
@@ -269,6 +268,10 @@ pub struct Zone {
 
 impl Zone {
     pub fn new(zone_type: ZoneType, nid: usize, start_pfn: usize, end_pfn: usize, map: MemMap) -> Zone {
+        assert!(
+            start_pfn == end_pfn || (map.start_pfn() <= start_pfn && end_pfn <= map.end_pfn()),
+            "zone [{start_pfn:#x}, {end_pfn:#x}) outside its mem_map"
+        );
         Zone {
             zone_type,
             nid,
@@ -320,6 +323,13 @@ impl Zone {
     /// Linux: __mod_zone_page_state.
     pub fn mod_zone_page_state(&self, item: ZoneStatItem, delta: isize) {
         self.vm_stat.add(item as usize, delta);
+    }
+
+    /// NR_FREE_PAGES changes only under zone->lock (the `&mut ZoneFree`
+    /// proves it), so a plain load and store suffice (Linux:
+    /// __mod_zone_freepage_state, non-atomic per-CPU in Linux).
+    fn mod_free_pages(&self, _locked: &mut ZoneFree, delta: isize) {
+        self.vm_stat.add_unsynchronised(ZoneStatItem::NrFreePages as usize, delta);
     }
     pub fn count_event(&self, ev: VmEvent, n: usize) {
         self.events.count(ev as usize, n);
@@ -376,7 +386,8 @@ impl Zone {
     /// Is `pfn` the head of a free block of exactly `order` in this zone?
     /// (Linux: page_is_buddy)
     fn page_is_buddy(&self, pfn: usize, order: usize) -> bool {
-        if !self.contains_pfn(pfn) || !self.map.contains(pfn) {
+        // The zone lies inside the mem_map (checked in Zone::new).
+        if !self.contains_pfn(pfn) {
             return false;
         }
         let p = self.map.page(pfn);
@@ -419,7 +430,7 @@ impl Zone {
     ///                      buddy = 4 ^ 4 = 0 in use? -> stop: free [4..7] at order 2
     /// ```
     fn free_one_page_locked(&self, zf: &mut ZoneFree, mut pfn: usize, mut order: usize, mt: MigrateType) {
-        self.mod_zone_page_state(ZoneStatItem::NrFreePages, 1 << order);
+        self.mod_free_pages(zf, 1 << order);
         while order < MAX_ORDER - 1 {
             let buddy = pfn ^ (1 << order);
             if !self.page_is_buddy(buddy, order) {
@@ -564,7 +575,7 @@ impl Zone {
     pub fn rmqueue_buddy(&self, order: usize, mt: MigrateType) -> Option<usize> {
         let mut zf = self.lock.lock();
         let pfn = self.rmqueue_locked(&mut zf, order, mt)?;
-        self.mod_zone_page_state(ZoneStatItem::NrFreePages, -(1 << order));
+        self.mod_free_pages(&mut zf, -(1 << order));
         Some(pfn)
     }
 
@@ -591,17 +602,16 @@ impl Zone {
                 unsafe {
                     let p = self.map.page_mut(pfn);
                     p.flags.insert(PageFlags::PCP);
-                    p.index = mt as u64;
                     p.private = order as u64;
                     pcp.lists[idx].push(&self.map, pfn, true);
                 }
                 got += 1;
             }
+            self.mod_free_pages(&mut zf, -((got << order) as isize));
             drop(zf);
             if got == 0 {
                 return None;
             }
-            self.mod_zone_page_state(ZoneStatItem::NrFreePages, -((got << order) as isize));
             pcp.count += got << order;
             self.count_event(VmEvent::PcpRefill, 1);
         }
@@ -627,7 +637,6 @@ impl Zone {
         unsafe {
             let p = self.map.page_mut(pfn);
             p.flags.insert(PageFlags::PCP);
-            p.index = mt as u64;
             p.private = order as u64;
             pcp.lists[order_to_pindex(mt as usize, order)].push(&self.map, pfn, false);
         }
@@ -713,10 +722,13 @@ impl Zone {
         core::array::from_fn(|o| zf.free_area[o].nr_free)
     }
 
-    /// Per-migratetype, per-order free block counts (/proc/pagetypeinfo).
+    /// Per-migratetype, per-order free block counts (/proc/pagetypeinfo),
+    /// by walking the lists as Linux does.
     pub fn pagetypeinfo(&self) -> [[usize; MAX_ORDER]; MIGRATE_TYPES] {
         let zf = self.lock.lock();
-        core::array::from_fn(|mt| core::array::from_fn(|o| zf.free_area[o].free_list[mt].len()))
+        core::array::from_fn(|mt| {
+            core::array::from_fn(|o| zf.free_area[o].free_list[mt].iter(&self.map).count())
+        })
     }
 
     /// Number of pageblocks of each migratetype.
@@ -751,9 +763,6 @@ impl Zone {
                         return Err("misaligned or out-of-zone free block");
                     }
                     n += 1;
-                }
-                if n != list.len() {
-                    return Err("free-list length mismatch");
                 }
                 blocks += n;
             }

@@ -109,6 +109,12 @@ impl<const N: usize> Counters<N> {
     pub fn add(&self, i: usize, delta: isize) {
         self.0[i].fetch_add(delta, Ordering::Relaxed);
     }
+    /// Adds without a read-modify-write atomic: only for a counter whose
+    /// writers are serialised by a lock the caller holds.
+    pub fn add_unsynchronised(&self, i: usize, delta: isize) {
+        let v = self.0[i].load(Ordering::Relaxed);
+        self.0[i].store(v + delta, Ordering::Relaxed);
+    }
 }
 
 impl<const N: usize> Default for Counters<N> {

@@ -1,0 +1,260 @@
+//! `make bench`: the page allocator measured against buddy_system_allocator
+//! in one boot, over the same physical memory.
+//!
+//! A 64 MiB run of physically contiguous pages is taken from the kernel's
+//! allocator. Then, in turn, each allocator manages exactly that range:
+//! - ours: a private `Zone` (the same code as the kernel's zones) with its
+//!   own struct page array;
+//! - `bsa_frame`: buddy_system_allocator's FrameAllocator (free lists in
+//!   BTreeSets on the kernel heap, behind a spin lock);
+//! - `bsa_heap`: buddy_system_allocator's Heap (intrusive free lists in the
+//!   free memory itself, behind a spin lock).
+//!
+//! Both of ours take locks too (pcp lock, zone->lock). Time is the generic
+//! counter; run under `-icount shift=0` guest time counts instructions, so
+//! the figures repeat exactly. Nothing asserts a time: this prints.
+
+use super::page_alloc::{__free_pages, alloc_pages, page_address};
+use crate::arch::time::{counter, counter_freq};
+use crate::kprintln;
+use alloc::vec::Vec;
+use buddy_system_allocator::{LockedFrameAllocator, LockedHeap};
+use core::alloc::Layout;
+use pagoda_mm::gfp::Gfp;
+use pagoda_mm::mmzone::{MigrateType, Zone, ZoneType, MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER};
+use pagoda_mm::page::{MemMap, Page};
+use pagoda_mm::page_alloc::zone_batch_high;
+
+const RANGE_ORDER: usize = MAX_ORDER - 1;
+const RANGE_BLOCKS: usize = 16; // 16 x 4 MiB = 64 MiB
+const RANGE_PAGES: usize = RANGE_BLOCKS << RANGE_ORDER;
+const ROUNDTRIPS: usize = 100_000;
+const MIXED_OPS: usize = 100_000;
+
+/// Nanoseconds per operation, as fixed-point thousandths.
+fn ns_per_op(ticks: u64, ops: usize) -> u64 {
+    (ticks as u128 * 1_000_000_000_000 / counter_freq() as u128 / ops as u128) as u64
+}
+
+fn time(ops: usize, f: impl FnOnce()) -> u64 {
+    let t0 = counter();
+    f();
+    ns_per_op(counter() - t0, ops)
+}
+
+struct Fixed(u64);
+impl core::fmt::Display for Fixed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}.{:01}", self.0 / 1000, self.0 % 1000 / 100)
+    }
+}
+
+fn report(name: &str, ours: u64, baseline: &str, theirs: u64) {
+    let speedup = theirs * 100 / ours.max(1);
+    kprintln!(
+        "bench: {name} ours={} ns/op {baseline}={} ns/op speedup={}.{:02}",
+        Fixed(ours),
+        Fixed(theirs),
+        speedup / 100,
+        speedup % 100
+    );
+}
+
+/// A 64 MiB physically contiguous range from the kernel's allocator.
+fn take_contiguous_range() -> Option<(usize, Vec<usize>)> {
+    let mut blocks = Vec::new();
+    for _ in 0..4 * RANGE_BLOCKS {
+        blocks.push(alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_NOWARN, RANGE_ORDER).ok()?);
+        let mut sorted = blocks.clone();
+        sorted.sort_unstable();
+        for w in sorted.windows(RANGE_BLOCKS) {
+            if w.windows(2).all(|p| p[1] == p[0] + (1 << RANGE_ORDER)) {
+                let start = w[0];
+                let extra = blocks.iter().copied().filter(|b| !w.contains(b)).collect();
+                return Some((start, extra));
+            }
+        }
+    }
+    None
+}
+
+/// Our zone over `[start, start + RANGE_PAGES)` with its own mem_map.
+fn private_zone(start: usize, map_pages: &mut [Page]) -> Zone {
+    // SAFETY: `map_pages` outlives the zone (both live in run_all's frame).
+    let map = unsafe { MemMap::new(map_pages.as_mut_ptr(), start, start + RANGE_PAGES) };
+    let mut zone = Zone::new(ZoneType::Normal, 0, start, start + RANGE_PAGES, map);
+    zone.present_pages = RANGE_PAGES;
+    for pfn in (start..start + RANGE_PAGES).step_by(1 << RANGE_ORDER) {
+        zone.free_pages_core(pfn, RANGE_ORDER);
+    }
+    // The pcp tunables of the kernel's first zone, so that the private zone
+    // behaves like the allocator the kernel actually runs (a 64 MiB zone
+    // alone would get Linux's tiny batch of 3).
+    let (batch, high) = super::page_alloc::page_allocator()
+        .zones()
+        .next()
+        .map(|z| zone_batch_high(z.managed()))
+        .unwrap_or_else(|| zone_batch_high(RANGE_PAGES));
+    for pcp in zone.pcp.iter() {
+        let mut p = pcp.lock();
+        p.batch = batch;
+        p.high = high;
+    }
+    zone
+}
+
+/// A deterministic random sequence (xorshift64).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 as usize
+    }
+}
+
+/// The mixed workload: 256 slots; each step frees a live block or
+/// allocates one of order 0..=5 (mostly small). Same sequence for everyone.
+fn mixed(mut alloc: impl FnMut(usize) -> Option<usize>, mut free: impl FnMut(usize, usize)) {
+    let mut slots = [(0usize, 0usize, false); 256];
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for _ in 0..MIXED_OPS {
+        let r = rng.next();
+        let s = &mut slots[r % 256];
+        if s.2 {
+            free(s.0, s.1);
+            s.2 = false;
+        } else {
+            let order = [0, 0, 0, 0, 1, 1, 2, 3, 4, 5][(r >> 8) % 10];
+            if let Some(pfn) = alloc(order) {
+                *s = (pfn, order, true);
+            }
+        }
+    }
+    for s in slots.iter().filter(|s| s.2) {
+        free(s.0, s.1);
+    }
+}
+
+pub fn run_all() {
+    kprintln!("bench: page allocator, {} MiB range, counter {} Hz", RANGE_PAGES >> 8, counter_freq());
+    let Some((start, extra)) = take_contiguous_range() else {
+        kprintln!("bench: could not find 64 MiB of contiguous memory; skipped");
+        return;
+    };
+    for b in extra {
+        __free_pages(b, RANGE_ORDER);
+    }
+    // The private struct page array: 16384 x 64 bytes = 1 MiB, an order-8 block.
+    let map_order = 8;
+    let Ok(map_pfn) = alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_NOWARN, map_order) else {
+        kprintln!("bench: no memory for the private mem_map; skipped");
+        return;
+    };
+    // SAFETY: our own 1 MiB block; every element is written before use.
+    let map_pages = unsafe {
+        let p = page_address(map_pfn) as *mut Page;
+        for i in 0..RANGE_PAGES {
+            p.add(i).write(Page::new_reserved(0, 1, MigrateType::Movable as u8));
+        }
+        core::slice::from_raw_parts_mut(p, RANGE_PAGES)
+    };
+    let zone = private_zone(start, map_pages);
+    let mt = MigrateType::Unmovable;
+
+    let frames = LockedFrameAllocator::<33>::new();
+    frames.lock().add_frame(start, start + RANGE_PAGES);
+    let heap = LockedHeap::<33>::new();
+    // SAFETY: the range is ours and mapped by the linear map; the Heap keeps
+    // its free lists inside it. It is used only here.
+    unsafe { heap.lock().add_to_heap(page_address(start), page_address(start + RANGE_PAGES)) };
+    let layout = |order: usize| Layout::from_size_align(4096 << order, 4096 << order).unwrap();
+    let heap_alloc = |order: usize| heap.lock().alloc(layout(order)).ok().map(|p| p.as_ptr() as usize);
+    let heap_free = |va: usize, order: usize| {
+        // SAFETY: `va` came from heap_alloc with the same order.
+        unsafe { heap.lock().dealloc(core::ptr::NonNull::new(va as *mut u8).unwrap(), layout(order)) }
+    };
+
+    // Warm up every allocator's lists once.
+    let _ = (
+        zone.rmqueue_pcplist(0, 0, mt).map(|p| zone.free_pcp(0, p, 0)),
+        heap_alloc(0).map(|v| heap_free(v, 0)),
+    );
+
+    let pcp = time(ROUNDTRIPS, || {
+        for _ in 0..ROUNDTRIPS {
+            let p = zone.rmqueue_pcplist(0, 0, mt).unwrap();
+            zone.free_pcp(0, p, 0);
+        }
+    });
+    let buddy = time(ROUNDTRIPS, || {
+        for _ in 0..ROUNDTRIPS {
+            let p = zone.rmqueue_buddy(0, mt).unwrap();
+            zone.free_one_page(p, 0);
+        }
+    });
+    let ours_mixed = time(MIXED_OPS, || {
+        mixed(
+            |o| {
+                if o <= PAGE_ALLOC_COSTLY_ORDER {
+                    zone.rmqueue_pcplist(0, o, mt)
+                } else {
+                    zone.rmqueue_buddy(o, mt)
+                }
+            },
+            |p, o| {
+                if o <= PAGE_ALLOC_COSTLY_ORDER {
+                    zone.free_pcp(0, p, o)
+                } else {
+                    zone.free_one_page(p, o)
+                }
+            },
+        )
+    });
+    zone.drain_pages(0);
+    let buddy_mixed =
+        time(MIXED_OPS, || mixed(|o| zone.rmqueue_buddy(o, mt), |p, o| zone.free_one_page(p, o)));
+    let frame_rt = time(ROUNDTRIPS, || {
+        for _ in 0..ROUNDTRIPS {
+            let p = frames.lock().alloc(1).unwrap();
+            frames.lock().dealloc(p, 1);
+        }
+    });
+    let frame_mixed =
+        time(MIXED_OPS, || mixed(|o| frames.lock().alloc(1 << o), |p, o| frames.lock().dealloc(p, 1 << o)));
+    let heap_rt = time(ROUNDTRIPS, || {
+        for _ in 0..ROUNDTRIPS {
+            let v = heap_alloc(0).unwrap();
+            heap_free(v, 0);
+        }
+    });
+    let heap_mixed = time(MIXED_OPS, || mixed(heap_alloc, heap_free));
+    // The full kernel API on the real allocator: GFP, zonelist, watermark, pcp.
+    let api = time(ROUNDTRIPS, || {
+        for _ in 0..ROUNDTRIPS {
+            let p = alloc_pages(Gfp::GFP_KERNEL, 0).unwrap();
+            __free_pages(p, 0);
+        }
+    });
+
+    report("order0_pcp_roundtrip", pcp, "bsa_frame", frame_rt);
+    report("order0_pcp_roundtrip", pcp, "bsa_heap", heap_rt);
+    report("order0_buddy_roundtrip", buddy, "bsa_frame", frame_rt);
+    report("order0_buddy_roundtrip", buddy, "bsa_heap", heap_rt);
+    report("mixed_random_orders", ours_mixed, "bsa_frame", frame_mixed);
+    report("mixed_random_orders", ours_mixed, "bsa_heap", heap_mixed);
+    report("mixed_random_orders_buddy_only", buddy_mixed, "bsa_frame", frame_mixed);
+    report("mixed_random_orders_buddy_only", buddy_mixed, "bsa_heap", heap_mixed);
+    report("pcp_vs_own_buddy", pcp, "ours_buddy", buddy);
+    report("alloc_pages_api_roundtrip", api, "ours_pcp_direct", pcp);
+
+    // The private zone must have every page back: the benchmark is also a check.
+    let free = zone.check_free_lists();
+    kprintln!("bench: private zone free pages after the run: {free:?} of {RANGE_PAGES}");
+    // The private zone is done with; its mem_map and range go back.
+    __free_pages(map_pfn, map_order);
+    for b in 0..RANGE_BLOCKS {
+        __free_pages(start + (b << RANGE_ORDER), RANGE_ORDER);
+    }
+}
