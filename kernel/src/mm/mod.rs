@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod early_heap;
 pub mod fixmap;
+pub mod frame_seam;
 pub mod ioremap;
 pub mod layout;
 pub mod memblock;
