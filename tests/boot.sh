@@ -89,6 +89,8 @@ boot "NUMA=2: two nodes, their zones and zonelists" "MEM=2G NUMA=2 SMP=2" 'buddy
 boot "movablecore=25%: ZONE_MOVABLE" "CMDLINE=movablecore=25%" 'buddyinfo\npoweroff\n' "${COMMON[@]}" \
   "${TS}  Node 0: 0x0000000070000000" "${TS}On node 0, zone Movable: 65536 pages present" \
   "^Node 0, zone +Movable( +[0-9]+){11} $"
+boot "MEM=8G: mem_map size" "MEM=8G" 'poweroff\n' "${COMMON[@]}" \
+  "${TS}memmap_init: 2097152 struct pages of 64 bytes at 0x[0-9a-f]+: mem_map 131072 KiB \\(1\\.[0-5][0-9]% of RAM\\)"
 boot "CPU=cortex-a57" "CPU=cortex-a57" 'poweroff\n' "${COMMON[@]}" "${TS}CPU0: Cortex-A57 r1p0"
 boot "command line and loglevel=8" "CMDLINE=loglevel=8" 'cmdline\npoweroff\n' \
   "${TS}Kernel command line: loglevel=8$" "^loglevel=8$"
