@@ -22,6 +22,7 @@ mod monitor;
 mod panic;
 mod power;
 mod printk;
+mod sections;
 
 use log::{info, warn};
 

@@ -20,6 +20,7 @@ use crate::kprintln;
 use alloc::vec::Vec;
 use buddy_system_allocator::{LockedFrameAllocator, LockedHeap};
 use core::alloc::Layout;
+use pagoda_klib::rand::XorShift64;
 use pagoda_mm::gfp::Gfp;
 use pagoda_mm::mmzone::{MigrateType, Zone, ZoneType, MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER};
 use pagoda_mm::page::{MemMap, Page};
@@ -103,24 +104,13 @@ fn private_zone(start: usize, map_pages: &mut [Page]) -> Zone {
     zone
 }
 
-/// A deterministic random sequence (xorshift64).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 as usize
-    }
-}
-
 /// The mixed workload: 256 slots; each step frees a live block or
 /// allocates one of order 0..=5 (mostly small). Same sequence for everyone.
 fn mixed(mut alloc: impl FnMut(usize) -> Option<usize>, mut free: impl FnMut(usize, usize)) {
     let mut slots = [(0usize, 0usize, false); 256];
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut rng = XorShift64::new(0x2545_f491_4f6c_dd1d);
     for _ in 0..MIXED_OPS {
-        let r = rng.next();
+        let r = rng.next_u64() as usize;
         let s = &mut slots[r % 256];
         if s.2 {
             free(s.0, s.1);

@@ -49,12 +49,10 @@ pub fn conformance(fa: &dyn FrameAllocator, steps: usize) -> Result<usize, &'sta
     let mut live = [(0usize, 0usize); SLOTS];
     let mut used = [false; SLOTS];
     let free0 = fa.nr_free_frames();
-    let mut seed = 0x1234_5678_9abc_def1u64;
+    let mut rng = pagoda_klib::rand::XorShift64::new(0x1234_5678_9abc_def1);
     let mut allocated = 0;
     for _ in 0..steps {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
+        let seed = rng.next_u64();
         let slot = seed as usize % SLOTS;
         if used[slot] {
             fa.free_frames(live[slot].0, live[slot].1);

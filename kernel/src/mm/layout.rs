@@ -60,13 +60,9 @@ pub fn is_linear_map_address(va: usize) -> bool {
 /// VA - PA of the kernel image (Linux: kimage_voffset), set once at boot.
 static KIMAGE_VOFFSET: AtomicUsize = AtomicUsize::new(0);
 
-extern "C" {
-    static _text: u8;
-}
-
 /// Records where head.S found the image (`text_pa` = physical `_text`).
 pub fn init_kimage_voffset(text_pa: usize) {
-    let text_va = &raw const _text as usize;
+    let text_va = crate::sections::text();
     KIMAGE_VOFFSET.store(text_va - text_pa, Ordering::Relaxed);
 }
 
@@ -91,9 +87,9 @@ mod tests {
 
     #[ktest]
     fn image_is_linked_at_kimage_vaddr_plus_text_offset() {
-        // SAFETY: only the address of the linker symbol is taken.
-        assert_eq!(&raw const _text as usize, KIMAGE_VADDR + 0x80000);
-        assert_eq!(pa_symbol(&raw const _text) & 0x1f_ffff, 0x80000);
+        let text = crate::sections::text();
+        assert_eq!(text, KIMAGE_VADDR + 0x80000);
+        assert_eq!(pa_symbol(text as *const u8) & 0x1f_ffff, 0x80000);
     }
 
     #[ktest]

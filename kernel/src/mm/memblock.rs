@@ -10,11 +10,6 @@ use spin::Mutex;
 
 pub static MEMBLOCK: Mutex<Memblock> = Mutex::new(Memblock::new());
 
-extern "C" {
-    static _text: u8;
-    static _end: u8;
-}
-
 /// Adds RAM from the device tree, applies `mem=`, reserves the kernel, the
 /// device tree, the initrd and /reserved-memory, and sets PHYS_OFFSET.
 pub fn arm64_memblock_init(cmdline: &str, fdt_pa: usize) {
@@ -33,8 +28,8 @@ pub fn arm64_memblock_init(cmdline: &str, fdt_pa: usize) {
             _ => warn!("memblock: ignoring mem={v}: not a size of at least 64M"),
         }
     }
-    let text = layout::pa_symbol(&raw const _text);
-    let end = layout::pa_symbol(&raw const _end);
+    let text = layout::pa_symbol(crate::sections::text() as *const u8);
+    let end = layout::pa_symbol(crate::sections::end() as *const u8);
     let reserve = |mb: &mut Memblock, base: usize, size: usize, what: &str| -> Result<(), MemblockError> {
         info!("memblock: reserve [mem {:#018x}-{:#018x}] {what}", base, base + size - 1);
         mb.reserve(base, size)

@@ -314,27 +314,16 @@ pub fn free_area_init(cmdline: &str) {
     page_alloc::publish();
 }
 
-extern "C" {
-    static _text: u8;
-    static _etext: u8;
-    static __start_rodata: u8;
-    static __end_rodata: u8;
-    static _sdata: u8;
-    static _edata: u8;
-    static __bss_start: u8;
-    static _end: u8;
-}
-
 /// The `Memory: ...K/...K available (...)` line (Linux: mem_init_print_info).
 pub fn mem_init_print_info() {
     let pa = page_alloc::page_allocator();
-    let span = |a: *const u8, b: *const u8| (b as usize - a as usize) >> 10;
+    use crate::sections::*;
     let physpages: usize = pa.online_nodes().map(|n| n.node_present_pages).sum();
     let available = pa.totalram_pages();
-    let codesize = span(&raw const _text, &raw const _etext);
-    let rosize = span(&raw const __start_rodata, &raw const __end_rodata);
-    let datasize = span(&raw const _sdata, &raw const _edata);
-    let bss_size = span(&raw const __bss_start, &raw const _end);
+    let codesize = (etext() - text()) >> 10;
+    let rosize = (end_rodata() - start_rodata()) >> 10;
+    let datasize = (edata() - sdata()) >> 10;
+    let bss_size = (end() - bss_start()) >> 10;
     info!(
         "Memory: {}K/{}K available ({codesize}K kernel code, {datasize}K rwdata, {rosize}K rodata, 0K init, {bss_size}K bss, {}K reserved, 0K cma-reserved)",
         available << 2,

@@ -10,3 +10,4 @@ pub mod fmtbuf;
 pub mod kallsyms;
 pub mod logbuf;
 pub mod midr;
+pub mod rand;

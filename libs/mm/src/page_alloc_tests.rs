@@ -60,18 +60,7 @@ fn one_zone(pages: usize) -> Sim {
     sim(&[NodeSpec { start, end: start + pages, zone_end: [start + pages; 3] }])
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use pagoda_klib::rand::XorShift64 as Rng;
 
 const GFPS: [Gfp; 4] = [Gfp::GFP_KERNEL, Gfp::GFP_HIGHUSER_MOVABLE, Gfp::GFP_ATOMIC, Gfp::GFP_KERNEL];
 
@@ -119,7 +108,7 @@ fn unaligned_boot_range_is_split_into_aligned_blocks() {
 fn randomized_alloc_free_never_overlaps_and_accounts_every_page() {
     let mut s = one_zone(8 * 1024);
     s.pa.setup_per_zone_wmarks(0); // let the test use the whole zone
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut owner: Vec<Option<usize>> = vec![None; 8 * 1024]; // page -> block id
     let mut live: BTreeMap<usize, usize> = BTreeMap::new(); // pfn -> order
     let mut allocated = 0;

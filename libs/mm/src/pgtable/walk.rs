@@ -62,6 +62,20 @@ pub const fn pte_index(va: usize) -> usize {
     table_index(va, 3)
 }
 
+/// The entries of a table at `level` that `[va, end)` touches, as
+/// (index, first address, end of the part inside this entry).
+fn entries(mut va: usize, end: usize, level: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let size = level_size(level);
+    core::iter::from_fn(move || {
+        (va < end).then(|| {
+            let next = ((va | (size - 1)) + 1).min(end);
+            let item = (table_index(va, level), va, next);
+            va = next;
+            item
+        })
+    })
+}
+
 /// What the walker needs from its environment.
 pub trait PageTableMem {
     /// A pointer to the 512 descriptors of the table at physical `pa`.
@@ -190,16 +204,14 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         &mut self,
         table: PhysAddr,
         level: usize,
-        mut va: usize,
+        va: usize,
         end: usize,
         mut pa: usize,
         prot: Prot,
         flags: MapFlags,
     ) -> Result<(), PgtableError> {
         let size = level_size(level);
-        while va < end {
-            let next = ((va | (size - 1)) + 1).min(end);
-            let idx = table_index(va, level);
+        for (idx, va, next) in entries(va, end, level) {
             let raw = self.read(table, idx);
             let block_ok = match level {
                 1 => flags.contains(MapFlags::BLOCK_1G),
@@ -222,7 +234,6 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
                 }
             }
             pa += next - va;
-            va = next;
         }
         Ok(())
     }
@@ -268,14 +279,12 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         &mut self,
         table: PhysAddr,
         level: usize,
-        mut va: usize,
+        va: usize,
         end: usize,
         unmapped: &mut usize,
     ) -> Result<bool, PgtableError> {
         let size = level_size(level);
-        while va < end {
-            let next = ((va | (size - 1)) + 1).min(end);
-            let idx = table_index(va, level);
+        for (idx, va, next) in entries(va, end, level) {
             match desc::decode(self.read(table, idx), level) {
                 Desc::Invalid => {}
                 Desc::Leaf { .. } if next - va == size || level == 3 => {
@@ -291,7 +300,6 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
                     self.unmap_child(table, idx, PhysAddr(child), level, va, next, unmapped)?;
                 }
             }
-            va = next;
         }
         Ok(self.table_is_empty(table))
     }
@@ -336,15 +344,13 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         &mut self,
         table: PhysAddr,
         level: usize,
-        mut va: usize,
+        va: usize,
         end: usize,
         prot: Prot,
         changed: &mut usize,
     ) -> Result<(), PgtableError> {
         let size = level_size(level);
-        while va < end {
-            let next = ((va | (size - 1)) + 1).min(end);
-            let idx = table_index(va, level);
+        for (idx, va, next) in entries(va, end, level) {
             match desc::decode(self.read(table, idx), level) {
                 Desc::Invalid => {}
                 Desc::Leaf { pa, .. } if next - va == size || level == 3 => {
@@ -362,7 +368,6 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
                     self.protect_level(PhysAddr(child), level + 1, va, next, prot, changed)?
                 }
             }
-            va = next;
         }
         Ok(())
     }

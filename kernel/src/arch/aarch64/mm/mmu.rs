@@ -41,12 +41,6 @@ static LINEAR_MAP_LIVE: AtomicBool = AtomicBool::new(false);
 static KERNEL_PGTABLE_LOCK: Mutex<()> = Mutex::new(());
 
 extern "C" {
-    static _text: u8;
-    static _etext: u8;
-    static __start_rodata: u8;
-    static __end_rodata: u8;
-    static _sdata: u8;
-    static _end: u8;
     fn idmap_cpu_replace_ttbr1(ttbr1: usize, zero: usize);
 }
 
@@ -94,19 +88,13 @@ pub fn with_kernel_pgtable<R>(f: impl FnOnce(&mut PageTable<'_, KernelPgtableMem
     f(&mut pt)
 }
 
-fn section(start: *const u8, end: *const u8) -> (usize, usize) {
-    (start as usize, end as usize - start as usize)
-}
-
 /// The kernel image sections and their protections, for map_kernel and the tests.
 pub fn kernel_sections() -> [(&'static str, usize, usize, Prot); 3] {
-    let (t, tl) = section(&raw const _text, &raw const _etext);
-    let (r, rl) = section(&raw const __start_rodata, &raw const __end_rodata);
-    let (d, dl) = section(&raw const _sdata, &raw const _end);
+    use crate::sections::*;
     [
-        (".text", t, tl, Prot::PAGE_KERNEL_ROX),
-        (".rodata", r, rl, Prot::PAGE_KERNEL_RO),
-        (".data/.bss", d, dl, Prot::PAGE_KERNEL),
+        (".text", text(), etext() - text(), Prot::PAGE_KERNEL_ROX),
+        (".rodata", start_rodata(), end_rodata() - start_rodata(), Prot::PAGE_KERNEL_RO),
+        (".data/.bss", sdata(), end() - sdata(), Prot::PAGE_KERNEL),
     ]
 }
 
@@ -114,7 +102,7 @@ pub fn kernel_sections() -> [(&'static str, usize, usize, Prot); 3] {
 pub fn paging_init() {
     // New tables must be reachable through the boot identity map, which
     // covers the 2 GiB from the 1 GiB block holding the image.
-    let idmap_end = (layout::pa_symbol(&raw const _text) & !((1 << 30) - 1)) + (2 << 30);
+    let idmap_end = (layout::pa_symbol(crate::sections::text() as *const u8) & !((1 << 30) - 1)) + (2 << 30);
     memblock::set_current_limit(idmap_end);
 
     let t0 = crate::arch::time::uptime_ns();
