@@ -14,6 +14,7 @@ pub mod mmzone;
 pub mod page;
 pub mod page_alloc;
 pub mod pgtable;
+pub mod slab;
 pub mod vmstat;
 
 #[cfg(test)]
