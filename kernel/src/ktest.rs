@@ -90,7 +90,7 @@ fn run_one(t: &KTest) -> Outcome {
 /// fault, or None if `f` returned normally. Lets a test check *which*
 /// fault happened, not only that one did.
 #[inline(never)]
-pub fn expect_fault(f: fn()) -> Option<(u64, u64)> {
+pub fn expect_fault(f: impl FnOnce()) -> Option<(u64, u64)> {
     let mut buf = [0u64; 13];
     let p = buf.as_mut_ptr();
     let outer = FAULT_RECOVERY.load(Ordering::Acquire);

@@ -66,8 +66,10 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
     // mm_core_init: nodes, zones, struct pages, then the buddy allocator.
     mm::mm_init::free_area_init(cmdline);
     mm::mm_init::mem_init_print_info();
-    mm::mm_init::print_buddyinfo();
+    mm::slab::kmem_cache_init(cmdline);
+    mm::vmalloc::vmalloc_init();
     console_init();
+    mm::mm_init::print_buddyinfo();
 
     if pagoda_klib::cmdline::has(cmdline, "bench") {
         mm::bench::run_all();

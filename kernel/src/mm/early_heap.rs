@@ -1,9 +1,9 @@
 //! The early boot heap (Linux has no direct equivalent; it is the role
 //! bootmem played before memblock): a fixed region of .bss managed by the
-//! linked_list_allocator crate, serving Rust's `alloc` until slab exists.
-//! Only code that is not the lesson uses it (crates that want `alloc`, such
-//! as the benchmark's baseline allocator).
+//! linked_list_allocator crate. It serves Rust's `alloc` until slab exists;
+//! see mm/slab.rs for the handover.
 
+use core::alloc::Layout;
 use linked_list_allocator::LockedHeap;
 
 const EARLY_HEAP_SIZE: usize = 1 << 20;
@@ -13,8 +13,11 @@ struct HeapArea([u8; EARLY_HEAP_SIZE]);
 
 static mut EARLY_HEAP: HeapArea = HeapArea([0; EARLY_HEAP_SIZE]);
 
-#[global_allocator]
 static HEAP: LockedHeap = LockedHeap::empty();
+
+fn base() -> usize {
+    core::ptr::addr_of!(EARLY_HEAP) as usize
+}
 
 /// Hands the region to the allocator. Call once, before anything allocates.
 pub fn init() {
@@ -22,8 +25,25 @@ pub fn init() {
     unsafe { HEAP.lock().init(core::ptr::addr_of_mut!(EARLY_HEAP) as *mut u8, EARLY_HEAP_SIZE) };
 }
 
+/// Whether `addr` lies in the early heap.
+pub fn contains(addr: usize) -> bool {
+    (base()..base() + EARLY_HEAP_SIZE).contains(&addr)
+}
+
+/// # Safety
+/// As `GlobalAlloc::alloc`.
+pub unsafe fn alloc(layout: Layout) -> *mut u8 {
+    HEAP.lock().allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr())
+}
+
+/// # Safety
+/// `ptr` came from `alloc` with `layout`.
+pub unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
+    // SAFETY: per the contract.
+    unsafe { HEAP.lock().deallocate(core::ptr::NonNull::new_unchecked(ptr), layout) };
+}
+
 /// (used, free) bytes.
-#[cfg_attr(not(feature = "ktest"), allow(dead_code))]
 pub fn usage() -> (usize, usize) {
     let h = HEAP.lock();
     (h.used(), h.free())
@@ -35,14 +55,17 @@ mod tests {
     use crate::ktest::ktest;
 
     #[ktest]
-    fn global_alloc_is_served_by_the_early_heap() {
+    fn early_heap_allocates_and_frees_within_its_region() {
         let (used0, _) = usage();
-        let v: alloc::vec::Vec<u64> = (0..1000).collect();
+        let layout = Layout::from_size_align(8000, 8).unwrap();
+        // SAFETY: freed below with the same layout.
+        let p = unsafe { alloc(layout) };
+        assert!(contains(p as usize));
         let (used1, free1) = usage();
-        assert!(used1 >= used0 + 8000, "the Vec did not come from the early heap");
+        assert!(used1 >= used0 + 8000);
         assert_eq!(used1 + free1, EARLY_HEAP_SIZE);
-        assert_eq!(v.iter().sum::<u64>(), 999 * 1000 / 2);
-        drop(v);
+        // SAFETY: from alloc above.
+        unsafe { dealloc(p, layout) };
         assert_eq!(usage().0, used0);
     }
 }

@@ -1,24 +1,15 @@
 //! ioremap: mapping device registers into kernel virtual space (Linux:
 //! arch/arm64/mm/ioremap.c, mm/ioremap.c).
 //!
-//! Device memory gets its own kernel virtual addresses with the
-//! Device-nGnRE attribute, never executable, never in the linear map.
-//! Addresses come from the IOREMAP window of the vmalloc area, with a guard
-//! page after each mapping. Until vmalloc's area allocator exists, the window
-//! is handed out by a bump pointer: iounmap unmaps, but the address range
-//! is not reused.
+//! Device memory gets its own kernel virtual addresses from the vmalloc
+//! area (the same area allocator as vmalloc, with a guard page after each),
+//! mapped Device-nGnRE, never executable, never in the linear map.
 
-use super::layout::VMALLOC_START;
+use super::vmalloc::{find_area, free_vm_area, get_vm_area, set_area_phys};
 use crate::arch::mm::mmu::with_kernel_pgtable;
-use core::sync::atomic::{AtomicUsize, Ordering};
 use pagoda_mm::addr::PhysAddr;
 use pagoda_mm::pgtable::{MapFlags, PgtableError, Prot};
-
-/// 1 GiB above the start of vmalloc (where the kernel image is), 1 GiB long.
-pub const IOREMAP_START: usize = VMALLOC_START + (1 << 30);
-pub const IOREMAP_END: usize = IOREMAP_START + (1 << 30);
-
-static NEXT: AtomicUsize = AtomicUsize::new(IOREMAP_START);
+use pagoda_mm::vmap::VmKind;
 
 /// Maps `size` bytes of device registers at physical `pa`; returns the
 /// virtual address of `pa` (Linux: ioremap).
@@ -26,17 +17,24 @@ pub fn ioremap(pa: usize, size: usize) -> Result<usize, PgtableError> {
     let offset = pa & 0xfff;
     let base = pa & !0xfff;
     let len = (size + offset + 0xfff) & !0xfff;
-    let va = NEXT.fetch_add(len + 4096, Ordering::Relaxed); // + guard page
-    if va + len > IOREMAP_END {
-        return Err(PgtableError::NoMemory);
+    let va = get_vm_area(len, 4096, VmKind::Ioremap).ok_or(PgtableError::NoMemory)?;
+    set_area_phys(va, base);
+    if let Err(e) =
+        with_kernel_pgtable(|pt| pt.map(va, PhysAddr(base), len, Prot::PAGE_DEVICE, MapFlags::empty()))
+    {
+        free_vm_area(va);
+        return Err(e);
     }
-    with_kernel_pgtable(|pt| pt.map(va, PhysAddr(base), len, Prot::PAGE_DEVICE, MapFlags::empty()))?;
     Ok(va + offset)
 }
 
-/// Unmaps an ioremap()ed range (Linux: iounmap).
-pub fn iounmap(va: usize, size: usize) {
-    let base = va & !0xfff;
-    let len = (size + (va & 0xfff) + 0xfff) & !0xfff;
-    let _ = with_kernel_pgtable(|pt| pt.unmap(base, len));
+/// Unmaps an ioremap()ed address (Linux: iounmap).
+pub fn iounmap(va: usize) {
+    match find_area(va) {
+        Some((start, size, VmKind::Ioremap)) => {
+            let _ = with_kernel_pgtable(|pt| pt.unmap(start, size));
+            free_vm_area(start);
+        }
+        _ => log::warn!("iounmap: bad address {va:#x}"),
+    }
 }

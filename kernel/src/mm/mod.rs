@@ -12,3 +12,5 @@ pub mod page_alloc;
 pub mod pgalloc;
 pub mod procfs;
 pub mod ptdump;
+pub mod slab;
+pub mod vmalloc;

@@ -50,13 +50,13 @@ pub fn show_meminfo() {
     for name in ["Dirty", "Writeback", "AnonPages", "Mapped", "Shmem"] {
         mi(name, 0);
     }
-    for hook in MEMINFO_EXTRA {
-        hook();
-    }
+    let (reclaimable, unreclaimable) = super::slab::slab_bytes();
+    mi("Slab", (reclaimable + unreclaimable) >> 10);
+    mi("SReclaimable", reclaimable >> 10);
+    mi("SUnreclaim", unreclaimable >> 10);
+    mi("VmallocTotal", (super::layout::VMALLOC_END - super::layout::VMALLOC_START) >> 10);
+    mi("VmallocUsed", super::vmalloc::vmalloc_used_pages() * K);
 }
-
-/// Lines later subsystems add to meminfo (slab, vmalloc, page tables).
-static MEMINFO_EXTRA: &[fn()] = &[];
 
 pub fn show_buddyinfo() {
     for z in page_allocator().zones() {

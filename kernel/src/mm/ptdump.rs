@@ -131,11 +131,10 @@ fn cmd_pt(args: &str) {
 }
 
 /// Region markers between which `kpt` prints mappings.
-fn markers() -> [(usize, &'static str); 9] {
+fn markers() -> [(usize, &'static str); 8] {
     [
         (MODULES_VADDR, "Modules start"),
         (VMALLOC_START, "vmalloc() area (kernel image first)"),
-        (super::ioremap::IOREMAP_START, "ioremap window"),
         (VMALLOC_END, "vmalloc() end"),
         (FIXADDR_START, "Fixmap start"),
         (FIXADDR_TOP, "Fixmap end"),

@@ -6,6 +6,8 @@
 //! table's memory and how to get a new table page).
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 pub mod addr;
 pub mod asid;
 pub mod gfp;
@@ -15,6 +17,7 @@ pub mod page;
 pub mod page_alloc;
 pub mod pgtable;
 pub mod slab;
+pub mod vmap;
 pub mod vmstat;
 
 #[cfg(test)]

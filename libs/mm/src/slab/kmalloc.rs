@@ -35,7 +35,7 @@ pub fn kmalloc_index(size: usize) -> Option<usize> {
 }
 
 /// Where large (page-backed) kmalloc blocks record their order.
-pub trait LargeKmalloc {
+pub trait LargeKmalloc: Sync {
     fn set_large_order(&self, va: usize, order: Option<usize>);
     fn large_order(&self, va: usize) -> Option<usize>;
 }

@@ -314,55 +314,55 @@ mod tests {
         core::hint::black_box(f)();
     }
 
-    /// Scratch virtual range for the map/unmap tests, above the ioremap window.
-    const SCRATCH: usize = crate::mm::ioremap::IOREMAP_END + (1 << 30);
-
     #[ktest]
     fn map_unmap_protect_across_block_boundaries_and_free_tables() {
         const M2: usize = 2 << 20;
+        // A scratch range of the vmalloc area, 2 MiB aligned, nothing mapped.
+        let scratch = crate::mm::vmalloc::get_vm_area(2 * M2, M2, pagoda_mm::vmap::VmKind::Area).unwrap();
         // One order-10 block: 4 MiB, aligned to 4 MiB.
         let pfn = crate::mm::page_alloc::alloc_pages(pagoda_mm::gfp::Gfp::GFP_KERNEL, 10).expect("no 4 MiB");
         let pa = pfn << 12;
         let before = with_kernel_pgtable(|pt| pt.count_tables());
         // Two 2 MiB blocks, then write through them and read through the linear map.
         with_kernel_pgtable(|pt| {
-            pt.map(SCRATCH, PhysAddr(pa), 2 * M2, Prot::PAGE_KERNEL, MapFlags::BLOCK_2M)
+            pt.map(scratch, PhysAddr(pa), 2 * M2, Prot::PAGE_KERNEL, MapFlags::BLOCK_2M)
         })
         .unwrap();
-        assert_eq!(with_kernel_pgtable(|pt| pt.walk(SCRATCH).leaf.unwrap().2), 2, "not a 2M block");
+        assert_eq!(with_kernel_pgtable(|pt| pt.walk(scratch).leaf.unwrap().2), 2, "not a 2M block");
         for off in [0, M2 - 8, M2, 2 * M2 - 8] {
             // SAFETY: the range was just mapped RW.
-            unsafe { ((SCRATCH + off) as *mut u64).write_volatile(off as u64 ^ 0x5a5a) };
+            unsafe { ((scratch + off) as *mut u64).write_volatile(off as u64 ^ 0x5a5a) };
             // SAFETY: the same RAM through the linear map.
             let v = unsafe { (layout::phys_to_virt(pa + off) as *const u64).read_volatile() };
             assert_eq!(v, off as u64 ^ 0x5a5a);
         }
         // Protect one page on each side of the boundary: both blocks split.
-        with_kernel_pgtable(|pt| pt.protect(SCRATCH + M2 - 4096, 8192, Prot::PAGE_KERNEL_RO)).unwrap();
+        with_kernel_pgtable(|pt| pt.protect(scratch + M2 - 4096, 8192, Prot::PAGE_KERNEL_RO)).unwrap();
         let (esr, _) = expect_fault(|| {
             // SAFETY: deliberately writes the page made read-only.
-            unsafe { ((SCRATCH + M2) as *mut u64).write_volatile(0) }
+            unsafe { ((scratch + M2) as *mut u64).write_volatile(0) }
         })
         .expect("stale TLB: the read-only page is still writable");
         assert_eq!(Esr(esr).fault_kind(), FaultKind::Permission(3));
         // SAFETY: the neighbour page is still RW.
-        unsafe { ((SCRATCH + M2 + 4096) as *mut u64).write_volatile(7) };
+        unsafe { ((scratch + M2 + 4096) as *mut u64).write_volatile(7) };
         // Unmap 8 KiB across the boundary: accesses there now fault.
-        let n = with_kernel_pgtable(|pt| pt.unmap(SCRATCH + M2 - 4096, 8192)).unwrap();
+        let n = with_kernel_pgtable(|pt| pt.unmap(scratch + M2 - 4096, 8192)).unwrap();
         assert_eq!(n, 8192);
         let (esr, far) = expect_fault(|| {
             // SAFETY: deliberately reads the unmapped page.
-            unsafe { ((SCRATCH + M2 - 8) as *const u64).read_volatile() };
+            unsafe { ((scratch + M2 - 8) as *const u64).read_volatile() };
         })
         .expect("unmapped page still readable");
         assert_eq!(Esr(esr).fault_kind(), FaultKind::Translation(3));
-        assert_eq!(far as usize, SCRATCH + M2 - 8);
-        assert_eq!(at_s1e1r(SCRATCH + 2 * M2 - 8), Some(pa + 2 * M2 - 8));
+        assert_eq!(far as usize, scratch + M2 - 8);
+        assert_eq!(at_s1e1r(scratch + 2 * M2 - 8), Some(pa + 2 * M2 - 8));
         // Unmap everything: the tables the mapping needed are freed.
-        with_kernel_pgtable(|pt| pt.unmap(SCRATCH, 2 * M2)).unwrap();
+        with_kernel_pgtable(|pt| pt.unmap(scratch, 2 * M2)).unwrap();
         assert_eq!(with_kernel_pgtable(|pt| pt.count_tables()), before, "page tables leaked");
-        assert_eq!(at_s1e1r(SCRATCH + level_size(3)), None);
+        assert_eq!(at_s1e1r(scratch + level_size(3)), None);
         crate::mm::page_alloc::__free_pages(pfn, 10);
+        crate::mm::vmalloc::free_vm_area(scratch);
     }
 
     #[ktest]
@@ -374,7 +374,7 @@ mod tests {
         assert!(prot.contains(Prot::DEVICE) && !prot.contains(Prot::EXEC));
         // The guard page after it is unmapped.
         assert_eq!(at_s1e1r(va + 0x1000), None);
-        crate::mm::ioremap::iounmap(va, 0x1000);
+        crate::mm::ioremap::iounmap(va);
         assert_eq!(at_s1e1r(va), None);
     }
 }
