@@ -48,6 +48,10 @@ COMMON=(
   "${TS}Built [0-9]+ zonelists, mobility grouping on.  Total pages: [0-9]+"
   "${TS}Memory: [0-9]+K/[0-9]+K available \\([0-9]+K kernel code, [0-9]+K rwdata, [0-9]+K rodata, 0K init, [0-9]+K bss, [0-9]+K reserved, 0K cma-reserved\\)"
   "${TS}buddyinfo: Node 0, zone +DMA32 +( +[0-9]+){11}"
+  "${TS}kmem_cache_create: kmalloc-8 +object +8 "
+  "${TS}kmem_cache_create: kmalloc-8k +object +8192 .* off-slab"
+  "${TS}slab: GlobalAlloc handed over from the early heap"
+  "${TS}vmalloc: \\[0xffff000008000000-0xffff7dfffdff0000\\]"
   "^pagoda> "
   "${TS}reboot: Power down"
 )
@@ -81,6 +85,17 @@ boot "MEM=6G: DMA32 and Normal, /proc views" "MEM=6G" 'meminfo\nbuddyinfo\npaget
   "^Number of blocks type +Unmovable +Movable +Reclaimable +HighAtomic +Isolate $" \
   "^        protection: \\(0, [0-9]+, [0-9]+\\)$" "^              batch: 63$" \
   "^nr_free_pages [0-9]+$" "^pgalloc_dma32 [0-9]+$"
+boot "slab and vmalloc views" "" 'slabinfo\nvmallocinfo\nmeminfo\nslabreap shrink\npoweroff\n' "${COMMON[@]}" \
+  "^slabinfo - version: 2.1$" \
+  "^kmalloc-64 +[0-9]+ +[0-9]+ +64 +61 +1 : tunables  120   60    0 : slabdata +[0-9]+ +[0-9]+ +0$" \
+  "^kmalloc-8k +[0-9]+ +[0-9]+ +8192 +1 +2 : tunables    8    4    0 : slabdata" \
+  "^0xffff000008400000-0xffff000008402000 +8192 ioremap phys=0x9000000$" \
+  "^Slab: +[0-9]+ kB$" "^SReclaimable: +[0-9]+ kB$" "^SUnreclaim: +[0-9]+ kB$" \
+  "^VmallocTotal: +[0-9]+ kB$" "^VmallocUsed: +[0-9]+ kB$" \
+  "^slab: [0-9]+ pages returned to the page allocator$"
+boot "slab_debug turns on red zones" "CMDLINE=slab_debug" 'slabinfo\npoweroff\n' \
+  "${TS}slab: debugging on: red zones and poisoning in every kmalloc cache" \
+  "${TS}kmem_cache_create: kmalloc-64 +object +64 stride +192 align +64"
 boot "NUMA=2: two nodes, their zones and zonelists" "MEM=2G NUMA=2 SMP=2" 'buddyinfo\npoweroff\n' "${COMMON[@]}" \
   "  memory: \\[mem 0x0000000080000000-0x00000000bfffffff\\] 1024 MiB, node 1" \
   "${TS}  node   1: \\[mem 0x0000000080000000-0x00000000bfffffff\\]" \

@@ -127,6 +127,131 @@ fn mixed(mut alloc: impl FnMut(usize) -> Option<usize>, mut free: impl FnMut(usi
     }
 }
 
+/// Objects live in the mixed-size slab benchmark.
+const LIVE_OBJECTS: usize = 10_000;
+/// Memory given to each baseline heap.
+const HEAP_BYTES: usize = 16 << 20;
+
+/// An allocator under test: allocate and free by size.
+trait Bench {
+    fn alloc(&mut self, size: usize) -> *mut u8;
+    fn free(&mut self, p: *mut u8, size: usize);
+}
+
+struct Ours;
+impl Bench for Ours {
+    fn alloc(&mut self, size: usize) -> *mut u8 {
+        super::slab::kmalloc(size, Gfp::GFP_KERNEL).unwrap()
+    }
+    fn free(&mut self, p: *mut u8, _size: usize) {
+        super::slab::kfree(p)
+    }
+}
+
+struct LinkedList(linked_list_allocator::Heap);
+impl Bench for LinkedList {
+    fn alloc(&mut self, size: usize) -> *mut u8 {
+        self.0.allocate_first_fit(Layout::from_size_align(size, 8).unwrap()).unwrap().as_ptr()
+    }
+    fn free(&mut self, p: *mut u8, size: usize) {
+        // SAFETY: `p` came from this heap with this layout.
+        unsafe {
+            self.0.deallocate(core::ptr::NonNull::new(p).unwrap(), Layout::from_size_align(size, 8).unwrap())
+        }
+    }
+}
+
+struct BsaHeap(buddy_system_allocator::Heap<33>);
+impl Bench for BsaHeap {
+    fn alloc(&mut self, size: usize) -> *mut u8 {
+        self.0.alloc(Layout::from_size_align(size, 8).unwrap()).unwrap().as_ptr()
+    }
+    fn free(&mut self, p: *mut u8, size: usize) {
+        // SAFETY: `p` came from this heap with this layout.
+        unsafe {
+            self.0.dealloc(core::ptr::NonNull::new(p).unwrap(), Layout::from_size_align(size, 8).unwrap())
+        }
+    }
+}
+
+/// 64-byte alloc+free round trips.
+fn roundtrip_64(b: &mut dyn Bench) -> u64 {
+    time(ROUNDTRIPS, || {
+        for _ in 0..ROUNDTRIPS {
+            let p = b.alloc(64);
+            b.free(p, 64);
+        }
+    })
+}
+
+/// With LIVE_OBJECTS objects of mixed sizes live, replace a random one by a
+/// new one of a random size, ROUNDTRIPS times (one op = one free + one alloc).
+fn live_mixed(b: &mut dyn Bench, slots: &mut [(usize, usize)]) -> u64 {
+    const SIZES: [usize; 12] = [8, 16, 24, 32, 48, 64, 96, 128, 200, 256, 512, 1024];
+    let mut rng = XorShift64::new(0x5eed);
+    for s in slots.iter_mut() {
+        let size = SIZES[rng.below(SIZES.len())];
+        *s = (b.alloc(size) as usize, size);
+    }
+    let t = time(ROUNDTRIPS, || {
+        for _ in 0..ROUNDTRIPS {
+            let i = rng.below(slots.len());
+            let (p, size) = slots[i];
+            b.free(p as *mut u8, size);
+            let size = SIZES[rng.below(SIZES.len())];
+            slots[i] = (b.alloc(size) as usize, size);
+        }
+    });
+    for &(p, size) in slots.iter() {
+        b.free(p as *mut u8, size);
+    }
+    t
+}
+
+fn run_slab(pcp_roundtrip: u64) {
+    kprintln!(
+        "bench: slab, {LIVE_OBJECTS} live objects for the mixed test, baselines get {} MiB each",
+        HEAP_BYTES >> 20
+    );
+    let Some(ll_mem) = super::vmalloc::vmalloc(HEAP_BYTES) else { return };
+    let Some(bsa_mem) = super::vmalloc::vmalloc(HEAP_BYTES) else { return };
+    // SAFETY: both regions are ours, mapped, and used only by these heaps.
+    let mut ll = LinkedList(unsafe { linked_list_allocator::Heap::new(ll_mem as *mut u8, HEAP_BYTES) });
+    let mut bsa = BsaHeap(buddy_system_allocator::Heap::new());
+    // SAFETY: as above.
+    unsafe { bsa.0.add_to_heap(bsa_mem, bsa_mem + HEAP_BYTES) };
+    let mut slots = alloc::vec![(0usize, 0usize); LIVE_OBJECTS];
+
+    let ours_rt = roundtrip_64(&mut Ours);
+    // The slab fast path proper: kmem_cache_alloc/free on a cache, no size
+    // lookup and no address-to-cache lookup (Linux: kmem_cache_alloc/free).
+    let cache =
+        super::slab::kmem_cache_create("bench-64", 64, 0, pagoda_mm::slab::SlabFlags::empty(), None).unwrap();
+    let fast = time(ROUNDTRIPS, || {
+        for _ in 0..ROUNDTRIPS {
+            let p = cache.alloc(Gfp::GFP_KERNEL).unwrap();
+            cache.free(p);
+        }
+    });
+    let ll_rt = roundtrip_64(&mut ll);
+    let bsa_rt = roundtrip_64(&mut bsa);
+    let ours_live = live_mixed(&mut Ours, &mut slots);
+    let ll_live = live_mixed(&mut ll, &mut slots);
+    let bsa_live = live_mixed(&mut bsa, &mut slots);
+    report("kmalloc64_roundtrip", ours_rt, "linked_list", ll_rt);
+    report("kmalloc64_roundtrip", ours_rt, "bsa_heap", bsa_rt);
+    report("kmalloc_10k_live_mixed", ours_live, "linked_list", ll_live);
+    report("kmalloc_10k_live_mixed", ours_live, "bsa_heap", bsa_live);
+    report("slab_fastpath_vs_page", fast, "ours_pcp_page", pcp_roundtrip);
+    report("kmalloc_vs_kmem_cache", ours_rt, "kmem_cache_fastpath", fast);
+    cache.shrink();
+    // SAFETY: the bench cache is not used again.
+    let _ = unsafe { super::slab::kmem_cache_destroy(cache) };
+    drop(slots);
+    super::vmalloc::vfree(ll_mem);
+    super::vmalloc::vfree(bsa_mem);
+}
+
 pub fn run_all() {
     kprintln!("bench: page allocator, {} MiB range, counter {} Hz", RANGE_PAGES >> 8, counter_freq());
     let Some((start, extra)) = take_contiguous_range() else {
@@ -238,6 +363,7 @@ pub fn run_all() {
     report("mixed_random_orders_buddy_only", buddy_mixed, "bsa_heap", heap_mixed);
     report("pcp_vs_own_buddy", pcp, "ours_buddy", buddy);
     report("alloc_pages_api_roundtrip", api, "ours_pcp_direct", pcp);
+    run_slab(pcp);
 
     // The private zone must have every page back: the benchmark is also a check.
     let free = zone.check_free_lists();

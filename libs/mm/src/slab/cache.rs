@@ -146,12 +146,22 @@ pub(super) struct ArrayCache {
     limit: usize,
     batchcount: usize,
     touched: bool,
+    /// Objects allocated and freed on this CPU (statistics, summed on read).
+    allocs: usize,
+    frees: usize,
     entry: [usize; ARRAY_CACHE_MAX],
 }
 
 impl ArrayCache {
-    const EMPTY: ArrayCache =
-        ArrayCache { avail: 0, limit: 0, batchcount: 0, touched: false, entry: [0; ARRAY_CACHE_MAX] };
+    const EMPTY: ArrayCache = ArrayCache {
+        avail: 0,
+        limit: 0,
+        batchcount: 0,
+        touched: false,
+        allocs: 0,
+        frees: 0,
+        entry: [0; ARRAY_CACHE_MAX],
+    };
 }
 
 /// What /proc/slabinfo shows for a cache.
@@ -195,9 +205,7 @@ pub struct KmemCache {
     backend: &'static dyn SlabBackend,
     /// Debug findings reported (double frees, overwrites, use after free).
     pub errors: AtomicUsize,
-    /// Objects allocated / freed, and slabs grown / destroyed.
-    pub allocs: AtomicUsize,
-    pub frees: AtomicUsize,
+    /// Slabs grown / destroyed.
     pub grown: AtomicUsize,
     pub destroyed: AtomicUsize,
 }
@@ -320,8 +328,6 @@ impl KmemCache {
             node: [const { Mutex::new(KmemCacheNode::EMPTY) }; SLAB_MAX_NUMNODES],
             backend,
             errors: AtomicUsize::new(0),
-            allocs: AtomicUsize::new(0),
-            frees: AtomicUsize::new(0),
             grown: AtomicUsize::new(0),
             destroyed: AtomicUsize::new(0),
         };
@@ -424,6 +430,9 @@ impl KmemCache {
 
     /// Takes `want` objects from node `nid`'s slabs into `out`, growing the
     /// cache if it has none free (Linux: cache_alloc_refill).
+    // The slow path: kept out of line so the fast path stays small.
+    #[cold]
+    #[inline(never)]
     fn refill(&self, out: &mut ArrayCache, want: usize, gfp: Gfp, nid: usize) {
         let mut grown = false;
         loop {
@@ -471,6 +480,7 @@ impl KmemCache {
 
     /// Returns objects to their slabs, releasing empty slabs beyond
     /// `free_limit` (Linux: free_block).
+    #[inline(never)]
     fn free_block(&self, objs: &[usize]) {
         let mut to_destroy: [*mut Slab; 16] = [null_mut(); 16];
         let mut nd = 0;
@@ -520,6 +530,7 @@ impl KmemCache {
                 }
             }
             ac.touched = true;
+            ac.allocs += 1;
             ac.avail -= 1;
             ac.entry[ac.avail]
         };
@@ -527,7 +538,6 @@ impl KmemCache {
             // SAFETY: `obj` is an object of this cache, now ours.
             unsafe { self.debug_check_alloc(obj) };
         }
-        self.allocs.fetch_add(1, Relaxed);
         let p = (obj + self.obj_offset) as *mut u8;
         if gfp.contains(Gfp::__GFP_ZERO) {
             // SAFETY: the user part of the object is ours.
@@ -538,7 +548,11 @@ impl KmemCache {
 
     /// Checks that `p` is the user pointer of an object of this cache.
     fn object_of(&self, p: usize) -> Option<usize> {
-        let owner = self.backend.slab_owner(p)?;
+        self.object_in(p, self.backend.slab_owner(p)?)
+    }
+
+    /// Like `object_of`, with the page's owner record already looked up.
+    fn object_in(&self, p: usize, owner: SlabOwner) -> Option<usize> {
         if owner.cache != self as *const _ as usize {
             return None;
         }
@@ -549,35 +563,49 @@ impl KmemCache {
             .then_some(obj)
     }
 
-    /// Frees an object (Linux: kmem_cache_free). A pointer that is not an
-    /// object of this cache is reported and ignored.
+    /// Frees an object (Linux: kmem_cache_free). With debugging on, a
+    /// pointer that is not an object of this cache is reported and ignored;
+    /// without it, as in Linux, the fast path trusts the caller (kfree
+    /// checks ownership before it gets here).
     pub fn free(&self, p: *mut u8) {
-        let Some(obj) = self.object_of(p as usize) else {
-            self.bad(format_args!(
-                "kmem_cache_free: {:#x} is not an object of cache `{}'",
-                p as usize, self.name
-            ));
-            return;
+        let obj = if self.flags.intersects(SlabFlags::DEBUG) {
+            let Some(obj) = self.object_of(p as usize) else {
+                self.bad(format_args!(
+                    "kmem_cache_free: {:#x} is not an object of cache `{}'",
+                    p as usize, self.name
+                ));
+                return;
+            };
+            // SAFETY: `obj` is an object of this cache.
+            if !unsafe { self.debug_check_free(obj) } {
+                return;
+            }
+            obj
+        } else {
+            p as usize - self.obj_offset
         };
-        // SAFETY: `obj` is an object of this cache.
-        if self.flags.intersects(SlabFlags::DEBUG) && !unsafe { self.debug_check_free(obj) } {
-            return;
-        }
-        self.frees.fetch_add(1, Relaxed);
         let cpu = self.backend.this_cpu() % SLAB_NR_CPUS;
         let mut guard = self.cpu[cpu].lock();
         let ac = &mut *guard;
+        ac.frees += 1;
         if ac.avail == ac.limit {
-            // Flush the oldest `batchcount` (the bottom of the stack) to the slabs.
-            let n = ac.batchcount.min(ac.avail);
-            let mut batch = [0usize; ARRAY_CACHE_MAX];
-            batch[..n].copy_from_slice(&ac.entry[..n]);
-            ac.entry.copy_within(n..ac.avail, 0);
-            ac.avail -= n;
-            self.free_block(&batch[..n]);
+            self.flush_array(ac);
         }
         ac.entry[ac.avail] = obj;
         ac.avail += 1;
+    }
+
+    /// The array cache is full: the oldest `batchcount` objects (the bottom
+    /// of the stack) go back to their slabs (Linux: cache_flusharray).
+    #[cold]
+    #[inline(never)]
+    fn flush_array(&self, ac: &mut ArrayCache) {
+        let n = ac.batchcount.min(ac.avail);
+        let mut batch = [0usize; ARRAY_CACHE_MAX];
+        batch[..n].copy_from_slice(&ac.entry[..n]);
+        ac.entry.copy_within(n..ac.avail, 0);
+        ac.avail -= n;
+        self.free_block(&batch[..n]);
     }
 
     /// Empties every CPU's array cache into the slabs (Linux: drain_cpu_caches).
@@ -688,6 +716,20 @@ impl KmemCache {
     /// Objects in this CPU's array cache (for tests and slabinfo).
     pub fn array_avail(&self, cpu: usize) -> usize {
         self.cpu[cpu % SLAB_NR_CPUS].lock().avail
+    }
+
+    /// Objects allocated and freed over the cache's life.
+    pub fn allocs(&self) -> usize {
+        self.cpu.iter().map(|c| c.lock().allocs).sum()
+    }
+    pub fn frees(&self) -> usize {
+        self.cpu.iter().map(|c| c.lock().frees).sum()
+    }
+
+    /// Whether `p`, whose slab page has owner record `owner`, is the user
+    /// pointer of an object of this cache (kfree checks this before freeing).
+    pub fn owns(&self, p: *const u8, owner: SlabOwner) -> bool {
+        self.object_in(p as usize, owner).is_some()
     }
 
     /// Usable size of an object (Linux: ksize).

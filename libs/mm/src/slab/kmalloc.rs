@@ -29,9 +29,18 @@ pub const KMALLOC_MAX_CACHE_SIZE: usize = 8192;
 /// What kmalloc(0) returns: not NULL, not dereferenceable (Linux: ZERO_SIZE_PTR).
 pub const ZERO_SIZE_PTR: *mut u8 = 16 as *mut u8;
 
-/// The cache index for `size` bytes (Linux: kmalloc_index).
+/// Cache index for sizes up to 192, by (size - 1) / 8 (Linux: size_index[]).
+const SIZE_INDEX: [u8; 24] = [0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6];
+
+/// The cache index for `size` bytes (Linux: kmalloc_index / kmalloc_slab):
+/// a table for small sizes, the highest set bit for the rest.
 pub fn kmalloc_index(size: usize) -> Option<usize> {
-    KMALLOC_SIZES.iter().position(|&s| size <= s)
+    match size {
+        0 => None,
+        1..=192 => Some(SIZE_INDEX[(size - 1) / 8] as usize),
+        193..=KMALLOC_MAX_CACHE_SIZE => Some((usize::BITS - (size - 1).leading_zeros()) as usize - 1),
+        _ => None,
+    }
 }
 
 /// Where large (page-backed) kmalloc blocks record their order.
@@ -167,7 +176,15 @@ impl Kmalloc {
         }
         if let Some(o) = self.backend.slab_owner(p as usize) {
             // SAFETY: owner records point at live caches.
-            unsafe { (*(o.cache as *const KmemCache)).free(p) };
+            let cache = unsafe { &*(o.cache as *const KmemCache) };
+            if cache.flags.intersects(SlabFlags::DEBUG) || cache.owns(p, o) {
+                cache.free(p);
+            } else {
+                self.backend.report(format_args!(
+                    "kfree: {:#x} points into an object of `{}', not at its start; ignored",
+                    p as usize, cache.name
+                ));
+            }
         } else if let Some(order) =
             self.large.large_order(p as usize).filter(|_| (p as usize).is_multiple_of(PAGE_SIZE))
         {

@@ -157,10 +157,7 @@ fn randomized_alloc_free_across_caches_never_overlaps_and_respects_alignment() {
         c.shrink();
         c.check().unwrap();
         assert_eq!(c.info().num_slabs, 0, "{}: empty slabs kept after shrink", c.name);
-        assert_eq!(
-            c.allocs.load(core::sync::atomic::Ordering::Relaxed),
-            c.frees.load(core::sync::atomic::Ordering::Relaxed)
-        );
+        assert_eq!(c.allocs(), c.frees());
     }
 }
 
@@ -301,6 +298,13 @@ fn kmalloc_classes_boundaries_and_large_allocations() {
     assert_eq!(kmalloc_index(129), Some(6)); // 192
     assert_eq!(kmalloc_index(8192), Some(12));
     assert_eq!(kmalloc_index(8193), None);
+    for size in 1..=KMALLOC_MAX_CACHE_SIZE {
+        let i = kmalloc_index(size).unwrap();
+        assert!(
+            KMALLOC_SIZES[i] >= size && (i == 0 || KMALLOC_SIZES[i - 1] < size),
+            "size {size} -> class {i}"
+        );
+    }
     for (i, &size) in KMALLOC_SIZES.iter().enumerate() {
         // Both edges of each class: one past the previous class, and the size itself.
         let lowest = if i == 0 { 1 } else { KMALLOC_SIZES[i - 1] + 1 };
