@@ -3,14 +3,24 @@
 //! has told us where it is.
 
 use crate::drivers::pl011::Pl011;
+use crate::sync::SpinLockIrq;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicUsize, Ordering};
-use spin::Mutex;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Virtual address of the console PL011's registers; 0 before registration.
 static UART_BASE: AtomicUsize = AtomicUsize::new(0);
 /// Serialises writers so lines do not interleave.
-static CONSOLE_LOCK: Mutex<()> = Mutex::new(());
+static CONSOLE_LOCK: SpinLockIrq<()> = SpinLockIrq::new(());
+
+/// Bytes received by the UART interrupt and not yet read (a tty flip buffer).
+struct RxRing {
+    buf: [u8; 256],
+    head: usize,
+    tail: usize,
+}
+
+static RX: SpinLockIrq<RxRing> = SpinLockIrq::new(RxRing { buf: [0; 256], head: 0, tail: 0 });
+static RX_IRQ: AtomicBool = AtomicBool::new(false);
 
 fn uart() -> Option<Pl011> {
     let base = UART_BASE.load(Ordering::Acquire);
@@ -56,9 +66,53 @@ pub fn write_bytes(bytes: &[u8]) {
 }
 
 #[cfg_attr(feature = "ktest", allow(dead_code))] // only the monitor reads
-/// A received byte, if any.
+/// A received byte, if any: from the interrupt-filled ring, or by polling
+/// the UART when its interrupt is not set up.
 pub fn getc() -> Option<u8> {
+    if RX_IRQ.load(Ordering::Acquire) {
+        let mut rx = RX.lock();
+        if rx.head == rx.tail {
+            return None;
+        }
+        let c = rx.buf[rx.tail % 256];
+        rx.tail += 1;
+        return Some(c);
+    }
     uart().and_then(|c| c.getc())
+}
+
+/// The UART interrupt: move every waiting byte into the ring.
+fn uart_interrupt(_intid: u32) {
+    let Some(u) = uart() else { return };
+    let mut rx = RX.lock();
+    while let Some(c) = u.getc() {
+        if rx.head - rx.tail < 256 {
+            let h = rx.head;
+            rx.buf[h % 256] = c;
+            rx.head += 1;
+        }
+    }
+    u.clear_interrupts();
+}
+
+/// Moves console input to interrupts (Linux: the pl011 driver's startup).
+pub fn enable_rx_irq() -> bool {
+    let (Some(u), Some(intid)) = (uart(), crate::devicetree::stdout_uart_intid()) else { return false };
+    if crate::irq::request_irq(intid, "uart-pl011", uart_interrupt).is_err() {
+        return false;
+    }
+    RX_IRQ.store(true, Ordering::Release);
+    u.enable_rx_interrupt();
+    // Bytes that arrived before the interrupt was enabled raise no new
+    // interrupt: collect them now.
+    uart_interrupt(intid);
+    log::info!("pl011: receive interrupts on IRQ {intid}");
+    true
+}
+
+/// Whether input arrives by interrupt (the monitor may then sleep in WFI).
+pub fn rx_irq_enabled() -> bool {
+    RX_IRQ.load(Ordering::Acquire)
 }
 
 pub fn flush() {

@@ -106,6 +106,46 @@ pub fn reserved_memory() -> impl Iterator<Item = Range> {
         .filter(|r| r.size > 0)
 }
 
+/// The interrupt controller: (GIC version, distributor, CPU interface or
+/// redistributor region).
+pub fn gic() -> Option<(u8, Range, Range)> {
+    for (version, compat) in [(2u8, &["arm,cortex-a15-gic", "arm,gic-400"][..]), (3, &["arm,gic-v3"][..])] {
+        if let Some(n) = get().find_compatible(compat) {
+            let mut it =
+                n.reg()?.map(|r| Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) });
+            return Some((version, it.next()?, it.next()?));
+        }
+    }
+    None
+}
+
+/// GIC INTIDs of an `interrupts` property with 3-cell specifiers
+/// (type 0 = SPI, numbered from 32; 1 = PPI, numbered from 16).
+fn intids(prop: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    prop.chunks_exact(12).map(|c| {
+        let cell = |i: usize| u32::from_be_bytes(c[i * 4..i * 4 + 4].try_into().unwrap());
+        cell(1) + if cell(0) == 1 { 16 } else { 32 }
+    })
+}
+
+/// The generic timer's PPIs: secure phys, non-secure phys, virtual, hyp.
+pub fn timer_intids() -> Option<[u32; 4]> {
+    let t = get().find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])?;
+    let mut it = intids(t.property("interrupts")?.value);
+    Some([it.next()?, it.next()?, it.next()?, it.next()?])
+}
+
+/// The console UART's interrupt.
+pub fn stdout_uart_intid() -> Option<u32> {
+    let fdt = get();
+    let by_path = chosen()
+        .and_then(|c| c.property("stdout-path"))
+        .and_then(|p| p.as_str())
+        .and_then(|path| fdt.find_node(path.split(':').next().unwrap_or(path)));
+    let node = by_path.or_else(|| fdt.find_compatible(&["arm,pl011"]))?;
+    intids(node.property("interrupts")?.value).next()
+}
+
 /// NUMA distance between two nodes from `/distance-map` (10 = local,
 /// 20 = remote when the tree says nothing), as Linux's of_numa does.
 pub fn numa_distance(a: usize, b: usize) -> u8 {
@@ -153,35 +193,11 @@ pub fn print_info() {
     if let Some(r) = stdout_uart() {
         info!("  uart: arm,pl011 at {:#x} (size {:#x})", r.base, r.size);
     }
-    for compat in [&["arm,cortex-a15-gic", "arm,gic-400"][..], &["arm,gic-v3"][..]] {
-        if let Some(n) = fdt.find_compatible(compat) {
-            let regs: [Option<Range>; 2] = {
-                let mut it = n.reg().into_iter().flatten();
-                let mut next = || {
-                    it.next().map(|r| Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) })
-                };
-                [next(), next()]
-            };
-            info!(
-                "  gic: {} dist {:#x} {} {:#x}",
-                compat[0],
-                regs[0].map_or(0, |r| r.base),
-                if compat[0] == "arm,gic-v3" { "redist" } else { "cpu" },
-                regs[1].map_or(0, |r| r.base)
-            );
-        }
+    if let Some((v, dist, other)) = gic() {
+        let what = if v == 3 { "redist" } else { "cpu" };
+        info!("  gic: GICv{v} dist {:#x} {what} {:#x}", dist.base, other.base);
     }
-    if let Some(t) = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"]) {
-        let irqs: [usize; 4] = {
-            let mut v = [0; 4];
-            // Each interrupt specifier is 3 cells (type, number, flags); PPIs start at 16.
-            if let Some(p) = t.property("interrupts") {
-                for (i, cell) in p.value.chunks_exact(12).take(4).enumerate() {
-                    v[i] = u32::from_be_bytes(cell[4..8].try_into().unwrap()) as usize + 16;
-                }
-            }
-            v
-        };
+    if let Some(irqs) = timer_intids() {
         info!(
             "  timer: arm,armv8-timer, PPIs sec-phys {} phys {} virt {} hyp {}, {} Hz",
             irqs[0],

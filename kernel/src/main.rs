@@ -15,14 +15,18 @@ mod arch;
 mod console;
 mod devicetree;
 mod drivers;
+mod irq;
 mod kallsyms;
 mod ktest;
 mod mm;
 mod monitor;
 mod panic;
+mod percpu;
 mod power;
 mod printk;
 mod sections;
+mod sync;
+mod time;
 
 use log::{info, warn};
 
@@ -35,6 +39,7 @@ pub const GIT_HASH: &str = env!("PAGODA_GIT_HASH");
 #[no_mangle]
 pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> ! {
     mm::layout::init_kimage_voffset(text_pa);
+    percpu::set_my_cpu(0);
     mm::early_heap::init();
     printk::init();
     let midr = arch::cpu::midr();
@@ -69,6 +74,13 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
     mm::slab::kmem_cache_init(cmdline);
     mm::vmalloc::vmalloc_init();
     console_init();
+
+    // init_IRQ, time_init: the GIC, the tick, UART input by interrupt.
+    if irq::init_irq() {
+        time::time_init(cmdline);
+        console::enable_rx_irq();
+        arch::irqflags::local_irq_enable();
+    }
     mm::mm_init::print_buddyinfo();
 
     if pagoda_klib::cmdline::has(cmdline, "bench") {

@@ -68,7 +68,11 @@ fn read_line(buf: &mut [u8]) -> Option<&str> {
     let mut len = 0;
     loop {
         let Some(c) = console::getc() else {
-            crate::arch::cpu::cpu_relax();
+            if console::rx_irq_enabled() {
+                crate::arch::cpu::wait_for_interrupt(); // the UART interrupt wakes us
+            } else {
+                crate::arch::cpu::cpu_relax();
+            }
             continue;
         };
         match c {

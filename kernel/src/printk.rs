@@ -11,6 +11,7 @@
 //! is KERN_EMERG (0).
 
 use crate::arch::time::uptime_ns;
+use crate::sync::SpinLockIrq;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use pagoda_klib::fmtbuf::FmtBuf;
@@ -31,7 +32,7 @@ pub const CONSOLE_LOGLEVEL_QUIET: u8 = 4;
 /// 128 KiB of log, like a small CONFIG_LOG_BUF_SHIFT.
 const LOG_BUF_LEN: usize = 128 * 1024;
 
-static LOG: Mutex<LogBuf<LOG_BUF_LEN>> = Mutex::new(LogBuf::new());
+static LOG: SpinLockIrq<LogBuf<LOG_BUF_LEN>> = SpinLockIrq::new(LogBuf::new());
 static CONSOLE_LOGLEVEL: AtomicU8 = AtomicU8::new(CONSOLE_LOGLEVEL_DEFAULT);
 static IGNORE_LOGLEVEL: AtomicBool = AtomicBool::new(false);
 

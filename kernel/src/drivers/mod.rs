@@ -1,2 +1,3 @@
 //! Device drivers. Only what the memory-management lessons need.
+pub mod gic;
 pub mod pl011;

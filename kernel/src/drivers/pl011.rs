@@ -36,6 +36,13 @@ register_bitfields! {u32,
         TXE OFFSET(8) NUMBITS(1) [],
         UARTEN OFFSET(0) NUMBITS(1) []
     ],
+    /// Interrupt Mask Set/Clear Register (1 = interrupt enabled).
+    IMSC [
+        /// Receive timeout: data has sat in the FIFO for 32 bit periods.
+        RTIM OFFSET(6) NUMBITS(1) [],
+        /// Receive: the FIFO reached its trigger level.
+        RXIM OFFSET(4) NUMBITS(1) []
+    ],
     /// Interrupt Clear Register.
     ICR [
         ALL OFFSET(0) NUMBITS(11) []
@@ -52,6 +59,8 @@ register_structs! {
         (0x2c => LCR_H: ReadWrite<u32, LCR_H::Register>),
         (0x30 => CR: ReadWrite<u32, CR::Register>),
         (0x34 => _reserved2),
+        (0x38 => IMSC: ReadWrite<u32, IMSC::Register>),
+        (0x3c => _reserved3),
         (0x44 => ICR: WriteOnly<u32, ICR::Register>),
         (0x48 => @END),
     }
@@ -100,6 +109,17 @@ impl Pl011 {
     pub fn getc(&self) -> Option<u8> {
         let r = self.regs();
         (!r.FR.is_set(FR::RXFE)).then(|| r.DR.read(DR::DATA) as u8)
+    }
+
+    /// Raises an interrupt when bytes arrive (receive and receive timeout).
+    pub fn enable_rx_interrupt(&self) {
+        self.regs().ICR.write(ICR::ALL::SET);
+        self.regs().IMSC.write(IMSC::RXIM::SET + IMSC::RTIM::SET);
+    }
+
+    /// Acknowledges all interrupts.
+    pub fn clear_interrupts(&self) {
+        self.regs().ICR.write(ICR::ALL::SET);
     }
 
     /// Waits until everything written has left the transmitter.

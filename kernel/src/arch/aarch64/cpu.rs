@@ -20,6 +20,11 @@ pub fn current_el() -> u64 {
     CurrentEL.read(CurrentEL::EL)
 }
 
+/// Waits for an interrupt (the idle loop's WFI).
+pub fn wait_for_interrupt() {
+    asm::wfi();
+}
+
 /// Stops this CPU for good, with interrupts masked.
 pub fn halt() -> ! {
     // SAFETY: masking interrupts on the way to an endless wfe cannot break anything.

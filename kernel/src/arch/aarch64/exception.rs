@@ -60,6 +60,7 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
     let from_el1 = index < 8;
     match (kind, from_el1, index) {
         (VectorKind::Sync, true, 4) => el1h_sync(frame),
+        (VectorKind::Irq, _, 5) | (VectorKind::Irq, _, 9) => crate::irq::handle_irq(),
         _ => bad_mode(frame, index),
     }
 }

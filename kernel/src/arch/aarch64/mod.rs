@@ -6,6 +6,7 @@ use core::arch::global_asm;
 pub mod backtrace;
 pub mod cpu;
 pub mod exception;
+pub mod irqflags;
 pub mod mm;
 pub mod psci;
 pub mod semihosting;
