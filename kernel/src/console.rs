@@ -35,7 +35,11 @@ fn uart() -> Option<Pl011> {
 /// `base` must map a PL011's registers as Device memory, for good.
 pub unsafe fn register(base: usize) {
     // SAFETY: guaranteed by the caller.
-    unsafe { Pl011::new(base) }.init();
+    let u = unsafe { Pl011::new(base) };
+    // Input may already be waiting (a script piped into QEMU): keep it, as
+    // re-initialising the UART flushes its FIFO.
+    drain_rx(&u);
+    u.init();
     UART_BASE.store(base, Ordering::Release);
 }
 
@@ -66,24 +70,25 @@ pub fn write_bytes(bytes: &[u8]) {
 }
 
 #[cfg_attr(feature = "ktest", allow(dead_code))] // only the monitor reads
-/// A received byte, if any: from the interrupt-filled ring, or by polling
-/// the UART when its interrupt is not set up.
+/// A received byte, if any: from the ring (filled by the UART interrupt,
+/// or by `register`), else by polling the UART when its interrupt is off.
 pub fn getc() -> Option<u8> {
-    if RX_IRQ.load(Ordering::Acquire) {
+    {
         let mut rx = RX.lock();
-        if rx.head == rx.tail {
-            return None;
+        if rx.head != rx.tail {
+            let c = rx.buf[rx.tail % 256];
+            rx.tail += 1;
+            return Some(c);
         }
-        let c = rx.buf[rx.tail % 256];
-        rx.tail += 1;
-        return Some(c);
+    }
+    if RX_IRQ.load(Ordering::Acquire) {
+        return None;
     }
     uart().and_then(|c| c.getc())
 }
 
-/// The UART interrupt: move every waiting byte into the ring.
-fn uart_interrupt(_intid: u32) {
-    let Some(u) = uart() else { return };
+/// Moves every byte waiting in the UART into the ring.
+fn drain_rx(u: &Pl011) {
     let mut rx = RX.lock();
     while let Some(c) = u.getc() {
         if rx.head - rx.tail < 256 {
@@ -92,6 +97,12 @@ fn uart_interrupt(_intid: u32) {
             rx.head += 1;
         }
     }
+}
+
+/// The UART interrupt: move every waiting byte into the ring.
+fn uart_interrupt(_intid: u32) {
+    let Some(u) = uart() else { return };
+    drain_rx(&u);
     u.clear_interrupts();
 }
 

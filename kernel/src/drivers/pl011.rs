@@ -88,13 +88,15 @@ impl Pl011 {
         unsafe { &*self.regs }
     }
 
-    /// 8N1 with FIFOs, transmit and receive enabled, interrupts cleared.
+    /// Transmit and receive enabled, interrupts masked and cleared. The
+    /// line settings (LCR_H) are left as firmware set them, as Linux's
+    /// earlycon does: changing FEN resets the receive FIFO, and would drop
+    /// input that is already waiting.
     pub fn init(&self) {
         let r = self.regs();
         while r.FR.is_set(FR::BUSY) {}
-        r.CR.set(0);
+        r.IMSC.set(0);
         r.ICR.write(ICR::ALL::SET);
-        r.LCR_H.write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
         r.CR.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
