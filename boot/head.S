@@ -252,6 +252,64 @@ __enable_mmu:
     br      x8
     .ltorg
 
+/*
+ * secondary_entry: where PSCI CPU_ON starts a secondary CPU, MMU off, with
+ * x0 = context_id = its CPU number (Linux: secondary_entry /
+ * secondary_startup). The boot CPU left the kernel page table and this
+ * CPU's stack in `secondary_data` (cleaned to memory so we can read it with
+ * caches off). We go to EL1, program MAIR/TCR, turn the MMU on with the
+ * identity map in TTBR0 and swapper_pg_dir in TTBR1, and jump high.
+ */
+    .globl secondary_entry
+secondary_entry:
+    mov     x19, x0                         // CPU number
+    bl      init_kernel_el
+    bl      __cpu_setup
+    adrp    x1, idmap_pg_dir
+    msr     ttbr0_el1, x1
+    adrp    x2, secondary_data
+    add     x2, x2, :lo12:secondary_data
+    ldr     x1, [x2]                        // swapper_pg_dir (physical)
+    msr     ttbr1_el1, x1
+    isb
+    ldr     x0, =SCTLR_EL1_MMU_ON
+    msr     sctlr_el1, x0
+    isb
+    ic      iallu
+    dsb     nsh
+    isb
+    ldr     x8, =__secondary_switched
+    br      x8
+    .ltorg
+
+    .text
+/*
+ * __secondary_switched: at the high address; take the stack and call
+ * secondary_start_kernel(cpu).
+ */
+__secondary_switched:
+    ldr     x2, =secondary_data
+    ldr     x1, [x2, #8]                    // this CPU's stack top (virtual)
+    mov     sp, x1
+    mov     x29, xzr
+    mov     x30, xzr
+    ldr     x1, =vectors
+    msr     vbar_el1, x1
+    isb
+    mov     x0, x19
+    bl      secondary_start_kernel
+1:  wfe
+    b       1b
+    .ltorg
+
+    .data
+    .balign 64
+    .globl secondary_data
+secondary_data:
+    .quad   0                               // TTBR1 value for the new CPU
+    .quad   0                               // its stack top
+    .balign 64
+
     .text
 /*
  * __primary_switched: now at the high address. Set the stack to its kernel

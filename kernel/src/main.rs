@@ -24,7 +24,9 @@ mod panic;
 mod percpu;
 mod power;
 mod printk;
+mod sched;
 mod sections;
+mod smp;
 mod sync;
 mod time;
 
@@ -80,6 +82,8 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
         time::time_init(cmdline);
         console::enable_rx_irq();
         arch::irqflags::local_irq_enable();
+        sched::sched_init();
+        smp::smp_init();
     }
     mm::mm_init::print_buddyinfo();
 

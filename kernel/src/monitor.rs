@@ -69,6 +69,7 @@ fn read_line(buf: &mut [u8]) -> Option<&str> {
     loop {
         let Some(c) = console::getc() else {
             if console::rx_irq_enabled() {
+                crate::sched::cond_resched(); // let runnable threads on this CPU go first
                 crate::arch::cpu::wait_for_interrupt(); // the UART interrupt wakes us
             } else {
                 crate::arch::cpu::cpu_relax();

@@ -280,6 +280,7 @@ pub fn free_area_init(cmdline: &str) {
     pa.setup_per_zone_lowmem_reserve();
     pa.setup_pcp();
     pa.hooks.wakeup_kswapd = Some(page_alloc::wakeup_kswapd);
+    pa.hooks.this_cpu = crate::percpu::smp_processor_id;
     info!(
         "Built {} zonelists, mobility grouping on.  Total pages: {}",
         pa.nr_online_nodes,

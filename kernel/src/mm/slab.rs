@@ -75,7 +75,7 @@ impl SlabBackend for KernelSlabBackend {
         slab_pfn(va).map_or(0, |p| pfn_to_page(p).nid as usize)
     }
     fn this_cpu(&self) -> usize {
-        0
+        crate::percpu::smp_processor_id()
     }
     fn this_node(&self) -> usize {
         0

@@ -171,3 +171,43 @@ ktest_longjmp:
     mov     sp, x1
     mov     x0, #1
     ret
+
+/*
+ * cpu_switch_to(prev: *mut Context, next: *const Context)
+ * (Linux: arch/arm64/kernel/entry.S cpu_switch_to).
+ * Saves the callee-saved registers, the frame pointer, the return address
+ * and sp of the current task into `prev`, loads `next`'s, and returns into
+ * `next`. Everything else was saved by the compiler around the call.
+ * Context: x19..x28, x29, x30, sp (13 words).
+ */
+    .globl cpu_switch_to
+cpu_switch_to:
+    stp     x19, x20, [x0, #0]
+    stp     x21, x22, [x0, #16]
+    stp     x23, x24, [x0, #32]
+    stp     x25, x26, [x0, #48]
+    stp     x27, x28, [x0, #64]
+    stp     x29, x30, [x0, #80]
+    mov     x9, sp
+    str     x9, [x0, #96]
+    ldp     x19, x20, [x1, #0]
+    ldp     x21, x22, [x1, #16]
+    ldp     x23, x24, [x1, #32]
+    ldp     x25, x26, [x1, #48]
+    ldp     x27, x28, [x1, #64]
+    ldp     x29, x30, [x1, #80]
+    ldr     x9, [x1, #96]
+    mov     sp, x9
+    ret
+
+/*
+ * A new kernel thread starts here, from cpu_switch_to's `ret`, with
+ * x19 = its Task. Call kthread_entry(task), which never returns.
+ */
+    .globl ret_from_fork
+ret_from_fork:
+    mov     x0, x19
+    mov     x29, xzr
+    bl      kthread_entry
+1:  wfe
+    b       1b

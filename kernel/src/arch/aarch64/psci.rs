@@ -26,7 +26,8 @@ pub fn init(method: &str) -> Option<Conduit> {
     Some(*CONDUIT.call_once(|| c))
 }
 
-fn call(func: u32, a1: u64, a2: u64, a3: u64) -> i64 {
+/// A raw PSCI call through the conduit; returns x0.
+pub fn call(func: u32, a1: u64, a2: u64, a3: u64) -> i64 {
     let mut ret = func as u64;
     match CONDUIT.get() {
         // SAFETY: a PSCI call clobbers x0-x3 only (SMCCC), which we declare.

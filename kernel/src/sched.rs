@@ -1,0 +1,477 @@
+//! Kernel threads and the scheduler (Linux: kernel/sched/core.c,
+//! kernel/kthread.c, kernel/sched/wait.c), kept small.
+//!
+//! - Per-CPU run queues, round robin. The timer tick asks for a reschedule
+//!   when another task is waiting; the switch happens at the next
+//!   scheduling point: `cond_resched()`, `msleep`, `wait_event`, `yield_now`
+//!   and the idle loop. That is Linux's PREEMPT_NONE model: kernel code is
+//!   never switched away from while it might hold a spin lock. (User tasks,
+//!   later, are preempted on any tick when they return to EL0.)
+//! - Each CPU has an idle task (`swapper/N`) that sleeps in WFI, pulling a
+//!   runnable task from the busiest CPU first (a simple load balance).
+//!   `kthread_run` puts a new thread on the least loaded CPU.
+//! - Context switch (`cpu_switch_to`) saves callee-saved registers and sp;
+//!   the user-task issue will add FP/SIMD state and TTBR0/ASID there.
+
+use crate::arch::irqflags::{local_irq_enable, local_irq_restore, local_irq_save};
+use crate::mm::page_alloc::{__free_pages, alloc_pages, page_address};
+use crate::percpu::{self, smp_processor_id, NR_CPUS};
+use crate::sync::SpinLockIrq;
+use crate::time::{jiffies, msecs_to_jiffies};
+use crate::{kprintln, monitor_cmd};
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use pagoda_mm::gfp::Gfp;
+
+const STACK_ORDER: usize = 4; // 64 KiB kernel stacks
+
+/// Saved callee-saved state of a task (layout shared with cpu_switch_to).
+#[repr(C)]
+#[derive(Default)]
+struct Context {
+    regs: [u64; 12], // x19..x30
+    sp: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TaskState {
+    Running = 0,
+    Runnable = 1,
+    Sleeping = 2,
+    Dead = 3,
+}
+
+/// A kernel thread (Linux: struct task_struct, the parts we need).
+pub struct Task {
+    pub pid: usize,
+    name: [u8; 16],
+    state: AtomicU8,
+    pub cpu: AtomicUsize,
+    ctx: UnsafeCell<Context>,
+    wake_at: AtomicU64,
+    pub switches: AtomicUsize,
+    idle: bool,
+    stack_pfn: usize,
+    entry: Option<fn(usize)>,
+    arg: usize,
+}
+
+// SAFETY: `ctx` is touched only by the CPU switching the task in or out,
+// with its run queue's interrupts masked.
+unsafe impl Sync for Task {}
+
+impl Task {
+    pub fn name(&self) -> &str {
+        let n = self.name.iter().position(|&b| b == 0).unwrap_or(16);
+        core::str::from_utf8(&self.name[..n]).unwrap_or("?")
+    }
+    pub fn state(&self) -> TaskState {
+        match self.state.load(Acquire) {
+            0 => TaskState::Running,
+            1 => TaskState::Runnable,
+            2 => TaskState::Sleeping,
+            _ => TaskState::Dead,
+        }
+    }
+    fn set_state(&self, s: TaskState) {
+        self.state.store(s as u8, Release);
+    }
+}
+
+struct Rq {
+    queue: VecDeque<&'static Task>,
+    current: Option<&'static Task>,
+    idle: Option<&'static Task>,
+    /// Ticks the current task has run.
+    ticks: u64,
+}
+
+static RQS: [SpinLockIrq<Rq>; NR_CPUS] =
+    [const { SpinLockIrq::new(Rq { queue: VecDeque::new(), current: None, idle: None, ticks: 0 }) }; NR_CPUS];
+static NEED_RESCHED: [AtomicBool; NR_CPUS] = [const { AtomicBool::new(false) }; NR_CPUS];
+static TASKS: SpinLockIrq<Vec<&'static Task>> = SpinLockIrq::new(Vec::new());
+static SLEEPERS: SpinLockIrq<Vec<&'static Task>> = SpinLockIrq::new(Vec::new());
+static NEXT_PID: AtomicUsize = AtomicUsize::new(1);
+static READY: AtomicBool = AtomicBool::new(false);
+
+extern "C" {
+    fn cpu_switch_to(prev: *mut Context, next: *const Context);
+    fn ret_from_fork();
+}
+
+fn new_task(
+    name: &str,
+    pid: usize,
+    idle: bool,
+    stack_pfn: usize,
+    entry: Option<fn(usize)>,
+    arg: usize,
+) -> &'static Task {
+    let mut n = [0u8; 16];
+    let len = name.len().min(15);
+    n[..len].copy_from_slice(&name.as_bytes()[..len]);
+    let t: &'static Task = Box::leak(Box::new(Task {
+        pid,
+        name: n,
+        state: AtomicU8::new(TaskState::Running as u8),
+        cpu: AtomicUsize::new(smp_processor_id()),
+        ctx: UnsafeCell::new(Context::default()),
+        wake_at: AtomicU64::new(0),
+        switches: AtomicUsize::new(0),
+        idle,
+        stack_pfn,
+        entry,
+        arg,
+    }));
+    TASKS.lock().push(t);
+    t
+}
+
+/// Makes the code running on this CPU a task: `init` on CPU 0 (the
+/// monitor or test runner), the idle task `swapper/N` on the others.
+fn adopt_current(cpu: usize) {
+    let task = if cpu == 0 {
+        new_task("init", 1, false, 0, None, 0)
+    } else {
+        new_task(&alloc::format!("swapper/{cpu}"), 0, true, 0, None, 0)
+    };
+    let mut rq = RQS[cpu].lock();
+    rq.current = Some(task);
+    if cpu != 0 {
+        rq.idle = Some(task);
+    }
+}
+
+/// Sets up CPU 0's tasks and the tick hook (Linux: sched_init).
+pub fn sched_init() {
+    NEXT_PID.store(2, Relaxed);
+    adopt_current(0);
+    // CPU 0's idle task needs a stack of its own.
+    let idle = spawn("swapper/0", idle_thread, 0, Some(0), true).expect("no memory for swapper/0");
+    RQS[0].lock().idle = Some(idle);
+    crate::time::set_tick_hook(scheduler_tick);
+    READY.store(true, Release);
+    log::info!("sched: round-robin run queues, PREEMPT_NONE, HZ={}", crate::time::hz());
+}
+
+fn idle_thread(_: usize) {
+    cpu_idle()
+}
+
+/// The idle loop of every CPU (Linux: do_idle).
+pub fn cpu_idle() -> ! {
+    let cpu = smp_processor_id();
+    if cpu != 0 && RQS[cpu].lock().current.is_none() {
+        adopt_current(cpu);
+    }
+    loop {
+        if RQS[cpu].lock().queue.is_empty() {
+            pull_task(cpu);
+        }
+        if !RQS[cpu].lock().queue.is_empty() {
+            schedule();
+        } else {
+            crate::arch::cpu::wait_for_interrupt();
+        }
+    }
+}
+
+/// Load balance: an idle CPU takes a waiting task from the busiest queue.
+fn pull_task(cpu: usize) {
+    let busiest = (0..NR_CPUS)
+        .filter(|&c| c != cpu && crate::smp::cpu_online(c))
+        .max_by_key(|&c| RQS[c].lock().queue.len());
+    let Some(b) = busiest else { return };
+    let stolen = {
+        let mut rq = RQS[b].lock();
+        if rq.queue.len() < 2 {
+            return;
+        }
+        rq.queue.pop_back()
+    };
+    if let Some(t) = stolen {
+        t.cpu.store(cpu, Release);
+        RQS[cpu].lock().queue.push_back(t);
+    }
+}
+
+/// Picks the next task and switches to it (Linux: __schedule).
+pub fn schedule() {
+    if !READY.load(Acquire) {
+        return;
+    }
+    let flags = local_irq_save();
+    let cpu = smp_processor_id();
+    NEED_RESCHED[cpu].store(false, Relaxed);
+    let switch = {
+        let mut rq = RQS[cpu].lock();
+        let prev = rq.current.expect("schedule() on a CPU without tasks");
+        if prev.state() == TaskState::Running && !prev.idle {
+            prev.set_state(TaskState::Runnable);
+            rq.queue.push_back(prev);
+        }
+        let next = match rq.queue.pop_front() {
+            Some(t) => t,
+            None if prev.state() == TaskState::Runnable => {
+                rq.queue.retain(|t| !core::ptr::eq(*t, prev));
+                prev
+            }
+            None => rq.idle.unwrap_or(prev),
+        };
+        next.set_state(TaskState::Running);
+        next.cpu.store(cpu, Release);
+        rq.current = Some(next);
+        rq.ticks = 0;
+        (!core::ptr::eq(prev, next)).then_some((prev, next))
+    };
+    if let Some((prev, next)) = switch {
+        next.switches.fetch_add(1, Relaxed);
+        // SAFETY: both contexts belong to tasks this CPU is switching with
+        // interrupts masked; `prev` resumes here when switched back in.
+        unsafe { cpu_switch_to(prev.ctx.get(), next.ctx.get()) };
+    }
+    local_irq_restore(flags);
+}
+
+/// Gives up the CPU if a reschedule is pending (Linux: cond_resched).
+pub fn cond_resched() {
+    if NEED_RESCHED[smp_processor_id()].load(Relaxed) {
+        schedule();
+    }
+}
+
+/// Lets other runnable tasks run (Linux: yield).
+pub fn yield_now() {
+    schedule();
+}
+
+/// Called from the IPI: the next scheduling point should reschedule.
+pub fn set_need_resched() {
+    NEED_RESCHED[smp_processor_id()].store(true, Relaxed);
+}
+
+/// The task running on this CPU (Linux: current).
+pub fn current() -> Option<&'static Task> {
+    RQS[smp_processor_id()].lock().current
+}
+
+/// Makes a sleeping task runnable on its CPU (Linux: wake_up_process).
+pub fn wake_up_process(t: &'static Task) {
+    let cpu = t.cpu.load(Acquire);
+    {
+        let mut rq = RQS[cpu].lock();
+        if t.state() != TaskState::Sleeping {
+            return;
+        }
+        if rq.current.is_some_and(|c| core::ptr::eq(c, t)) {
+            t.set_state(TaskState::Running); // woken before it got to schedule()
+            return;
+        }
+        t.set_state(TaskState::Runnable);
+        rq.queue.push_back(t);
+    }
+    if cpu != smp_processor_id() {
+        crate::smp::send_ipi(cpu, crate::smp::IPI_RESCHEDULE);
+    } else {
+        set_need_resched();
+    }
+}
+
+/// Every tick, on every CPU (Linux: scheduler_tick + the timer wheel's
+/// sleeper wake-ups).
+fn scheduler_tick() {
+    let cpu = smp_processor_id();
+    if cpu == 0 {
+        let now = jiffies();
+        let due: Vec<&'static Task> = {
+            let mut s = SLEEPERS.lock();
+            let due = s.iter().copied().filter(|t| t.wake_at.load(Relaxed) <= now).collect();
+            s.retain(|t| t.wake_at.load(Relaxed) > now);
+            due
+        };
+        for t in due {
+            wake_up_process(t);
+        }
+    }
+    let mut rq = RQS[cpu].lock();
+    rq.ticks += 1;
+    if !rq.queue.is_empty() {
+        NEED_RESCHED[cpu].store(true, Relaxed);
+    }
+}
+
+/// Sleeps for at least `ms` milliseconds (Linux: msleep).
+pub fn msleep(ms: u64) {
+    let Some(t) = current().filter(|_| READY.load(Acquire)) else {
+        let end = jiffies() + msecs_to_jiffies(ms);
+        while jiffies() < end {
+            crate::arch::cpu::wait_for_interrupt();
+        }
+        return;
+    };
+    t.wake_at.store(jiffies() + msecs_to_jiffies(ms).max(1), Relaxed);
+    {
+        let mut s = SLEEPERS.lock();
+        t.set_state(TaskState::Sleeping);
+        s.push(t);
+    }
+    schedule();
+}
+
+/// Tasks waiting for a condition (Linux: wait_queue_head_t).
+pub struct WaitQueue {
+    waiters: SpinLockIrq<Vec<&'static Task>>,
+}
+
+impl WaitQueue {
+    pub const fn new() -> Self {
+        WaitQueue { waiters: SpinLockIrq::new(Vec::new()) }
+    }
+
+    /// Sleeps until `cond()` holds (Linux: wait_event). The condition is
+    /// re-checked after queueing, so a wake-up cannot be lost.
+    pub fn wait_event(&self, cond: impl Fn() -> bool) {
+        loop {
+            if cond() {
+                return;
+            }
+            let Some(t) = current() else { return };
+            {
+                let mut w = self.waiters.lock();
+                t.set_state(TaskState::Sleeping);
+                w.push(t);
+            }
+            if cond() {
+                self.waiters.lock().retain(|x| !core::ptr::eq(*x, t));
+                t.set_state(TaskState::Running);
+                return;
+            }
+            schedule();
+        }
+    }
+
+    /// Wakes every waiter (Linux: wake_up_all).
+    pub fn wake_up(&self) {
+        let ws: Vec<&'static Task> = core::mem::take(&mut *self.waiters.lock());
+        for t in ws {
+            wake_up_process(t);
+        }
+    }
+}
+
+/// Where a new kernel thread starts running Rust (from ret_from_fork).
+#[no_mangle]
+extern "C" fn kthread_entry(task: &'static Task) -> ! {
+    local_irq_enable();
+    if let Some(f) = task.entry {
+        f(task.arg);
+    }
+    // The thread returned: it is dead; its stack is freed by reap().
+    task.set_state(TaskState::Dead);
+    EXIT_WQ.wake_up();
+    loop {
+        schedule();
+    }
+}
+
+/// Woken whenever a kernel thread exits.
+pub static EXIT_WQ: WaitQueue = WaitQueue::new();
+
+/// Frees the stacks of dead threads (Linux: the parent's wait / delayed_put_task_struct).
+fn reap() {
+    let dead: Vec<&'static Task> = {
+        let mut tasks = TASKS.lock();
+        let dead =
+            tasks.iter().copied().filter(|t| t.state() == TaskState::Dead && t.stack_pfn != 0).collect();
+        tasks.retain(|t| t.state() != TaskState::Dead);
+        dead
+    };
+    for t in dead {
+        // A dead task may be the one a CPU is switching away from right now;
+        // it is off every run queue, and its stack is no longer in use once
+        // that CPU's current task is someone else.
+        let cpu = t.cpu.load(Acquire);
+        while RQS[cpu].lock().current.is_some_and(|c| core::ptr::eq(c, t)) {
+            core::hint::spin_loop();
+        }
+        __free_pages(t.stack_pfn, STACK_ORDER);
+    }
+}
+
+/// The CPU with the fewest runnable tasks (Linux: select_task_rq).
+fn select_cpu() -> usize {
+    (0..NR_CPUS)
+        .filter(|&c| crate::smp::cpu_online(c))
+        .min_by_key(|&c| RQS[c].lock().queue.len())
+        .unwrap_or(0)
+}
+
+fn spawn(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>, idle: bool) -> Option<&'static Task> {
+    reap();
+    let stack = alloc_pages(Gfp::GFP_KERNEL, STACK_ORDER).ok()?;
+    let pid = if idle { 0 } else { NEXT_PID.fetch_add(1, Relaxed) };
+    let t = new_task(name, pid, idle, stack, Some(f), arg);
+    // SAFETY: the task has never run; its context is ours to set up.
+    unsafe {
+        let ctx = &mut *t.ctx.get();
+        ctx.regs[0] = t as *const Task as u64; // x19
+        ctx.regs[11] = ret_from_fork as *const () as u64; // x30
+        ctx.sp = (page_address(stack) + (4096 << STACK_ORDER)) as u64;
+    }
+    let cpu = cpu.unwrap_or_else(select_cpu);
+    t.cpu.store(cpu, Release);
+    if !idle {
+        t.set_state(TaskState::Runnable);
+        RQS[cpu].lock().queue.push_back(t);
+        if cpu != smp_processor_id() {
+            crate::smp::send_ipi(cpu, crate::smp::IPI_RESCHEDULE);
+        }
+    } else {
+        t.set_state(TaskState::Runnable);
+    }
+    Some(t)
+}
+
+/// Creates and starts a kernel thread on the least loaded CPU, or on `cpu`
+/// (Linux: kthread_run / kthread_create_on_cpu).
+pub fn kthread_run(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>) -> Option<&'static Task> {
+    spawn(name, f, arg, cpu, false)
+}
+
+/// Waits until `t` has exited.
+pub fn kthread_join(t: &'static Task) {
+    EXIT_WQ.wait_event(|| t.state() == TaskState::Dead);
+}
+
+/// ps.
+pub fn show_tasks() {
+    kprintln!("  PID  CPU  STATE  SWITCHES  COMMAND");
+    for t in TASKS.lock().iter() {
+        let st = match t.state() {
+            TaskState::Running => "R",
+            TaskState::Runnable => "R",
+            TaskState::Sleeping => "S",
+            TaskState::Dead => "Z",
+        };
+        let st = if t.idle { "I" } else { st };
+        kprintln!(
+            "{:5}  {:3}  {:5}  {:8}  {}",
+            t.pid,
+            t.cpu.load(Relaxed),
+            st,
+            t.switches.load(Relaxed),
+            t.name()
+        );
+    }
+    let _ = percpu::num_online_cpus();
+}
+
+fn cmd_ps(_: &str) {
+    show_tasks();
+}
+
+monitor_cmd!(MON_PS, "ps", "kernel threads: pid, CPU, state, switches", cmd_ps);
