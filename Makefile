@@ -10,6 +10,8 @@ CPU      ?= cortex-a72
 QEMU_ARGS ?=
 INITRD   ?=
 KTEST_TIMEOUT ?= 300
+# The in-kernel tests run on four CPUs (SMP, IPIs, the allocator stress test).
+KTEST_SMP ?= 4
 export MEM SMP NUMA CMDLINE MACHINE CPU QEMU_ARGS INITRD
 
 TARGET   := aarch64-unknown-none-softfloat
@@ -33,7 +35,7 @@ help:
 	@echo "  make qemu        build and boot the kernel; ends at the monitor prompt (Ctrl-A X quits)"
 	@echo "  make test        host cargo tests + in-kernel tests under QEMU + boot-log tests"
 	@echo "  make test-host   only the host cargo tests (fast: the generic mm algorithms)"
-	@echo "  make test-kernel only the in-kernel tests (KTEST_FILTER=word runs a subset)"
+	@echo "  make test-kernel only the in-kernel tests, on KTEST_SMP=4 CPUs (KTEST_FILTER=word runs a subset)"
 	@echo "  make test-boot   only the boot-log tests (boots make qemu several ways)"
 	@echo "  make bench       allocator benchmarks vs buddy_system_allocator (QEMU -icount shift=0)"
 	@echo "  make debug       boot halted with a gdb stub on :1234; then 'make gdb' in another shell"
@@ -96,7 +98,7 @@ test-host: deps
 	cargo test --workspace --exclude pagoda-kernel
 
 test-kernel: ktest-kernel
-	@tests/ktest.sh $(BUILD)/Image-ktest
+	@SMP=$(KTEST_SMP) tests/ktest.sh $(BUILD)/Image-ktest
 
 test-boot: kernel
 	@tests/boot.sh

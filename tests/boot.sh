@@ -106,6 +106,19 @@ boot "movablecore=25%: ZONE_MOVABLE" "CMDLINE=movablecore=25%" 'buddyinfo\npower
   "^Node 0, zone +Movable( +[0-9]+){11} $"
 boot "MEM=8G: mem_map size" "MEM=8G" 'poweroff\n' "${COMMON[@]}" \
   "${TS}memmap_init: 2097152 struct pages of 64 bytes at 0x[0-9a-f]+: mem_map 131072 KiB \\(1\\.[0-5][0-9]% of RAM\\)"
+boot "SMP=4: four CPUs, threads spread over them" "SMP=4" 'cpus\nps\nirqs\npoweroff\n' "${COMMON[@]}" \
+  "${TS}CPU1: Booted secondary processor 0x0000000001 \\[0x410fd083\\]" \
+  "${TS}CPU3: Booted secondary processor 0x0000000003 \\[0x410fd083\\]" \
+  "${TS}SMP: Total of 4 processors activated." \
+  "^  3  0x0000000003  0x410fd083  Cortex-A72 r0p3 +online" \
+  "^ +[0-9]+ +[1-3] +[RS] +[0-9]+ +kswapd0$" \
+  "^ +0 +3 +I +[0-9]+ +swapper/3$" \
+  "^ +27: +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +GICv2  27 Level  arch_timer$"
+boot "GICv3 (gic-version=3) with SMP=2" "MACHINE=virt,gic-version=3 SMP=2" 'irqs\npoweroff\n' "${COMMON[@]}" \
+  "${TS}GICv3: [0-9]+ irq lines, distributor at 0x8000000, redistributors at 0x80a0000" \
+  "${TS}SMP: Total of 2 processors activated." "GICv3  27 Level  arch_timer$"
+boot "EL2 entry with SMP=2 (PSCI over SMC)" "MACHINE=virt,virtualization=on SMP=2" 'poweroff\n' "${COMMON[@]}" \
+  "${TS}psci: PSCIv[0-9.]+ detected in firmware \\(Smc conduit\\)" "${TS}SMP: Total of 2 processors activated."
 boot "CPU=cortex-a57" "CPU=cortex-a57" 'poweroff\n' "${COMMON[@]}" "${TS}CPU0: Cortex-A57 r1p0"
 boot "command line and loglevel=8" "CMDLINE=loglevel=8" 'cmdline\npoweroff\n' \
   "${TS}Kernel command line: loglevel=8$" "^loglevel=8$"

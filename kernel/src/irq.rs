@@ -160,7 +160,7 @@ pub fn show_interrupts() {
         for c in 0..ncpus {
             kprint!(" {:>10}", irq_count(i as u32, c));
         }
-        kprintln!("     GICv{version} {i:3} {}  {}", if i < 32 { "Level" } else { "Level" }, a.name);
+        kprintln!("     GICv{version} {i:3} {}  {}", if i < 16 { "Edge " } else { "Level" }, a.name);
     }
     kprintln!(" Err: {:>10}", SPURIOUS.load(Relaxed));
 }

@@ -67,6 +67,9 @@ static PANICKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool
 
 #[inline(never)]
 fn run_one(t: &KTest) -> Outcome {
+    // The panic path masks interrupts; put them back as they were.
+    let daif = crate::arch::irqflags::local_irq_save();
+    crate::arch::irqflags::local_irq_restore(daif);
     let mut buf = [0u64; 13];
     let p = buf.as_mut_ptr();
     // SAFETY: setjmp/longjmp save and restore only callee-saved registers
@@ -82,6 +85,7 @@ fn run_one(t: &KTest) -> Outcome {
     } else {
         FAULT_RECOVERY.store(core::ptr::null_mut(), Ordering::Release);
         PANIC_RECOVERY.store(core::ptr::null_mut(), Ordering::Release);
+        crate::arch::irqflags::local_irq_restore(daif);
         Outcome::Faulted
     }
 }
@@ -109,6 +113,11 @@ pub fn expect_fault(f: impl FnOnce()) -> Option<(u64, u64)> {
 /// Called by the panic handler: if a test is running, abandon it and resume
 /// the runner. Returns only if no test is running.
 pub fn recover_from_panic() {
+    // Only the runner's own thread can go back to its setjmp point; a panic
+    // in another kernel thread or CPU fails the whole run.
+    if crate::percpu::smp_processor_id() != 0 || crate::sched::current().is_some_and(|t| t.pid != 1) {
+        return;
+    }
     let p = PANIC_RECOVERY.swap(core::ptr::null_mut(), Ordering::AcqRel);
     if !p.is_null() {
         PANICKED.store(true, Ordering::Relaxed);

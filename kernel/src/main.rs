@@ -84,6 +84,7 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
         arch::irqflags::local_irq_enable();
         sched::sched_init();
         smp::smp_init();
+        mm::kswapd::kswapd_init();
     }
     mm::mm_init::print_buddyinfo();
 

@@ -40,11 +40,6 @@ pub fn smp_processor_id() -> usize {
     (p - PERCPU.as_ptr() as usize) / core::mem::size_of::<PerCpu>()
 }
 
-/// This CPU's block.
-pub fn this_cpu() -> &'static PerCpu {
-    &PERCPU[smp_processor_id()]
-}
-
 pub fn num_online_cpus() -> usize {
     ONLINE.load(Relaxed)
 }

@@ -259,6 +259,12 @@ pub fn current() -> Option<&'static Task> {
     RQS[smp_processor_id()].lock().current
 }
 
+/// `current` if the run-queue lock is free, for the oops path (which may
+/// have interrupted the lock's holder).
+pub fn current_nolock() -> Option<&'static Task> {
+    RQS[smp_processor_id()].try_lock().and_then(|rq| rq.current)
+}
+
 /// Makes a sleeping task runnable on its CPU (Linux: wake_up_process).
 pub fn wake_up_process(t: &'static Task) {
     let cpu = t.cpu.load(Acquire);
@@ -381,8 +387,11 @@ extern "C" fn kthread_entry(task: &'static Task) -> ! {
 /// Woken whenever a kernel thread exits.
 pub static EXIT_WQ: WaitQueue = WaitQueue::new();
 
-/// Frees the stacks of dead threads (Linux: the parent's wait / delayed_put_task_struct).
-fn reap() {
+/// Frees the stacks of dead threads (Linux: the parent's wait /
+/// delayed_put_task_struct). Their task structs stay allocated: other code
+/// may still hold a reference (a joiner reading the state), and tasks are
+/// not reference counted yet.
+pub fn reap() {
     let dead: Vec<&'static Task> = {
         let mut tasks = TASKS.lock();
         let dead =
@@ -402,12 +411,15 @@ fn reap() {
     }
 }
 
-/// The CPU with the fewest runnable tasks (Linux: select_task_rq).
+/// Runnable tasks on a CPU, counting the one running unless it is idle.
+fn load(cpu: usize) -> usize {
+    let rq = RQS[cpu].lock();
+    rq.queue.len() + rq.current.is_some_and(|c| !c.idle) as usize
+}
+
+/// The least loaded online CPU (Linux: select_task_rq).
 fn select_cpu() -> usize {
-    (0..NR_CPUS)
-        .filter(|&c| crate::smp::cpu_online(c))
-        .min_by_key(|&c| RQS[c].lock().queue.len())
-        .unwrap_or(0)
+    (0..NR_CPUS).filter(|&c| crate::smp::cpu_online(c)).min_by_key(|&c| load(c)).unwrap_or(0)
 }
 
 fn spawn(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>, idle: bool) -> Option<&'static Task> {
@@ -475,3 +487,89 @@ fn cmd_ps(_: &str) {
 }
 
 monitor_cmd!(MON_PS, "ps", "kernel threads: pid, CPU, state, switches", cmd_ps);
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::ktest::ktest;
+
+    static SEEN_CPU: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(usize::MAX) }; NR_CPUS];
+
+    fn record_cpu(slot: usize) {
+        yield_now(); // still pinned: yielding must bring it back to its CPU
+        SEEN_CPU[slot].store(smp_processor_id(), Relaxed);
+    }
+
+    #[ktest]
+    fn kthreads_run_on_every_cpu() {
+        let n = percpu::num_online_cpus();
+        let threads: Vec<&'static Task> =
+            (0..n).map(|c| kthread_run("ktest-cpu", record_cpu, c, Some(c)).unwrap()).collect();
+        for t in threads {
+            kthread_join(t);
+        }
+        for (c, seen) in SEEN_CPU.iter().enumerate().take(n) {
+            assert_eq!(seen.load(Relaxed), c, "thread pinned to CPU{c} ran elsewhere");
+        }
+    }
+
+    static WQ: WaitQueue = WaitQueue::new();
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    static WOKE: AtomicBool = AtomicBool::new(false);
+
+    fn sleeper(_: usize) {
+        WQ.wait_event(|| FLAG.load(Acquire));
+        WOKE.store(true, Release);
+    }
+
+    #[ktest]
+    fn wait_queues_wake_sleepers() {
+        FLAG.store(false, Release);
+        WOKE.store(false, Release);
+        let t = kthread_run("ktest-sleeper", sleeper, 0, None).unwrap();
+        // Give it time to go to sleep on the queue.
+        let t0 = jiffies();
+        while t.state() != TaskState::Sleeping && jiffies() < t0 + 100 {
+            msleep(10);
+        }
+        assert_eq!(t.state(), TaskState::Sleeping, "the thread did not sleep on the wait queue");
+        assert!(!WOKE.load(Acquire));
+        FLAG.store(true, Release);
+        WQ.wake_up();
+        kthread_join(t);
+        assert!(WOKE.load(Acquire));
+    }
+
+    #[ktest]
+    fn msleep_sleeps_at_least_that_long() {
+        let j0 = jiffies();
+        msleep(50);
+        assert!(jiffies() >= j0 + msecs_to_jiffies(50), "woke after {} jiffies", jiffies() - j0);
+    }
+
+    static CALLED_ON: AtomicUsize = AtomicUsize::new(usize::MAX);
+    fn note_cpu() {
+        CALLED_ON.store(smp_processor_id(), Relaxed);
+    }
+
+    static EACH: AtomicUsize = AtomicUsize::new(0);
+    fn count_me() {
+        EACH.fetch_add(1 << (4 * smp_processor_id()), Relaxed);
+    }
+
+    #[ktest]
+    fn on_each_cpu_runs_everywhere_once() {
+        EACH.store(0, Relaxed);
+        crate::smp::on_each_cpu(count_me);
+        let n = percpu::num_online_cpus();
+        let want: usize = (0..n).map(|c| 1 << (4 * c)).sum();
+        assert_eq!(EACH.load(Relaxed), want);
+    }
+
+    #[ktest]
+    fn call_function_ipi_runs_on_the_target_cpu() {
+        let last = percpu::num_online_cpus() - 1;
+        assert!(crate::smp::smp_call_function_single(last, note_cpu));
+        assert_eq!(CALLED_ON.load(Relaxed), last);
+    }
+}

@@ -165,15 +165,15 @@ extern "C" fn secondary_start_kernel(cpu: usize) -> ! {
 
 fn cmd_cpus(_: &str) {
     kprintln!("CPU  hwid          MIDR        core              state    IPIs(resched/call)");
-    for cpu in 0..NR_CPUS {
+    for (cpu, ipis) in IPI_COUNTS.iter().enumerate() {
         let Some(hwid) = percpu::cpu_hwid(cpu) else { continue };
         kprintln!(
             "{cpu:3}  {hwid:#012x}  {:#010x}  {:<16}  {:<7}  {}/{}",
             crate::arch::cpu::midr().0,
             alloc::format!("{}", crate::arch::cpu::midr()),
             if cpu_online(cpu) { "online" } else { "offline" },
-            IPI_COUNTS[cpu][0].load(Relaxed),
-            IPI_COUNTS[cpu][1].load(Relaxed)
+            ipis[0].load(Relaxed),
+            ipis[1].load(Relaxed)
         );
     }
 }

@@ -30,6 +30,18 @@ impl<T> SpinLockIrq<T> {
         SpinLockIrqGuard { guard: Some(self.inner.lock()), flags }
     }
 
+    /// Takes the lock only if it is free (Linux: spin_trylock_irqsave).
+    pub fn try_lock(&self) -> Option<SpinLockIrqGuard<'_, T>> {
+        let flags = local_irq_save();
+        match self.inner.try_lock() {
+            Some(g) => Some(SpinLockIrqGuard { guard: Some(g), flags }),
+            None => {
+                local_irq_restore(flags);
+                None
+            }
+        }
+    }
+
     /// Breaks the lock (panic path only).
     ///
     /// # Safety

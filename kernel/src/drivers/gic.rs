@@ -186,7 +186,7 @@ impl Gic {
         loop {
             // SAFETY: GICR_TYPER at RD_base + 8, inside the mapped region.
             let typer = unsafe { ((rd + 8) as *const u64).read_volatile() };
-            if (typer >> 32) as u64 == aff || typer & (1 << 4) != 0 {
+            if (typer >> 32) == aff || typer & (1 << 4) != 0 {
                 return rd; // matching frame, or the Last frame
             }
             rd += 0x20000;

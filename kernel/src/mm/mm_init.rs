@@ -279,7 +279,7 @@ pub fn free_area_init(cmdline: &str) {
     pa.setup_per_zone_wmarks(min_free_kbytes);
     pa.setup_per_zone_lowmem_reserve();
     pa.setup_pcp();
-    pa.hooks.wakeup_kswapd = Some(page_alloc::wakeup_kswapd);
+    pa.hooks.wakeup_kswapd = Some(super::kswapd::wakeup_kswapd);
     pa.hooks.this_cpu = crate::percpu::smp_processor_id;
     info!(
         "Built {} zonelists, mobility grouping on.  Total pages: {}",

@@ -10,7 +10,6 @@ use super::layout::{phys_to_virt, virt_to_phys};
 use super::mm_init::mem_map;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use pagoda_mm::gfp::Gfp;
-use pagoda_mm::mmzone::ZoneType;
 use pagoda_mm::page::Page;
 use pagoda_mm::page_alloc::{AllocFailure, FrameAllocator, PageAllocator};
 use spin::Once;
@@ -54,11 +53,6 @@ pub fn is_ready() -> bool {
 /// The allocator alloc_pages uses (the lab seam).
 pub fn frame_allocator() -> &'static dyn FrameAllocator {
     *FRAME_ALLOCATOR.get().expect("page allocator used before mm_init")
-}
-
-/// kswapd's wakeup hook; reclaim fills it in a later issue. Counted per node.
-pub(super) fn wakeup_kswapd(nid: usize, order: usize, highest: ZoneType) {
-    log::debug!("kswapd{nid}: wakeup requested (order {order}, highest zone {})", highest.name());
 }
 
 pub fn pfn_to_page(pfn: usize) -> &'static Page {
@@ -147,6 +141,55 @@ pub fn nr_allocated_pages() -> usize {
     NR_ALLOCATED.load(Ordering::Relaxed)
 }
 
+/// Walks the whole mem_map and checks that every page is in exactly one
+/// state (free in a buddy block, on a pcp list, reserved, or allocated) and
+/// that the counts agree with NR_FREE_PAGES, the pcp counts, the managed
+/// pages and the pages handed out through this API.
+pub fn verify_accounting() -> Result<(), &'static str> {
+    use pagoda_mm::page::PageFlags;
+    let pa = page_allocator();
+    let (mut buddy, mut pcp, mut reserved, mut allocated) = (0, 0, 0, 0);
+    for node in pa.online_nodes() {
+        let mut pfn = node.node_start_pfn;
+        while pfn < node.node_end_pfn() {
+            let p = pfn_to_page(pfn);
+            pfn += if p.is_buddy() {
+                buddy += 1 << p.buddy_order();
+                1 << p.buddy_order()
+            } else if p.flags.contains(PageFlags::PCP) {
+                pcp += 1 << p.private;
+                1 << p.private
+            } else if p.is_reserved() {
+                reserved += 1;
+                1
+            } else {
+                allocated += 1;
+                1
+            };
+        }
+    }
+    let present: usize = pa.online_nodes().map(|n| n.node_present_pages).sum();
+    if buddy != pa.nr_free_pages() {
+        return Err("pages in buddy blocks differ from NR_FREE_PAGES");
+    }
+    if pcp != pa.nr_pcp_pages() {
+        return Err("pages on pcp lists differ from the pcp counts");
+    }
+    if buddy + pcp + reserved + allocated != present {
+        return Err("page states do not add up to the present pages");
+    }
+    if present - reserved != pa.totalram_pages() {
+        return Err("managed pages are not the non-reserved ones");
+    }
+    if allocated != nr_allocated_pages() {
+        return Err("allocated pages found differ from pages handed out");
+    }
+    for z in pa.zones() {
+        z.check_free_lists()?;
+    }
+    Ok(())
+}
+
 /// Linux: si_meminfo's freeram. MemFree counts pages on pcp lists as free
 /// (Linux counts them as allocated); see docs/physical-memory.md.
 pub fn mem_free_pages() -> usize {
@@ -159,36 +202,6 @@ mod tests {
     use super::*;
     use crate::ktest::ktest;
     use pagoda_mm::mmzone::MAX_ORDER;
-    use pagoda_mm::page::PageFlags;
-
-    /// Walks the whole mem_map and sorts every page into free (buddy),
-    /// pcp, reserved or allocated. Returns (buddy, pcp, reserved, allocated).
-    fn account_every_page() -> (usize, usize, usize, usize) {
-        let pa = page_allocator();
-        let (mut buddy, mut pcp, mut reserved, mut allocated) = (0, 0, 0, 0);
-        for node in pa.online_nodes() {
-            let mut pfn = node.node_start_pfn;
-            while pfn < node.node_end_pfn() {
-                let p = pfn_to_page(pfn);
-                let step = if p.is_buddy() {
-                    buddy += 1 << p.buddy_order();
-                    1 << p.buddy_order()
-                } else if p.flags.contains(PageFlags::PCP) {
-                    pcp += 1 << p.private;
-                    1 << p.private
-                } else if p.is_reserved() {
-                    reserved += 1;
-                    1
-                } else {
-                    allocated += 1;
-                    1
-                };
-                pfn += step;
-            }
-        }
-        (buddy, pcp, reserved, allocated)
-    }
-
     #[ktest]
     fn memfree_equals_buddyinfo_plus_pcp() {
         let pa = page_allocator();
@@ -203,14 +216,7 @@ mod tests {
 
     #[ktest]
     fn every_page_is_accounted_for() {
-        let pa = page_allocator();
-        let (buddy, pcp, reserved, allocated) = account_every_page();
-        assert_eq!(buddy, pa.nr_free_pages(), "pages in buddy blocks vs NR_FREE_PAGES");
-        assert_eq!(pcp, pa.nr_pcp_pages(), "pages on pcp lists");
-        let present: usize = pa.online_nodes().map(|n| n.node_present_pages).sum();
-        assert_eq!(buddy + pcp + reserved + allocated, present);
-        assert_eq!(present - reserved, pa.totalram_pages(), "managed pages are the non-reserved ones");
-        assert_eq!(allocated, nr_allocated_pages(), "allocated pages found vs handed out");
+        verify_accounting().unwrap();
     }
 
     #[ktest]

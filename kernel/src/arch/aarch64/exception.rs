@@ -90,6 +90,9 @@ fn el1h_sync(frame: &mut TrapFrame) {
 /// If a recovery point is armed (an expected-fault test is running), resume
 /// there instead of oopsing: rewrite the return address to ktest_longjmp.
 fn try_recover(frame: &mut TrapFrame) -> bool {
+    if crate::percpu::smp_processor_id() != 0 {
+        return false; // the test runner's recovery point is on CPU 0
+    }
     let buf = FAULT_RECOVERY.swap(core::ptr::null_mut(), Ordering::AcqRel);
     if buf.is_null() {
         return false;
@@ -109,9 +112,10 @@ fn bad_mode(frame: &mut TrapFrame, index: u64) {
     let mut w = crate::console::OopsWriter;
     let _ = writeln!(
         w,
-        "Unhandled {} exception from {} on CPU0, ESR {:#010x} -- {}",
+        "Unhandled {} exception from {} on CPU{}, ESR {:#010x} -- {}",
         VECTOR_NAMES[(index & 3) as usize],
         VECTOR_ORIGINS[(index >> 2) as usize],
+        crate::percpu::smp_processor_id(),
         frame.esr,
         Esr(frame.esr).class_str()
     );
@@ -122,7 +126,15 @@ fn bad_mode(frame: &mut TrapFrame, index: u64) {
 fn die(str: &str, frame: &TrapFrame) -> ! {
     let mut w = crate::console::OopsWriter;
     let _ = writeln!(w, "Internal error: {str}: {:016x} [#1] SMP", frame.esr);
-    let _ = writeln!(w, "CPU: 0 PID: 0 Comm: swapper/0");
+    let cpu = crate::percpu::smp_processor_id();
+    match crate::sched::current_nolock() {
+        Some(t) => {
+            let _ = writeln!(w, "CPU: {cpu} PID: {} Comm: {}", t.pid, t.name());
+        }
+        None => {
+            let _ = writeln!(w, "CPU: {cpu} PID: 0 Comm: swapper/{cpu}");
+        }
+    }
     show_regs(frame, &mut w);
     let _ = writeln!(w, "Call trace:");
     super::backtrace::print_trace(frame.regs[29] as usize, frame.pc as usize, &mut w);

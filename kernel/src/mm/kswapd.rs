@@ -1,0 +1,60 @@
+//! kswapd, one per node (Linux: mm/vmscan.c kswapd). The page allocator
+//! wakes it when a zone falls below its low watermark. Page reclaim (LRU,
+//! swap) arrives in a later issue; what kswapd does today is the part of
+//! Linux's balance_pgdat that needs no LRU: shrink the slab caches
+//! (shrink_slab) and drain the per-CPU page lists, then go back to sleep.
+//!
+//! The allocator may ask from deep inside other locks (even the scheduler's),
+//! so a wake-up only sets a flag; kswapd looks at it every 100 ms.
+
+use super::page_alloc::page_allocator;
+use core::sync::atomic::{AtomicUsize, Ordering::*};
+use pagoda_mm::mmzone::ZoneType;
+use pagoda_mm::page_alloc::MAX_NUMNODES;
+
+static PENDING: [AtomicUsize; MAX_NUMNODES] = [const { AtomicUsize::new(0) }; MAX_NUMNODES];
+/// Slab pages kswapd gave back, per node.
+pub static RECLAIMED: [AtomicUsize; MAX_NUMNODES] = [const { AtomicUsize::new(0) }; MAX_NUMNODES];
+
+/// The allocator's hook (Linux: wakeup_kswapd).
+pub fn wakeup_kswapd(nid: usize, _order: usize, _highest: ZoneType) {
+    if let Some(p) = PENDING.get(nid) {
+        p.fetch_add(1, Relaxed);
+    }
+}
+
+fn kswapd(nid: usize) {
+    loop {
+        crate::sched::msleep(100);
+        let n = PENDING[nid].swap(0, AcqRel);
+        if n == 0 {
+            continue;
+        }
+        let pages = super::slab::shrink_all();
+        page_allocator().drain_all_pages();
+        RECLAIMED[nid].fetch_add(pages, Relaxed);
+        log::debug!("kswapd{nid}: {n} wake-ups; shrank slab caches by {pages} pages, drained per-CPU lists");
+    }
+}
+
+fn cache_reaper(_: usize) {
+    loop {
+        crate::sched::msleep(2000);
+        super::slab::cache_reap();
+    }
+}
+
+/// Starts kswapdN for every node and the periodic slab reaper
+/// (Linux: kswapd_init, and cache_reap's delayed work).
+pub fn kswapd_init() {
+    for node in page_allocator().online_nodes() {
+        let nid = node.node_id;
+        let name = alloc::format!("kswapd{nid}");
+        if crate::sched::kthread_run(&name, kswapd, nid, None).is_none() {
+            log::warn!("{name}: failed to start");
+        }
+    }
+    if crate::sched::kthread_run("kworker/reap", cache_reaper, 0, None).is_none() {
+        log::warn!("kworker/reap: failed to start");
+    }
+}
