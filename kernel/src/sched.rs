@@ -168,13 +168,24 @@ pub fn cpu_idle() -> ! {
     if cpu != 0 && RQS[cpu].lock().current.is_none() {
         adopt_current(cpu);
     }
+    let mut idle_since = jiffies();
+    let mut drained = false;
     loop {
         if RQS[cpu].lock().queue.is_empty() {
             pull_task(cpu);
         }
         if !RQS[cpu].lock().queue.is_empty() {
             schedule();
+            idle_since = jiffies();
+            drained = false;
         } else {
+            // Idle for a second: give this CPU's cached free pages and slab
+            // objects back, so other CPUs can use them (Linux drains a CPU's
+            // pcp lists and array caches from vmstat and cache_reap work).
+            if !drained && jiffies() > idle_since + crate::time::hz() {
+                crate::mm::page_alloc::drain_local_pages();
+                drained = true;
+            }
             crate::arch::cpu::wait_for_interrupt();
         }
     }
@@ -423,6 +434,17 @@ fn select_cpu() -> usize {
 }
 
 fn spawn(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>, idle: bool) -> Option<&'static Task> {
+    spawn_state(name, f, arg, cpu, idle, true)
+}
+
+fn spawn_state(
+    name: &str,
+    f: fn(usize),
+    arg: usize,
+    cpu: Option<usize>,
+    idle: bool,
+    start: bool,
+) -> Option<&'static Task> {
     reap();
     let stack = alloc_pages(Gfp::GFP_KERNEL, STACK_ORDER).ok()?;
     let pid = if idle { 0 } else { NEXT_PID.fetch_add(1, Relaxed) };
@@ -436,7 +458,9 @@ fn spawn(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>, idle: bool) -
     }
     let cpu = cpu.unwrap_or_else(select_cpu);
     t.cpu.store(cpu, Release);
-    if !idle {
+    if !start {
+        t.set_state(TaskState::Sleeping); // wake_up_process starts it
+    } else if !idle {
         t.set_state(TaskState::Runnable);
         RQS[cpu].lock().queue.push_back(t);
         if cpu != smp_processor_id() {
@@ -446,6 +470,12 @@ fn spawn(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>, idle: bool) -
         t.set_state(TaskState::Runnable);
     }
     Some(t)
+}
+
+/// Creates a kernel thread that does not run until `wake_up_process`
+/// (Linux: kthread_create).
+pub fn kthread_create(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>) -> Option<&'static Task> {
+    spawn_state(name, f, arg, cpu, false, false)
 }
 
 /// Creates and starts a kernel thread on the least loaded CPU, or on `cpu`
@@ -538,6 +568,46 @@ mod tests {
         WQ.wake_up();
         kthread_join(t);
         assert!(WOKE.load(Acquire));
+    }
+
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    fn mark_started(_: usize) {
+        STARTED.store(true, Release);
+    }
+
+    #[ktest]
+    fn kthread_create_waits_for_wake_up_process() {
+        STARTED.store(false, Release);
+        let t = kthread_create("ktest-created", mark_started, 0, None).unwrap();
+        msleep(30);
+        assert!(!STARTED.load(Acquire), "kthread_create must not start the thread");
+        assert_eq!(t.state(), TaskState::Sleeping);
+        wake_up_process(t);
+        kthread_join(t);
+        assert!(STARTED.load(Acquire));
+    }
+
+    fn churn_pages(_: usize) {
+        for _ in 0..8 {
+            let p = crate::mm::page_alloc::alloc_pages(Gfp::GFP_KERNEL, 0).unwrap();
+            crate::mm::page_alloc::__free_pages(p, 0);
+        }
+    }
+
+    #[ktest]
+    fn an_idle_cpu_drains_its_pcp_lists() {
+        let cpu = percpu::num_online_cpus() - 1;
+        let pcp_of = |cpu: usize| -> usize {
+            crate::mm::page_alloc::page_allocator().zones().map(|z| z.pcp[cpu].lock().count).sum()
+        };
+        let t = kthread_run("ktest-churn", churn_pages, 0, Some(cpu)).unwrap();
+        kthread_join(t);
+        if cpu == 0 {
+            return; // one CPU: nothing idles while the test runs
+        }
+        assert!(pcp_of(cpu) > 0, "the thread left no pages on CPU{cpu}'s lists");
+        msleep(1500);
+        assert_eq!(pcp_of(cpu), 0, "CPU{cpu} went idle but kept its pcp pages");
     }
 
     #[ktest]

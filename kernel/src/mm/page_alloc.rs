@@ -141,6 +141,15 @@ pub fn nr_allocated_pages() -> usize {
     NR_ALLOCATED.load(Ordering::Relaxed)
 }
 
+/// Returns this CPU's pcp pages to the buddy lists in every zone
+/// (Linux: drain_local_pages).
+pub fn drain_local_pages() {
+    let cpu = crate::percpu::smp_processor_id();
+    for z in page_allocator().zones() {
+        z.drain_pages(cpu);
+    }
+}
+
 /// Walks the whole mem_map and checks that every page is in exactly one
 /// state (free in a buddy block, on a pcp list, reserved, or allocated) and
 /// that the counts agree with NR_FREE_PAGES, the pcp counts, the managed
