@@ -93,6 +93,9 @@ test: test-host test-kernel test-boot
 bench: kernel
 	@CMDLINE="bench loglevel=4 panic=-1 $(CMDLINE)" QEMU_ARGS="-icount shift=0 $(QEMU_ARGS)" \
 	  timeout --foreground 600 scripts/run-qemu.sh $(BUILD)/Image </dev/null | tr -d '\r' | grep -E '^bench:|panic'
+	@# Per-CPU scaling needs the CPUs to run in parallel: no -icount here.
+	@SMP=4 CMDLINE="bench=smp loglevel=4 panic=-1 $(CMDLINE)" \
+	  timeout --foreground 600 scripts/run-qemu.sh $(BUILD)/Image </dev/null | tr -d '\r' | grep -E '^bench:|panic'
 
 test-host: deps
 	cargo test --workspace --exclude pagoda-kernel

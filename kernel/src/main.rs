@@ -88,9 +88,16 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
     }
     mm::mm_init::print_buddyinfo();
 
-    if pagoda_klib::cmdline::has(cmdline, "bench") {
-        mm::bench::run_all();
-        power::poweroff();
+    match pagoda_klib::cmdline::get(cmdline, "bench") {
+        Some(Some("smp")) => {
+            mm::bench::smp::run_all();
+            power::poweroff();
+        }
+        Some(_) => {
+            mm::bench::run_all();
+            power::poweroff();
+        }
+        None => {}
     }
 
     #[cfg(feature = "ktest")]

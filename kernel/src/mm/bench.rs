@@ -374,3 +374,70 @@ pub fn run_all() {
         __free_pages(start + (b << RANGE_ORDER), RANGE_ORDER);
     }
 }
+
+/// Per-CPU scaling: the same round trips on 1 CPU and on every CPU at once
+/// (pcp pages through alloc_pages, and kmalloc-64). Runs without -icount
+/// (which serialises the CPUs), so figures vary a little run to run.
+pub mod smp {
+    use super::*;
+    use crate::sched::{kthread_join, kthread_run};
+    use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+
+    const OPS: usize = 200_000;
+    static GO: AtomicBool = AtomicBool::new(false);
+    static READY: AtomicUsize = AtomicUsize::new(0);
+    static KIND: AtomicUsize = AtomicUsize::new(0);
+
+    fn worker(_: usize) {
+        READY.fetch_add(1, AcqRel);
+        while !GO.load(Acquire) {
+            // The runner may share this CPU (PREEMPT_NONE): let it run.
+            crate::sched::cond_resched();
+            core::hint::spin_loop();
+        }
+        if KIND.load(Relaxed) == 0 {
+            for _ in 0..OPS {
+                let p = alloc_pages(Gfp::GFP_KERNEL, 0).unwrap();
+                __free_pages(p, 0);
+            }
+        } else {
+            for _ in 0..OPS {
+                let p = super::super::slab::kmalloc(64, Gfp::GFP_KERNEL).unwrap();
+                super::super::slab::kfree(p);
+            }
+        }
+    }
+
+    /// Aggregate ns per operation with `n` CPUs working at once.
+    fn run(n: usize, kind: usize) -> u64 {
+        KIND.store(kind, Relaxed);
+        GO.store(false, Release);
+        READY.store(0, Release);
+        let threads: Vec<_> = (0..n).map(|c| kthread_run("bench", worker, 0, Some(c)).unwrap()).collect();
+        while READY.load(Acquire) < n.saturating_sub(1) {
+            crate::sched::msleep(1); // let the workers on other CPUs get ready
+        }
+        let t0 = counter();
+        GO.store(true, Release);
+        for t in threads {
+            kthread_join(t);
+        }
+        ns_per_op(counter() - t0, n * OPS)
+    }
+
+    pub fn run_all() {
+        let n = crate::percpu::num_online_cpus();
+        kprintln!("bench: per-CPU scaling on {n} CPUs (no -icount; QEMU runs one host thread per vCPU)");
+        for (kind, name) in [(0, "pcp_roundtrip"), (1, "kmalloc64_roundtrip")] {
+            let one = run(1, kind);
+            let all = run(n, kind);
+            kprintln!(
+                "bench: {name}_{n}cpu ours={} ns/op 1cpu={} ns/op speedup={}.{:02}",
+                Fixed(all),
+                Fixed(one),
+                one * 100 / all.max(1) / 100,
+                one * 100 / all.max(1) % 100
+            );
+        }
+    }
+}
