@@ -61,6 +61,7 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
     match (kind, from_el1, index) {
         (VectorKind::Sync, true, 4) => el1h_sync(frame),
         (VectorKind::Irq, _, 5) | (VectorKind::Irq, _, 9) => crate::irq::handle_irq(),
+        (VectorKind::Sync, false, 8) => el0_sync(frame),
         _ => bad_mode(frame, index),
     }
 }
@@ -85,6 +86,23 @@ fn el1h_sync(frame: &mut TrapFrame) {
             _ => die("Oops - bad mode", frame),
         }
     }
+}
+
+/// A synchronous exception from user space (Linux: el0_sync). Aborts go
+/// to the mm fault handler with FAR and the decoded ESR, SVCs to the system
+/// call table: both arrive with user tasks; until then no code runs at EL0,
+/// and anything that does is reported as unhandled.
+fn el0_sync(frame: &mut TrapFrame) {
+    let esr = Esr(frame.esr);
+    match esr.ec() {
+        esr::ec::DABT_LOW | esr::ec::IABT_LOW => {
+            // FAR is valid for aborts unless ESR.FnV says otherwise.
+            let far = if esr.fnv() { None } else { Some(frame.far) };
+            log::error!("user {} at {far:x?}: {} (no user tasks yet)", esr.class_str(), esr.fsc_str());
+        }
+        _ => log::error!("user exception {} (no user tasks yet)", esr.class_str()),
+    }
+    bad_mode(frame, 8);
 }
 
 /// If a recovery point is armed (an expected-fault test is running), resume
