@@ -154,6 +154,9 @@ extern "C" fn secondary_start_kernel(cpu: usize) -> ! {
     crate::arch::mm::context::switch_to_reserved(cpu);
     crate::arch::mm::tlb::local_flush_tlb_all();
     irq::init_irq_cpu();
+    // SGIs are per CPU (on GICv3 they live in each CPU's redistributor).
+    irq::enable_percpu_irq(IPI_RESCHEDULE);
+    irq::enable_percpu_irq(IPI_CALL_FUNC);
     crate::time::time_init_cpu();
     let midr = crate::arch::cpu::midr();
     info!("CPU{cpu}: Booted secondary processor {:#012x} [{:#010x}]", crate::arch::cpu::hwid(), midr.0);

@@ -226,38 +226,38 @@ impl Gic {
         }
     }
 
-    /// Linux: gic_unmask_irq.
-    pub fn enable(&self, intid: u32) {
+    /// Sets or clears the enable bit of `intid`: SGIs and PPIs live in the
+    /// calling CPU's redistributor on v3, everything else in the distributor.
+    fn set_enabled(&self, intid: u32, on: bool) {
         let (reg, bit) = ((intid / 32) as usize, 1u32 << (intid % 32));
         match self {
-            Gic::V2 { dist, .. } => dist.ISENABLER[reg].set(bit),
-            Gic::V3 { dist, redist, .. } => {
-                if intid < 32 {
-                    // SAFETY: the SGI frame of this CPU's redistributor.
-                    let sgi = unsafe { &*((Self::this_redist(*redist) + 0x10000) as *const GicrSgiRegs) };
-                    sgi.ISENABLER0.set(bit);
+            Gic::V3 { redist, .. } if intid < 32 => {
+                // SAFETY: the SGI frame of this CPU's redistributor.
+                let sgi = unsafe { &*((Self::this_redist(*redist) + 0x10000) as *const GicrSgiRegs) };
+                if on {
+                    sgi.ISENABLER0.set(bit)
                 } else {
-                    dist.ISENABLER[reg].set(bit);
+                    sgi.ICENABLER0.set(bit)
+                }
+            }
+            Gic::V2 { dist, .. } | Gic::V3 { dist, .. } => {
+                if on {
+                    dist.ISENABLER[reg].set(bit)
+                } else {
+                    dist.ICENABLER[reg].set(bit)
                 }
             }
         }
     }
 
+    /// Linux: gic_unmask_irq.
+    pub fn enable(&self, intid: u32) {
+        self.set_enabled(intid, true);
+    }
+
     /// Linux: gic_mask_irq.
     pub fn disable(&self, intid: u32) {
-        let (reg, bit) = ((intid / 32) as usize, 1u32 << (intid % 32));
-        match self {
-            Gic::V2 { dist, .. } => dist.ICENABLER[reg].set(bit),
-            Gic::V3 { dist, redist, .. } => {
-                if intid < 32 {
-                    // SAFETY: as above.
-                    let sgi = unsafe { &*((Self::this_redist(*redist) + 0x10000) as *const GicrSgiRegs) };
-                    sgi.ICENABLER0.set(bit);
-                } else {
-                    dist.ICENABLER[reg].set(bit);
-                }
-            }
-        }
+        self.set_enabled(intid, false);
     }
 
     /// Acknowledges the highest-priority pending interrupt; returns the raw

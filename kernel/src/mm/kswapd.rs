@@ -4,8 +4,9 @@
 //! Linux's balance_pgdat that needs no LRU: shrink the slab caches
 //! (shrink_slab) and drain the per-CPU page lists, then go back to sleep.
 //!
-//! The allocator may ask from deep inside other locks (even the scheduler's),
-//! so a wake-up only sets a flag; kswapd looks at it every 100 ms.
+//! The allocator may ask from deep inside other locks (even the scheduler's,
+//! when a run queue grows), so a wake-up only sets a flag; the next timer
+//! tick, which holds no such lock, wakes the thread (`kick`).
 
 use super::page_alloc::page_allocator;
 use core::sync::atomic::{AtomicUsize, Ordering::*};
@@ -13,6 +14,10 @@ use pagoda_mm::mmzone::ZoneType;
 use pagoda_mm::page_alloc::MAX_NUMNODES;
 
 static PENDING: [AtomicUsize; MAX_NUMNODES] = [const { AtomicUsize::new(0) }; MAX_NUMNODES];
+static KSWAPD_WAIT: [crate::sched::WaitQueue; MAX_NUMNODES] =
+    [const { crate::sched::WaitQueue::new() }; MAX_NUMNODES];
+/// Times kswapd ran, per node.
+pub static RUNS: [AtomicUsize; MAX_NUMNODES] = [const { AtomicUsize::new(0) }; MAX_NUMNODES];
 /// Slab pages kswapd gave back, per node.
 pub static RECLAIMED: [AtomicUsize; MAX_NUMNODES] = [const { AtomicUsize::new(0) }; MAX_NUMNODES];
 
@@ -23,16 +28,23 @@ pub fn wakeup_kswapd(nid: usize, _order: usize, _highest: ZoneType) {
     }
 }
 
+/// Called from the timer tick: wake the kswapd of every node that was asked for.
+pub fn kick() {
+    for (nid, p) in PENDING.iter().enumerate() {
+        if p.load(Relaxed) > 0 {
+            KSWAPD_WAIT[nid].wake_up();
+        }
+    }
+}
+
 fn kswapd(nid: usize) {
     loop {
-        crate::sched::msleep(100);
+        KSWAPD_WAIT[nid].wait_event(|| PENDING[nid].load(Acquire) > 0);
         let n = PENDING[nid].swap(0, AcqRel);
-        if n == 0 {
-            continue;
-        }
         let pages = super::slab::shrink_all();
         page_allocator().drain_all_pages();
         RECLAIMED[nid].fetch_add(pages, Relaxed);
+        RUNS[nid].fetch_add(1, Relaxed);
         log::debug!("kswapd{nid}: {n} wake-ups; shrank slab caches by {pages} pages, drained per-CPU lists");
     }
 }
@@ -56,5 +68,22 @@ pub fn kswapd_init() {
     }
     if crate::sched::kthread_run("kworker/reap", cache_reaper, 0, None).is_none() {
         log::warn!("kworker/reap: failed to start");
+    }
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::ktest::ktest;
+
+    #[ktest]
+    fn a_wakeup_runs_kswapd_within_a_tick() {
+        let runs = RUNS[0].load(Relaxed);
+        wakeup_kswapd(0, 0, ZoneType::Normal);
+        let t0 = crate::time::jiffies();
+        while RUNS[0].load(Relaxed) == runs && crate::time::jiffies() < t0 + crate::time::hz() {
+            crate::sched::msleep(10);
+        }
+        assert!(RUNS[0].load(Relaxed) > runs, "kswapd0 did not run after a wake-up");
     }
 }

@@ -96,6 +96,33 @@ el\el\()_\index\()_handler:
     kernel_exit \el
     .endm
 
+    /*
+     * The callee-saved state of a C/Rust function boundary: x19-x28, the
+     * frame pointer x29, the return address x30 and sp, 13 words at \base.
+     * Shared by the context switch and the test runner's setjmp/longjmp.
+     */
+    .macro save_callee_regs, base
+    stp     x19, x20, [\base, #0]
+    stp     x21, x22, [\base, #16]
+    stp     x23, x24, [\base, #32]
+    stp     x25, x26, [\base, #48]
+    stp     x27, x28, [\base, #64]
+    stp     x29, x30, [\base, #80]
+    mov     x9, sp
+    str     x9, [\base, #96]
+    .endm
+
+    .macro restore_callee_regs, base
+    ldp     x19, x20, [\base, #0]
+    ldp     x21, x22, [\base, #16]
+    ldp     x23, x24, [\base, #32]
+    ldp     x25, x26, [\base, #48]
+    ldp     x27, x28, [\base, #64]
+    ldp     x29, x30, [\base, #80]
+    ldr     x9, [\base, #96]
+    mov     sp, x9
+    .endm
+
     .macro ventry, label
     .balign 0x80
     b       \label
@@ -144,31 +171,17 @@ vectors:
  * ktest_setjmp(buf) / ktest_longjmp(buf): save and restore the callee-saved
  * state so the test runner can recover from a test that is expected to
  * fault. setjmp returns 0; a later longjmp makes it return 1.
- * buf: x19..x30, sp (13 words).
+ * buf: x19..x30, sp (13 words, the same layout as a task's Context).
  */
     .globl ktest_setjmp
 ktest_setjmp:
-    stp     x19, x20, [x0, #0]
-    stp     x21, x22, [x0, #16]
-    stp     x23, x24, [x0, #32]
-    stp     x25, x26, [x0, #48]
-    stp     x27, x28, [x0, #64]
-    stp     x29, x30, [x0, #80]
-    mov     x1, sp
-    str     x1, [x0, #96]
+    save_callee_regs x0
     mov     x0, #0
     ret
 
     .globl ktest_longjmp
 ktest_longjmp:
-    ldp     x19, x20, [x0, #0]
-    ldp     x21, x22, [x0, #16]
-    ldp     x23, x24, [x0, #32]
-    ldp     x25, x26, [x0, #48]
-    ldp     x27, x28, [x0, #64]
-    ldp     x29, x30, [x0, #80]
-    ldr     x1, [x0, #96]
-    mov     sp, x1
+    restore_callee_regs x0
     mov     x0, #1
     ret
 
@@ -182,22 +195,8 @@ ktest_longjmp:
  */
     .globl cpu_switch_to
 cpu_switch_to:
-    stp     x19, x20, [x0, #0]
-    stp     x21, x22, [x0, #16]
-    stp     x23, x24, [x0, #32]
-    stp     x25, x26, [x0, #48]
-    stp     x27, x28, [x0, #64]
-    stp     x29, x30, [x0, #80]
-    mov     x9, sp
-    str     x9, [x0, #96]
-    ldp     x19, x20, [x1, #0]
-    ldp     x21, x22, [x1, #16]
-    ldp     x23, x24, [x1, #32]
-    ldp     x25, x26, [x1, #48]
-    ldp     x27, x28, [x1, #64]
-    ldp     x29, x30, [x1, #80]
-    ldr     x9, [x1, #96]
-    mov     sp, x9
+    save_callee_regs x0
+    restore_callee_regs x1
     ret
 
 /*
