@@ -487,12 +487,13 @@ mod tests {
 
     #[ktest]
     fn meminfo_slab_counts_follow_slab_pages() {
-        let (r0, u0) = slab_bytes();
+        let (r0, _) = slab_bytes();
         let c = kmem_cache_create("ktest-acct", 2000, 0, SlabFlags::RECLAIM_ACCOUNT, None).unwrap();
         let objs: alloc::vec::Vec<*mut u8> = (0..20).map(|_| c.alloc(Gfp::GFP_KERNEL).unwrap()).collect();
-        let (r1, u1) = slab_bytes();
+        // Other CPUs (kswapd, the reaper) may shrink unreclaimable caches
+        // meanwhile; only our reclaimable cache is checked.
+        let (r1, _) = slab_bytes();
         assert!(r1 >= r0 + 10 * 4096, "SReclaimable did not grow");
-        assert!(u1 >= u0);
         for o in objs {
             c.free(o);
         }
