@@ -129,6 +129,8 @@ pub fn recover_from_panic() {
 
 /// Runs every test (or those matching `filter`), prints the summary and exits QEMU.
 pub fn run_all(filter: Option<&str>) -> ! {
+    // Tests compare global page counts: keep background reclaim quiet.
+    crate::mm::kswapd::BACKGROUND_PAUSED.store(true, Ordering::Release);
     let selected = || tests().iter().filter(|t| filter.is_none_or(|f| matches(t, f)));
     kprintln!("ktest: running {} tests", selected().count());
     let (mut passed, mut failed) = (0, 0);
