@@ -302,16 +302,20 @@ pub fn wake_up_process(t: &'static Task) {
 /// sleeper wake-ups).
 fn scheduler_tick() {
     let cpu = smp_processor_id();
+    // Interrupt context: nothing here may allocate or free memory (the
+    // interrupted code may hold an allocator lock).
     if cpu == 0 {
         let now = jiffies();
-        let due: Vec<&'static Task> = {
-            let mut s = SLEEPERS.lock();
-            let due = s.iter().copied().filter(|t| t.wake_at.load(Relaxed) <= now).collect();
-            s.retain(|t| t.wake_at.load(Relaxed) > now);
-            due
-        };
-        for t in due {
-            wake_up_process(t);
+        loop {
+            let due = {
+                let mut s = SLEEPERS.lock();
+                let i = s.iter().position(|t| t.wake_at.load(Relaxed) <= now);
+                i.map(|i| s.swap_remove(i))
+            };
+            match due {
+                Some(t) => wake_up_process(t),
+                None => break,
+            }
         }
         crate::mm::kswapd::kick();
     }
@@ -372,10 +376,11 @@ impl WaitQueue {
         }
     }
 
-    /// Wakes every waiter (Linux: wake_up_all).
+    /// Wakes every waiter (Linux: wake_up_all). Safe in interrupt context:
+    /// it neither allocates nor frees.
     pub fn wake_up(&self) {
-        let ws: Vec<&'static Task> = core::mem::take(&mut *self.waiters.lock());
-        for t in ws {
+        let mut w = self.waiters.lock();
+        while let Some(t) = w.pop() {
             wake_up_process(t);
         }
     }
@@ -450,6 +455,19 @@ fn spawn_state(
     let stack = alloc_pages(Gfp::GFP_KERNEL, STACK_ORDER).ok()?;
     let pid = if idle { 0 } else { NEXT_PID.fetch_add(1, Relaxed) };
     let t = new_task(name, pid, idle, stack, Some(f), arg);
+    // Run queues and the sleeper list must never grow in interrupt context
+    // (a tick waking a sleeper): make room for every task now.
+    let ntasks = TASKS.lock().len();
+    for rq in RQS.iter() {
+        let mut rq = rq.lock();
+        let len = rq.queue.len();
+        rq.queue.reserve(ntasks.saturating_sub(len));
+    }
+    {
+        let mut s = SLEEPERS.lock();
+        let len = s.len();
+        s.reserve(ntasks.saturating_sub(len));
+    }
     // SAFETY: the task has never run; its context is ours to set up.
     unsafe {
         let ctx = &mut *t.ctx.get();
