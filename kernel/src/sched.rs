@@ -55,6 +55,8 @@ pub struct Task {
     wake_at: AtomicU64,
     pub switches: AtomicUsize,
     idle: bool,
+    /// Nobody holds a handle any more: once dead, the task can be freed.
+    released: AtomicBool,
     stack_pfn: usize,
     entry: Option<fn(usize)>,
     arg: usize,
@@ -123,6 +125,7 @@ fn new_task(
         wake_at: AtomicU64::new(0),
         switches: AtomicUsize::new(0),
         idle,
+        released: AtomicBool::new(false),
         stack_pfn,
         entry,
         arg,
@@ -404,16 +407,14 @@ extern "C" fn kthread_entry(task: &'static Task) -> ! {
 /// Woken whenever a kernel thread exits.
 pub static EXIT_WQ: WaitQueue = WaitQueue::new();
 
-/// Frees the stacks of dead threads (Linux: the parent's wait /
-/// delayed_put_task_struct). Their task structs stay allocated: other code
-/// may still hold a reference (a joiner reading the state), and tasks are
-/// not reference counted yet.
+/// Frees dead threads whose handle is gone: their stack and their task
+/// struct (Linux: release_task / delayed_put_task_struct).
 pub fn reap() {
+    let reapable = |t: &&'static Task| t.state() == TaskState::Dead && t.released.load(Acquire);
     let dead: Vec<&'static Task> = {
         let mut tasks = TASKS.lock();
-        let dead =
-            tasks.iter().copied().filter(|t| t.state() == TaskState::Dead && t.stack_pfn != 0).collect();
-        tasks.retain(|t| t.state() != TaskState::Dead);
+        let dead = tasks.iter().copied().filter(reapable).collect();
+        tasks.retain(|t| !reapable(t));
         dead
     };
     for t in dead {
@@ -424,7 +425,40 @@ pub fn reap() {
         while RQS[cpu].lock().current.is_some_and(|c| core::ptr::eq(c, t)) {
             core::hint::spin_loop();
         }
-        __free_pages(t.stack_pfn, STACK_ORDER);
+        if t.stack_pfn != 0 {
+            __free_pages(t.stack_pfn, STACK_ORDER);
+        }
+        // SAFETY: the task is dead, off every list, not running, and its
+        // handle was dropped: no reference to it is left.
+        drop(unsafe { Box::from_raw(t as *const Task as *mut Task) });
+    }
+}
+
+/// A handle to a kernel thread. Dropping it detaches the thread; a dead
+/// thread is freed once its handle is gone.
+pub struct KThread(&'static Task);
+
+impl KThread {
+    pub fn pid(&self) -> usize {
+        self.0.pid
+    }
+    pub fn state(&self) -> TaskState {
+        self.0.state()
+    }
+    /// Starts a thread made by `kthread_create` (Linux: wake_up_process).
+    pub fn start(&self) {
+        wake_up_process(self.0);
+    }
+    /// Waits until the thread has exited (Linux: kthread_stop's wait).
+    pub fn join(self) {
+        let t = self.0;
+        EXIT_WQ.wait_event(|| t.state() == TaskState::Dead);
+    }
+}
+
+impl Drop for KThread {
+    fn drop(&mut self) {
+        self.0.released.store(true, Release);
     }
 }
 
@@ -493,19 +527,19 @@ fn spawn_state(
 
 /// Creates a kernel thread that does not run until `wake_up_process`
 /// (Linux: kthread_create).
-pub fn kthread_create(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>) -> Option<&'static Task> {
-    spawn_state(name, f, arg, cpu, false, false)
+pub fn kthread_create(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>) -> Option<KThread> {
+    spawn_state(name, f, arg, cpu, false, false).map(KThread)
 }
 
 /// Creates and starts a kernel thread on the least loaded CPU, or on `cpu`
 /// (Linux: kthread_run / kthread_create_on_cpu).
-pub fn kthread_run(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>) -> Option<&'static Task> {
-    spawn(name, f, arg, cpu, false)
+pub fn kthread_run(name: &str, f: fn(usize), arg: usize, cpu: Option<usize>) -> Option<KThread> {
+    spawn(name, f, arg, cpu, false).map(KThread)
 }
 
-/// Waits until `t` has exited.
-pub fn kthread_join(t: &'static Task) {
-    EXIT_WQ.wait_event(|| t.state() == TaskState::Dead);
+/// Waits until `t` has exited; its memory is freed afterwards.
+pub fn kthread_join(t: KThread) {
+    t.join()
 }
 
 /// ps.
@@ -552,7 +586,7 @@ mod tests {
     #[ktest]
     fn kthreads_run_on_every_cpu() {
         let n = percpu::num_online_cpus();
-        let threads: Vec<&'static Task> =
+        let threads: Vec<KThread> =
             (0..n).map(|c| kthread_run("ktest-cpu", record_cpu, c, Some(c)).unwrap()).collect();
         for t in threads {
             kthread_join(t);
@@ -598,10 +632,11 @@ mod tests {
     fn kthread_create_waits_for_wake_up_process() {
         STARTED.store(false, Release);
         let t = kthread_create("ktest-created", mark_started, 0, None).unwrap();
+        assert!(t.pid() > 1);
         msleep(30);
         assert!(!STARTED.load(Acquire), "kthread_create must not start the thread");
         assert_eq!(t.state(), TaskState::Sleeping);
-        wake_up_process(t);
+        t.start();
         kthread_join(t);
         assert!(STARTED.load(Acquire));
     }
