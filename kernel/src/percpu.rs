@@ -23,12 +23,19 @@ pub struct PerCpu {
 static PERCPU: [PerCpu; NR_CPUS] =
     [const { PerCpu { cpu: 0, hwid: 0, irq_depth: AtomicUsize::new(0) } }; NR_CPUS];
 static HWIDS: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(usize::MAX) }; NR_CPUS];
+static MIDRS: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(0) }; NR_CPUS];
 static ONLINE: AtomicUsize = AtomicUsize::new(1);
 
 /// Points TPIDR_EL1 at `cpu`'s block (Linux: set_my_cpu_offset).
 pub fn set_my_cpu(cpu: usize) {
     TPIDR_EL1.set(&PERCPU[cpu] as *const PerCpu as u64);
     HWIDS[cpu].store(crate::arch::cpu::hwid() as usize, Relaxed);
+    MIDRS[cpu].store(crate::arch::cpu::midr().0 as usize, Relaxed);
+}
+
+/// The MIDR_EL1 an online CPU reported when it came up.
+pub fn cpu_midr(cpu: usize) -> pagoda_klib::midr::Midr {
+    pagoda_klib::midr::Midr(MIDRS[cpu].load(Relaxed) as u32)
 }
 
 /// This CPU's number (Linux: smp_processor_id).

@@ -562,7 +562,6 @@ pub fn show_tasks() {
             t.name()
         );
     }
-    let _ = percpu::num_online_cpus();
 }
 
 fn cmd_ps(_: &str) {

@@ -172,8 +172,8 @@ fn cmd_cpus(_: &str) {
         let Some(hwid) = percpu::cpu_hwid(cpu) else { continue };
         kprintln!(
             "{cpu:3}  {hwid:#012x}  {:#010x}  {:<16}  {:<7}  {}/{}",
-            crate::arch::cpu::midr().0,
-            alloc::format!("{}", crate::arch::cpu::midr()),
+            percpu::cpu_midr(cpu).0,
+            alloc::format!("{}", percpu::cpu_midr(cpu)),
             if cpu_online(cpu) { "online" } else { "offline" },
             ipis[0].load(Relaxed),
             ipis[1].load(Relaxed)
