@@ -15,7 +15,7 @@
 
 use crate::arch::irqflags::{local_irq_enable, local_irq_restore, local_irq_save};
 use crate::mm::page_alloc::{__free_pages, alloc_pages, page_address};
-use crate::percpu::{self, smp_processor_id, NR_CPUS};
+use crate::percpu::{smp_processor_id, NR_CPUS};
 use crate::sync::SpinLockIrq;
 use crate::time::{jiffies, msecs_to_jiffies};
 use crate::{kprintln, monitor_cmd};
@@ -584,7 +584,7 @@ mod tests {
 
     #[ktest]
     fn kthreads_run_on_every_cpu() {
-        let n = percpu::num_online_cpus();
+        let n = crate::percpu::num_online_cpus();
         let threads: Vec<KThread> =
             (0..n).map(|c| kthread_run("ktest-cpu", record_cpu, c, Some(c)).unwrap()).collect();
         for t in threads {
@@ -649,7 +649,7 @@ mod tests {
 
     #[ktest]
     fn an_idle_cpu_drains_its_pcp_lists() {
-        let cpu = percpu::num_online_cpus() - 1;
+        let cpu = crate::percpu::num_online_cpus() - 1;
         let pcp_of = |cpu: usize| -> usize {
             crate::mm::page_alloc::page_allocator().zones().map(|z| z.pcp[cpu].lock().count).sum()
         };
@@ -689,14 +689,14 @@ mod tests {
     fn on_each_cpu_runs_everywhere_once() {
         EACH.store(0, Relaxed);
         crate::smp::on_each_cpu(count_me);
-        let n = percpu::num_online_cpus();
+        let n = crate::percpu::num_online_cpus();
         let want: usize = (0..n).map(|c| 1 << (4 * c)).sum();
         assert_eq!(EACH.load(Relaxed), want);
     }
 
     #[ktest]
     fn call_function_ipi_runs_on_the_target_cpu() {
-        let last = percpu::num_online_cpus() - 1;
+        let last = crate::percpu::num_online_cpus() - 1;
         assert!(crate::smp::smp_call_function_single(last, note_cpu));
         assert_eq!(CALLED_ON.load(Relaxed), last);
     }
