@@ -47,9 +47,14 @@ pub struct Range {
     pub size: usize,
 }
 
+impl From<fdt::standard_nodes::MemoryRegion> for Range {
+    fn from(r: fdt::standard_nodes::MemoryRegion) -> Range {
+        Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) }
+    }
+}
+
 fn first_reg(node: &FdtNode) -> Option<Range> {
-    let r = node.reg()?.next()?;
-    Some(Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) })
+    node.reg()?.next().map(Range::from)
 }
 
 fn is_memory_node(node: &FdtNode) -> bool {
@@ -60,10 +65,7 @@ fn is_memory_node(node: &FdtNode) -> bool {
 pub fn memory_banks() -> impl Iterator<Item = (Range, u32)> {
     get().all_nodes().filter(is_memory_node).flat_map(|n| {
         let nid = n.property("numa-node-id").and_then(|p| p.as_usize()).unwrap_or(0) as u32;
-        n.reg()
-            .into_iter()
-            .flatten()
-            .map(move |r| (Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) }, nid))
+        n.reg().into_iter().flatten().map(move |r| (Range::from(r), nid))
     })
 }
 
@@ -85,15 +87,18 @@ pub fn initrd() -> Option<Range> {
 }
 
 /// The console UART: `/chosen/stdout-path` if it names a PL011, else the first PL011.
-pub fn stdout_uart() -> Option<Range> {
+fn stdout_uart_node() -> Option<FdtNode<'static, 'static>> {
     let fdt = get();
     let by_path = chosen()
         .and_then(|c| c.property("stdout-path"))
         .and_then(|p| p.as_str())
         .and_then(|path| fdt.find_node(path.split(':').next().unwrap_or(path)))
         .filter(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011")));
-    let node = by_path.or_else(|| fdt.find_compatible(&["arm,pl011"]))?;
-    first_reg(&node)
+    by_path.or_else(|| fdt.find_compatible(&["arm,pl011"]))
+}
+
+pub fn stdout_uart() -> Option<Range> {
+    first_reg(&stdout_uart_node()?)
 }
 
 /// Ranges under `/reserved-memory` (firmware carve-outs) with a `reg`.
@@ -111,8 +116,7 @@ pub fn reserved_memory() -> impl Iterator<Item = Range> {
 pub fn gic() -> Option<(u8, Range, Range)> {
     for (version, compat) in [(2u8, &["arm,cortex-a15-gic", "arm,gic-400"][..]), (3, &["arm,gic-v3"][..])] {
         if let Some(n) = get().find_compatible(compat) {
-            let mut it =
-                n.reg()?.map(|r| Range { base: r.starting_address as usize, size: r.size.unwrap_or(0) });
+            let mut it = n.reg()?.map(Range::from);
             return Some((version, it.next()?, it.next()?));
         }
     }
@@ -137,13 +141,7 @@ pub fn timer_intids() -> Option<[u32; 4]> {
 
 /// The console UART's interrupt.
 pub fn stdout_uart_intid() -> Option<u32> {
-    let fdt = get();
-    let by_path = chosen()
-        .and_then(|c| c.property("stdout-path"))
-        .and_then(|p| p.as_str())
-        .and_then(|path| fdt.find_node(path.split(':').next().unwrap_or(path)));
-    let node = by_path.or_else(|| fdt.find_compatible(&["arm,pl011"]))?;
-    intids(node.property("interrupts")?.value).next()
+    intids(stdout_uart_node()?.property("interrupts")?.value).next()
 }
 
 /// NUMA distance between two nodes from `/distance-map` (10 = local,

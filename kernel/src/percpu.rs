@@ -1,8 +1,10 @@
-//! Per-CPU data (Linux: include/linux/percpu.h, arch/arm64 uses TPIDR_EL1).
+//! Per-CPU data (Linux: include/linux/percpu.h; arm64 keeps the per-CPU
+//! offset in TPIDR_EL1).
 //!
-//! Each CPU's TPIDR_EL1 holds the address of its `PerCpu` block, so
-//! `this_cpu()` is one register read. CPU 0 sets it in start_kernel,
-//! secondaries in secondary_start_kernel.
+//! Pagoda keeps the CPU number + 1 in TPIDR_EL1 (0 = not set yet, read as
+//! CPU 0), so `smp_processor_id()` is one register read; per-CPU data are
+//! arrays indexed by it. CPU 0 sets it in start_kernel, secondaries in
+//! secondary_start_kernel.
 
 use aarch64_cpu::registers::TPIDR_EL1;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -10,25 +12,13 @@ use tock_registers::interfaces::{Readable, Writeable};
 
 pub const NR_CPUS: usize = crate::arch::mm::context::NR_CPUS;
 
-/// What each CPU keeps for itself.
-#[repr(C, align(64))]
-pub struct PerCpu {
-    pub cpu: usize,
-    /// MPIDR affinity of this CPU.
-    pub hwid: u64,
-    /// Interrupt nesting depth (Linux: preempt_count's hardirq part).
-    pub irq_depth: AtomicUsize,
-}
-
-static PERCPU: [PerCpu; NR_CPUS] =
-    [const { PerCpu { cpu: 0, hwid: 0, irq_depth: AtomicUsize::new(0) } }; NR_CPUS];
 static HWIDS: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(usize::MAX) }; NR_CPUS];
 static MIDRS: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(0) }; NR_CPUS];
 static ONLINE: AtomicUsize = AtomicUsize::new(1);
 
-/// Points TPIDR_EL1 at `cpu`'s block (Linux: set_my_cpu_offset).
+/// Records that this CPU is `cpu` (Linux: set_my_cpu_offset).
 pub fn set_my_cpu(cpu: usize) {
-    TPIDR_EL1.set(&PERCPU[cpu] as *const PerCpu as u64);
+    TPIDR_EL1.set(cpu as u64 + 1);
     HWIDS[cpu].store(crate::arch::cpu::hwid() as usize, Relaxed);
     MIDRS[cpu].store(crate::arch::cpu::midr().0 as usize, Relaxed);
 }
@@ -40,11 +30,7 @@ pub fn cpu_midr(cpu: usize) -> pagoda_klib::midr::Midr {
 
 /// This CPU's number (Linux: smp_processor_id).
 pub fn smp_processor_id() -> usize {
-    let p = TPIDR_EL1.get() as usize;
-    if p == 0 {
-        return 0;
-    }
-    (p - PERCPU.as_ptr() as usize) / core::mem::size_of::<PerCpu>()
+    (TPIDR_EL1.get() as usize).saturating_sub(1)
 }
 
 pub fn num_online_cpus() -> usize {

@@ -230,10 +230,8 @@ pub fn schedule() {
         }
         let next = match rq.queue.pop_front() {
             Some(t) => t,
-            None if prev.state() == TaskState::Runnable => {
-                rq.queue.retain(|t| !core::ptr::eq(*t, prev));
-                prev
-            }
+            // A Runnable prev was queued above, so an empty queue means prev
+            // is idle or going to sleep: run the idle task.
             None => rq.idle.unwrap_or(prev),
         };
         next.set_state(TaskState::Running);

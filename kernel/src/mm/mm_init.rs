@@ -257,14 +257,9 @@ pub fn free_area_init(cmdline: &str) {
     // memblock_free_all: every free range goes to the buddy allocator.
     let t2 = uptime_ns();
     let mut freed = 0;
-    let free_ranges: [(usize, usize); 64] = {
-        let mb = MEMBLOCK.lock();
-        let mut out = [(0, 0); 64];
-        for (i, r) in mb.free_ranges().take(64).enumerate() {
-            out[i] = (pfn_up(r.base), pfn_down(r.end()));
-        }
-        out
-    };
+    // Copied out: freeing takes the zone locks, not memblock's.
+    let free_ranges: alloc::vec::Vec<(usize, usize)> =
+        MEMBLOCK.lock().free_ranges().map(|r| (pfn_up(r.base), pfn_down(r.end()))).collect();
     for &(s, e) in free_ranges.iter().filter(|r| r.1 > r.0) {
         freed += pa.free_boot_range(s, e);
     }

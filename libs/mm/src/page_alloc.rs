@@ -202,8 +202,16 @@ impl PageAllocator {
     }
 
     /// The zone a PFN belongs to.
+    /// On the free path: the node by range, then the zone its struct page
+    /// names (Linux: page_zone), instead of searching every zone.
     pub fn pfn_zone(&self, pfn: usize) -> Option<&Zone> {
-        self.online_nodes().flat_map(|n| n.node_zones.iter()).find(|z| z.contains_pfn(pfn))
+        let node = self.online_nodes().find(|n| (n.node_start_pfn..n.node_end_pfn()).contains(&pfn))?;
+        let map = node.node_zones[0].map;
+        if !map.contains(pfn) {
+            return None;
+        }
+        let zone = node.node_zones.get(map.page(pfn).zone_idx as usize)?;
+        zone.contains_pfn(pfn).then_some(zone)
     }
 
     /// Gives `[start_pfn, end_pfn)` to the buddy allocator at boot in the

@@ -106,17 +106,12 @@ pub fn paging_init() {
     memblock::set_current_limit(idmap_end);
 
     let t0 = crate::arch::time::uptime_ns();
-    let banks: [(usize, usize); 16] = {
-        let mb = memblock::MEMBLOCK.lock();
-        let mut out = [(0, 0); 16];
-        for (i, r) in mb.memory.iter().take(16).enumerate() {
-            out[i] = (r.base, r.size);
-        }
-        out
-    };
+    // Copied out so the memblock lock is not held while tables are allocated.
+    let banks: alloc::vec::Vec<(usize, usize)> =
+        memblock::MEMBLOCK.lock().memory.iter().map(|r| (r.base, r.size)).collect();
     with_kernel_pgtable(|pt| {
         // map_mem: the linear map.
-        for &(base, size) in banks.iter().filter(|b| b.1 > 0) {
+        for &(base, size) in &banks {
             pt.map(layout::phys_to_virt(base), PhysAddr(base), size, Prot::PAGE_KERNEL, MapFlags::BLOCKS)
                 .expect("paging_init: linear map");
         }
