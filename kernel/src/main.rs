@@ -12,23 +12,17 @@
 extern crate alloc;
 
 mod arch;
-mod console;
-mod devicetree;
+mod debug;
 mod drivers;
-mod irq;
-mod kallsyms;
-mod ktest;
+mod fs;
+mod kernel;
 mod mm;
-mod monitor;
-mod panic;
-mod percpu;
-mod power;
-mod printk;
 mod sched;
-mod sections;
-mod smp;
 mod sync;
-mod time;
+mod syscall;
+
+use drivers::{console, devicetree};
+use kernel::{irq, kallsyms, percpu, power, printk, smp, time};
 
 use log::{info, warn};
 
@@ -40,7 +34,7 @@ pub const GIT_HASH: &str = env!("PAGODA_GIT_HASH");
 /// the boot page tables, on the boot stack, interrupts masked.
 #[no_mangle]
 pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> ! {
-    mm::layout::init_kimage_voffset(text_pa);
+    arch::mm::layout::init_kimage_voffset(text_pa);
     percpu::set_my_cpu(0);
     mm::early_heap::init();
     printk::init();
@@ -50,7 +44,7 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
 
     // setup_arch: the fixmap, then the device tree through it.
     let ttbr1 = aarch64_cpu::registers::TTBR1_EL1.get_baddr() as usize;
-    mm::fixmap::early_fixmap_init(ttbr1);
+    arch::mm::fixmap::early_fixmap_init(ttbr1);
     setup_machine_fdt(fdt_pa);
 
     // parse_early_param: the console loglevel, then the console itself.
@@ -67,7 +61,7 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
     // setup_arch, continued: the physical memory map, then the kernel page table.
     mm::memblock::arm64_memblock_init(cmdline, fdt_pa);
     arch::mm::mmu::paging_init();
-    mm::layout::print_memory_layout(arch::mm::mmu::linear_map_end());
+    arch::mm::layout::print_memory_layout(arch::mm::mmu::linear_map_end());
     arch::mm::context::asids_init();
 
     // mm_core_init: nodes, zones, struct pages, then the buddy allocator.
@@ -90,25 +84,25 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
 
     match pagoda_klib::cmdline::get(cmdline, "bench") {
         Some(Some("smp")) => {
-            mm::bench::smp::run_all();
+            debug::bench::smp::run_all();
             power::poweroff();
         }
         Some(_) => {
-            mm::bench::run_all();
+            debug::bench::run_all();
             power::poweroff();
         }
         None => {}
     }
 
     #[cfg(feature = "ktest")]
-    ktest::run_all(pagoda_klib::cmdline::get(cmdline, "ktest.filter").flatten());
+    debug::ktest::run_all(pagoda_klib::cmdline::get(cmdline, "ktest.filter").flatten());
     #[cfg(not(feature = "ktest"))]
-    monitor::run()
+    debug::monitor::run()
 }
 
 /// Maps the device tree through the fixmap and parses it (Linux: setup_machine_fdt).
 fn setup_machine_fdt(fdt_pa: usize) {
-    let (va, mapped) = mm::fixmap::fixmap_remap_fdt(fdt_pa);
+    let (va, mapped) = arch::mm::fixmap::fixmap_remap_fdt(fdt_pa);
     // SAFETY: fixmap_remap_fdt mapped at least the header at `va`.
     let size = unsafe { devicetree::header_total_size(va) };
     match size {
@@ -128,7 +122,7 @@ fn setup_console() {
         // Nothing to print on; the log is still in the ring buffer.
         return;
     };
-    let va = mm::fixmap::set_fixmap_io(mm::fixmap::FixedAddress::EarlyconMemBase, uart.base);
+    let va = arch::mm::fixmap::set_fixmap_io(arch::mm::fixmap::FixedAddress::EarlyconMemBase, uart.base);
     // SAFETY: the fixmap slot maps the PL011's registers as Device memory.
     unsafe { console::register(va) };
     printk::console_replay();
@@ -143,7 +137,7 @@ fn console_init() {
         Ok(va) => {
             // SAFETY: `va` maps the same PL011 as Device memory.
             unsafe { console::rebase(va) };
-            mm::fixmap::clear_fixmap(mm::fixmap::FixedAddress::EarlyconMemBase);
+            arch::mm::fixmap::clear_fixmap(arch::mm::fixmap::FixedAddress::EarlyconMemBase);
             info!(
                 "{:x}.pl011: ttyAMA0 at MMIO {:#x} mapped at {va:#x}; earlycon disabled",
                 uart.base, uart.base

@@ -1,3 +1,7 @@
-//! Device drivers. Only what the memory-management lessons need.
+//! Device drivers, only what the lessons need: the interrupt controller
+//! (gic), the UART (pl011), the console on top of it, and the device tree
+//! that describes the machine (Linux: drivers/of).
+pub mod console;
+pub mod devicetree;
 pub mod gic;
 pub mod pl011;

@@ -52,7 +52,7 @@ pub fn usage() -> (usize, usize) {
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;
-    use crate::ktest::ktest;
+    use crate::debug::ktest::ktest;
 
     #[ktest]
     fn early_heap_allocates_and_frees_within_its_region() {

@@ -88,7 +88,7 @@ pub fn conformance(fa: &dyn FrameAllocator, steps: usize) -> Result<usize, &'sta
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;
-    use crate::ktest::ktest;
+    use crate::debug::ktest::ktest;
     use crate::mm::page_alloc::{__free_pages, alloc_pages, frame_allocator};
 
     #[ktest]

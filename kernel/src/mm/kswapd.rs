@@ -85,15 +85,16 @@ pub fn kswapd_init() {
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;
-    use crate::ktest::ktest;
+    use crate::debug::ktest::ktest;
 
     #[ktest]
     fn a_wakeup_runs_kswapd_within_a_tick() {
         let runs = RUNS[0].load(Relaxed);
         BACKGROUND_PAUSED.store(false, Release);
         wakeup_kswapd(0, 0, ZoneType::Normal);
-        let t0 = crate::time::jiffies();
-        while RUNS[0].load(Relaxed) == runs && crate::time::jiffies() < t0 + crate::time::hz() {
+        let t0 = crate::kernel::time::jiffies();
+        while RUNS[0].load(Relaxed) == runs && crate::kernel::time::jiffies() < t0 + crate::kernel::time::hz()
+        {
             crate::sched::msleep(10);
         }
         // Let it finish its pass before other tests look at page counts.

@@ -2,8 +2,8 @@
 //! (Linux: arm64_memblock_init in arch/arm64/mm/init.c, and
 //! early_init_dt_scan_memory). The algorithm is pagoda_mm::memblock.
 
-use super::layout;
-use crate::devicetree;
+use crate::arch::mm::layout;
+use crate::drivers::devicetree;
 use log::{info, warn};
 use pagoda_mm::memblock::{Memblock, MemblockError};
 use spin::Mutex;
@@ -28,8 +28,8 @@ pub fn arm64_memblock_init(cmdline: &str, fdt_pa: usize) {
             _ => warn!("memblock: ignoring mem={v}: not a size of at least 64M"),
         }
     }
-    let text = layout::pa_symbol(crate::sections::text() as *const u8);
-    let end = layout::pa_symbol(crate::sections::end() as *const u8);
+    let text = layout::pa_symbol(crate::kernel::sections::text() as *const u8);
+    let end = layout::pa_symbol(crate::kernel::sections::end() as *const u8);
     let reserve = |mb: &mut Memblock, base: usize, size: usize, what: &str| -> Result<(), MemblockError> {
         info!("memblock: reserve [mem {:#018x}-{:#018x}] {what}", base, base + size - 1);
         mb.reserve(base, size)

@@ -13,12 +13,12 @@
 //! 5. memblock_free_all: memblock's free ranges go to the buddy allocator;
 //! 6. zonelists, watermarks, lowmem_reserve, pcp sizes.
 
-use super::layout::{self, VMEMMAP_START};
 use super::memblock::{self, MEMBLOCK};
 use super::page_alloc;
+use crate::arch::mm::layout::{self, VMEMMAP_START};
 use crate::arch::mm::mmu::with_kernel_pgtable;
 use crate::arch::time::uptime_ns;
-use crate::devicetree;
+use crate::drivers::devicetree;
 use log::{info, warn};
 use pagoda_mm::addr::PhysAddr;
 use pagoda_mm::mmzone::{MigrateType, MAX_NR_ZONES, MAX_ORDER, ZONE_TYPES};
@@ -26,7 +26,7 @@ use pagoda_mm::page::{MemMap, Page};
 use pagoda_mm::page_alloc::{PageAllocator, MAX_NUMNODES};
 use pagoda_mm::pgtable::{MapFlags, Prot};
 
-const PAGE_SHIFT: usize = 12;
+use pagoda_mm::addr::PAGE_SHIFT;
 const DMA32_END_PFN: usize = 1 << (32 - PAGE_SHIFT);
 const SZ_2M: usize = 2 << 20;
 const MAX_ORDER_NR_PAGES: usize = 1 << (MAX_ORDER - 1);
@@ -192,13 +192,7 @@ fn memmap_init(nid: usize, n: &NodeLayout) {
         for pfn in zstart..zend {
             // SAFETY: the vmemmap for the node's span was just mapped; nothing
             // else uses these struct pages yet.
-            unsafe {
-                map.pfn_to_page(pfn).write(Page::new_reserved(
-                    nid as u8,
-                    z as u8,
-                    MigrateType::Movable as u8,
-                ));
-            }
+            unsafe { map.init_page(pfn, Page::new_reserved(nid as u8, z as u8, MigrateType::Movable as u8)) };
         }
         zstart = zend;
     }
@@ -275,7 +269,7 @@ pub fn free_area_init(cmdline: &str) {
     pa.setup_per_zone_lowmem_reserve();
     pa.setup_pcp();
     pa.hooks.wakeup_kswapd = Some(super::kswapd::wakeup_kswapd);
-    pa.hooks.this_cpu = crate::percpu::smp_processor_id;
+    pa.hooks.this_cpu = crate::kernel::percpu::smp_processor_id;
     info!(
         "Built {} zonelists, mobility grouping on.  Total pages: {}",
         pa.nr_online_nodes,
@@ -313,7 +307,7 @@ pub fn free_area_init(cmdline: &str) {
 /// The `Memory: ...K/...K available (...)` line (Linux: mem_init_print_info).
 pub fn mem_init_print_info() {
     let pa = page_alloc::page_allocator();
-    use crate::sections::*;
+    use crate::kernel::sections::*;
     let physpages: usize = pa.online_nodes().map(|n| n.node_present_pages).sum();
     let available = pa.totalram_pages();
     let codesize = (etext() - text()) >> 10;

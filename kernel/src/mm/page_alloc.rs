@@ -6,16 +6,15 @@
 //! instance, zeroes pages for __GFP_ZERO through the linear map, keeps
 //! struct page reference counts, and exposes the frame-allocator seam.
 
-use super::layout::{phys_to_virt, virt_to_phys};
 use super::mm_init::mem_map;
+use crate::arch::mm::layout::{phys_to_virt, virt_to_phys};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use pagoda_mm::gfp::Gfp;
 use pagoda_mm::page::Page;
 use pagoda_mm::page_alloc::{AllocFailure, FrameAllocator, PageAllocator};
 use spin::Once;
 
-const PAGE_SHIFT: usize = 12;
-pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
+pub use pagoda_mm::addr::{PAGE_SHIFT, PAGE_SIZE};
 
 /// The allocator, built in place during boot (it is too large for the stack).
 static mut PAGE_ALLOC_STORAGE: PageAllocator = PageAllocator::new();
@@ -75,7 +74,13 @@ pub fn virt_to_page(va: usize) -> &'static Page {
 
 /// Allocates 2^order pages; returns the first PFN (Linux: alloc_pages,
 /// returning a struct page). __GFP_ZERO zeroes them. Never panics.
+/// A request that may block (GFP_KERNEL) made in atomic context is
+/// reported by might_sleep().
+#[track_caller]
 pub fn alloc_pages(gfp: Gfp, order: usize) -> Result<usize, AllocFailure> {
+    if gfp.allows_blocking() {
+        crate::sched::might_sleep();
+    }
     let pfn = frame_allocator().alloc_frames(gfp, order)?;
     prep_new_page(pfn, order, gfp);
     Ok(pfn)
@@ -93,22 +98,44 @@ fn prep_new_page(pfn: usize, order: usize, gfp: Gfp) {
     NR_ALLOCATED.fetch_add(1 << order, Ordering::Relaxed);
 }
 
-/// Frees pages from alloc_pages (Linux: __free_pages).
+/// Drops the caller's reference to 2^order pages from alloc_pages and
+/// frees them if it was the last (Linux: __free_pages). A page shared by
+/// COW, the page cache or rmap stays until its last user lets go.
 pub fn __free_pages(pfn: usize, order: usize) {
     if mem_map().contains(pfn) {
         let page = pfn_to_page(pfn);
-        if page.is_buddy() || page.page_ref_count() != 1 {
+        if page.is_buddy() || page.page_ref_count() <= 0 {
             log::error!(
                 "BUG: Bad page state in __free_pages: pfn:{pfn:#x} refcount:{} flags:{:?}",
                 page.page_ref_count(),
-                page.flags
+                page.flags()
             );
             return;
         }
-        page.set_page_count(0);
+        if !page.put_page_testzero() {
+            return; // someone else still holds it
+        }
+        page.reset_mapcount();
     }
+    free_the_page(pfn, order);
+}
+
+/// Returns a page whose count reached zero to the allocator (Linux:
+/// free_the_page / free_unref_page).
+fn free_the_page(pfn: usize, order: usize) {
     NR_ALLOCATED.fetch_sub(1 << order, Ordering::Relaxed);
     frame_allocator().free_frames(pfn, order);
+}
+
+/// Takes a reference to a page (Linux: get_page).
+pub fn get_page(pfn: usize) {
+    pfn_to_page(pfn).get_page();
+}
+
+/// Drops a reference to an order-0 page; the last one frees it (Linux:
+/// put_page). Mapping, COW and the page cache share pages through this.
+pub fn put_page(pfn: usize) {
+    __free_pages(pfn, 0)
 }
 
 /// Linux: __get_free_pages: the linear-map address of 2^order new pages.
@@ -144,7 +171,7 @@ pub fn nr_allocated_pages() -> usize {
 /// Returns this CPU's pcp pages to the buddy lists in every zone
 /// (Linux: drain_local_pages).
 pub fn drain_local_pages() {
-    let cpu = crate::percpu::smp_processor_id();
+    let cpu = crate::kernel::percpu::smp_processor_id();
     for z in page_allocator().zones() {
         z.drain_pages(cpu);
     }
@@ -165,9 +192,9 @@ pub fn verify_accounting() -> Result<(), &'static str> {
             pfn += if p.is_buddy() {
                 buddy += 1 << p.buddy_order();
                 1 << p.buddy_order()
-            } else if p.flags.contains(PageFlags::PCP) {
-                pcp += 1 << p.private;
-                1 << p.private
+            } else if p.test(PageFlags::PCP) {
+                pcp += 1 << p.private();
+                1 << p.private()
             } else if p.is_reserved() {
                 reserved += 1;
                 1
@@ -209,7 +236,7 @@ pub fn mem_free_pages() -> usize {
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;
-    use crate::ktest::ktest;
+    use crate::debug::ktest::ktest;
     use pagoda_mm::mmzone::MAX_ORDER;
     #[ktest]
     fn memfree_equals_buddyinfo_plus_pcp() {
@@ -284,7 +311,7 @@ mod tests {
         let page = pfn_to_page(pfn);
         assert_eq!(mem_map().page_to_pfn(page), pfn);
         assert!(core::ptr::eq(virt_to_page(page_address(pfn) + 100), page));
-        assert_eq!(page as *const Page as usize, super::super::mm_init::vmemmap_addr(pfn));
+        assert_eq!(page as *const Page as usize, crate::mm::mm_init::vmemmap_addr(pfn));
         __free_pages(pfn, 0);
     }
 
@@ -320,6 +347,21 @@ mod tests {
         }
         assert_eq!(mem_free_pages(), before);
         __free_pages(list_pfn, 3);
+    }
+
+    #[ktest]
+    fn put_page_frees_only_at_the_last_reference() {
+        let before = mem_free_pages();
+        let pfn = alloc_pages(Gfp::GFP_KERNEL, 0).unwrap();
+        get_page(pfn); // a second user, as COW or the page cache would be
+        assert_eq!(pfn_to_page(pfn).page_ref_count(), 2);
+        put_page(pfn);
+        assert_eq!(pfn_to_page(pfn).page_ref_count(), 1, "the page went while still shared");
+        assert_eq!(mem_free_pages(), before - 1);
+        put_page(pfn);
+        assert_eq!(pfn_to_page(pfn).page_ref_count(), 0);
+        assert_eq!(mem_free_pages(), before, "the last put must free the page");
+        verify_accounting().unwrap();
     }
 
     #[ktest]

@@ -5,8 +5,8 @@
 use super::page_alloc::{mem_free_pages, page_allocator};
 use crate::{kprint, kprintln, monitor_cmd};
 use core::sync::atomic::Ordering::Relaxed;
+use pagoda_mm::mmzone::PglistData;
 use pagoda_mm::mmzone::{Zone, MAX_NR_ZONES, MAX_ORDER, MIGRATE_TYPES, MIGRATE_TYPE_LIST, PAGEBLOCK_ORDER};
-use pagoda_mm::page_alloc::PglistData;
 use pagoda_mm::vmstat::{
     ZoneStatItem, NODE_STAT_NAMES, NR_VM_EVENTS, NR_VM_NODE_STAT_ITEMS, NR_VM_ZONE_STAT_ITEMS,
     VM_EVENT_NAMES, ZONE_STAT_NAMES,
@@ -54,7 +54,7 @@ pub fn show_meminfo() {
     mi("Slab", (reclaimable + unreclaimable) >> 10);
     mi("SReclaimable", reclaimable >> 10);
     mi("SUnreclaim", unreclaimable >> 10);
-    mi("VmallocTotal", (super::layout::VMALLOC_END - super::layout::VMALLOC_START) >> 10);
+    mi("VmallocTotal", (crate::arch::mm::layout::VMALLOC_END - crate::arch::mm::layout::VMALLOC_START) >> 10);
     mi("VmallocUsed", super::vmalloc::vmalloc_used_pages() * K);
 }
 

@@ -13,9 +13,9 @@
 //! counts them), and kfree never sees an early-heap address.
 
 use super::early_heap;
-use super::layout::is_linear_map_address;
 use super::mm_init::mem_map;
 use super::page_alloc::{__free_pages, alloc_pages, page_address, pfn_to_page, virt_to_pfn};
+use crate::arch::mm::layout::is_linear_map_address;
 use crate::{kprintln, monitor_cmd};
 use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -49,33 +49,32 @@ impl SlabBackend for KernelSlabBackend {
     fn set_slab_owner(&self, va: usize, order: usize, owner: Option<SlabOwner>) {
         let pfn = virt_to_pfn(va);
         for p in pfn..pfn + (1 << order) {
-            // SAFETY: the slab's pages are owned by the slab allocator.
-            let page = unsafe { mem_map().page_mut(p) };
+            // The slab's pages are owned by the slab allocator: __SetPageSlab.
+            let page = mem_map().page(p);
             match owner {
                 Some(o) => {
-                    page.flags.insert(PageFlags::SLAB);
-                    page.mapping = o.cache as u64;
-                    page.private = o.slab as u64;
+                    page.set_mapping(o.cache as u64);
+                    page.set_private(o.slab as u64);
+                    page.__set_bit(PageFlags::SLAB);
                 }
                 None => {
-                    page.flags.remove(PageFlags::SLAB);
-                    page.mapping = 0;
-                    page.private = 0;
+                    page.__clear_bit(PageFlags::SLAB);
+                    page.set_mapping(0);
+                    page.set_private(0);
                 }
             }
         }
     }
     fn slab_owner(&self, va: usize) -> Option<SlabOwner> {
         let page = pfn_to_page(slab_pfn(va)?);
-        page.flags
-            .contains(PageFlags::SLAB)
-            .then_some(SlabOwner { cache: page.mapping as usize, slab: page.private as usize })
+        page.test(PageFlags::SLAB)
+            .then_some(SlabOwner { cache: page.mapping() as usize, slab: page.private() as usize })
     }
     fn page_nid(&self, va: usize) -> usize {
-        slab_pfn(va).map_or(0, |p| pfn_to_page(p).nid as usize)
+        slab_pfn(va).map_or(0, |p| pfn_to_page(p).nid())
     }
     fn this_cpu(&self) -> usize {
-        crate::percpu::smp_processor_id()
+        crate::kernel::percpu::smp_processor_id()
     }
     fn this_node(&self) -> usize {
         0
@@ -97,23 +96,22 @@ impl SlabBackend for KernelSlabBackend {
 
 impl LargeKmalloc for KernelSlabBackend {
     fn set_large_order(&self, va: usize, order: Option<usize>) {
-        // SAFETY: the block belongs to kmalloc.
-        let page = unsafe { mem_map().page_mut(virt_to_pfn(va)) };
+        // The block belongs to kmalloc.
+        let page = mem_map().page(virt_to_pfn(va));
         match order {
             Some(o) => {
-                page.flags.insert(PageFlags::HEAD);
-                page.private = o as u64;
+                page.set_private(o as u64);
+                page.__set_bit(PageFlags::HEAD);
             }
             None => {
-                page.flags.remove(PageFlags::HEAD);
-                page.private = 0;
+                page.__clear_bit(PageFlags::HEAD);
+                page.set_private(0);
             }
         }
     }
     fn large_order(&self, va: usize) -> Option<usize> {
         let page = pfn_to_page(slab_pfn(va)?);
-        (page.flags.contains(PageFlags::HEAD) && !page.flags.contains(PageFlags::SLAB))
-            .then_some(page.private as usize)
+        (page.test(PageFlags::HEAD) && !page.test(PageFlags::SLAB)).then_some(page.private() as usize)
     }
 }
 
@@ -314,11 +312,26 @@ pub static EARLY_FREES_AFTER_HANDOVER: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: both underlying allocators return blocks of at least the layout's
 // size and alignment, and frees go back to the allocator that made the block.
+/// Rust's collections carry no GFP flags, so the global allocator chooses:
+/// GFP_KERNEL where the caller may sleep, GFP_ATOMIC where it may not
+/// (holding a spin lock, interrupts masked, in an interrupt). Kernel code
+/// that calls kmalloc or alloc_pages itself passes its own flags, and
+/// might_sleep() reports a blocking request made in atomic context.
+fn rust_alloc_gfp() -> Gfp {
+    if crate::sync::in_atomic() || crate::arch::irqflags::irqs_disabled() {
+        Gfp::GFP_ATOMIC | Gfp::__GFP_NOWARN
+    } else {
+        Gfp::GFP_KERNEL
+    }
+}
+
+// SAFETY: alloc returns memory of at least `layout` from kmalloc or the
+// early heap, and dealloc routes each block back to where it came from.
 unsafe impl GlobalAlloc for KernelAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if slab_is_available() {
             kmalloc_caches()
-                .kmalloc_aligned(layout.size(), layout.align(), Gfp::GFP_KERNEL)
+                .kmalloc_aligned(layout.size(), layout.align(), rust_alloc_gfp())
                 .unwrap_or(core::ptr::null_mut())
         } else {
             // SAFETY: forwarded with the caller's layout.
@@ -345,7 +358,7 @@ static GLOBAL: KernelAllocator = KernelAllocator;
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;
-    use crate::ktest::ktest;
+    use crate::debug::ktest::ktest;
     use crate::mm::page_alloc::mem_free_pages;
     use alloc::boxed::Box;
     use pagoda_mm::slab::kmalloc::KMALLOC_SIZES;
@@ -358,7 +371,7 @@ mod tests {
                 let p = kmalloc(s, Gfp::GFP_KERNEL).unwrap();
                 assert_eq!(ksize(p), size, "kmalloc({s}) should use kmalloc-{size}");
                 let owner = BACKEND.slab_owner(p as usize).expect("not a slab page");
-                assert!(pfn_to_page(virt_to_pfn(p as usize)).flags.contains(PageFlags::SLAB));
+                assert!(pfn_to_page(virt_to_pfn(p as usize)).test(PageFlags::SLAB));
                 // SAFETY: owner records point at live caches.
                 assert_eq!(unsafe { (*(owner.cache as *const KmemCache)).object_size }, size);
                 // SAFETY: ours, `s` bytes.
@@ -375,7 +388,7 @@ mod tests {
         assert_eq!(p as usize % 4096, 0);
         assert_eq!(ksize(p), 64 * 1024);
         let page = pfn_to_page(virt_to_pfn(p as usize));
-        assert!(!page.flags.contains(PageFlags::SLAB) && page.flags.contains(PageFlags::HEAD));
+        assert!(!page.test(PageFlags::SLAB) && page.test(PageFlags::HEAD));
         assert!(before - mem_free_pages() >= 16, "16 pages should have left the free lists");
         kfree(p);
         assert_eq!(mem_free_pages(), before);

@@ -6,9 +6,10 @@
 //! generic page-table API. vfree unmaps (flushing the TLB for each page, no
 //! lazy purge), frees the pages and returns the range.
 
-use super::layout::{KIMAGE_VADDR, VMALLOC_END, VMALLOC_START};
 use super::page_alloc::{__free_pages, alloc_pages, page_allocator};
+use crate::arch::mm::layout::{KIMAGE_VADDR, VMALLOC_END, VMALLOC_START};
 use crate::arch::mm::mmu::with_kernel_pgtable;
+use crate::sync::SpinLockIrq;
 use crate::{kprintln, monitor_cmd};
 use alloc::vec::Vec;
 use log::{info, warn};
@@ -17,13 +18,15 @@ use pagoda_mm::gfp::Gfp;
 use pagoda_mm::pgtable::{MapFlags, Prot};
 use pagoda_mm::vmap::{VmKind, VmapAreas};
 use pagoda_mm::vmstat::NodeStatItem;
-use spin::{Mutex, Once};
+use spin::Once;
 
-const PAGE_SIZE: usize = 4096;
+use pagoda_mm::addr::PAGE_SIZE;
 
-static VMAP: Once<Mutex<VmapAreas>> = Once::new();
+/// The vmap areas, under an IRQ-safe lock (Linux: vmap_area_lock): vfree
+/// may come from contexts that interrupt a vmalloc.
+static VMAP: Once<SpinLockIrq<VmapAreas>> = Once::new();
 
-fn vmap() -> &'static Mutex<VmapAreas> {
+fn vmap() -> &'static SpinLockIrq<VmapAreas> {
     VMAP.get().expect("vmalloc used before vmalloc_init")
 }
 
@@ -31,9 +34,9 @@ fn vmap() -> &'static Mutex<VmapAreas> {
 /// (Linux: vmalloc_init).
 pub fn vmalloc_init() {
     let mut areas = VmapAreas::new(VMALLOC_START, VMALLOC_END);
-    let image_end = crate::sections::end().next_multiple_of(2 << 20);
+    let image_end = crate::kernel::sections::end().next_multiple_of(2 << 20);
     areas.reserve(KIMAGE_VADDR, image_end, VmKind::Reserved);
-    VMAP.call_once(|| Mutex::new(areas));
+    VMAP.call_once(|| SpinLockIrq::new(areas));
     info!(
         "vmalloc: [{VMALLOC_START:#x}-{VMALLOC_END:#x}] {} GiB, kernel image reserved up to {image_end:#x}",
         (VMALLOC_END - VMALLOC_START) >> 30
@@ -196,7 +199,7 @@ monitor_cmd!(
 mod tests {
     use super::*;
     use crate::arch::mm::mmu::at_s1e1r;
-    use crate::ktest::{expect_fault, ktest};
+    use crate::debug::ktest::{expect_fault, ktest};
     use crate::mm::page_alloc::mem_free_pages;
     use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use pagoda_klib::esr::{Esr, FaultKind};

@@ -41,7 +41,7 @@ pub fn ktest(attr: TokenStream, item: TokenStream) -> TokenStream {
         #[cfg(feature = "ktest")]
         #[used]
         #[link_section = ".ktests"]
-        static #static_name: crate::ktest::KTest = crate::ktest::KTest {
+        static #static_name: crate::debug::ktest::KTest = crate::debug::ktest::KTest {
             name: #name_str,
             module: module_path!(),
             func: #name,

@@ -1,15 +1,19 @@
 //! Pagoda's generic memory-management code.
 //!
-//! Everything here is free of arch code and hardware access, so it compiles
-//! and is tested on the host (`cargo test -p pagoda-mm`). The kernel plugs in
+//! Everything here compiles and is tested on the host (`cargo test -p
+//! pagoda-mm`): no hardware access, no inline assembly. The kernel plugs in
 //! the hardware through narrow traits (for page tables: how to reach a
-//! table's memory and how to get a new table page).
+//! table's memory, get and free table pages, and flush the TLB).
+//!
+//! What depends on the architecture but not on the hardware, the AArch64
+//! descriptor format and PTE encodings and the ASID allocation policy, is
+//! in `arch::aarch64`, as Linux keeps them under arch/arm64/include/asm.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
 pub mod addr;
-pub mod asid;
+pub mod arch;
 pub mod gfp;
 pub mod memblock;
 pub mod mmzone;
@@ -20,5 +24,4 @@ pub mod slab;
 pub mod vmap;
 pub mod vmstat;
 
-#[cfg(test)]
-mod page_alloc_tests;
+pub use arch::aarch64::asid;

@@ -13,7 +13,7 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-pub const PAGE_SIZE: usize = 4096;
+pub use crate::addr::PAGE_SIZE;
 
 /// What an area is for (Linux: VM_ALLOC, VM_IOREMAP, VM_MAP flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,12 @@
-//! Page tables: generic protections and (in walk.rs) the walker.
-pub mod desc;
+//! Page tables: generic protections, the walker (walk.rs), the TLB gather
+//! (tlb.rs), and the arch PTE type re-exported as `Pte`.
+pub use crate::arch::aarch64::pgtable_hwdef as desc;
+pub mod tlb;
 pub mod walk;
 
-pub use walk::{MapFlags, PageTable, PageTableMem, PgtableError, Walk};
+pub use crate::arch::aarch64::pgtable::{Pgprot, Pte, SwpEntry};
+pub use tlb::MmuGather;
+pub use walk::{MapFlags, PageTable, PageTableMem, PgtableError, PteSlot, Walk};
 
 bitflags::bitflags! {
     /// What a mapping allows, in generic terms (Linux: pgprot_t and the

@@ -2,8 +2,11 @@
 
 use super::walk::*;
 use super::Prot;
+use super::{MmuGather, Pgprot, Pte, SwpEntry};
 use crate::addr::PhysAddr;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::vec::Vec;
 
 const K4: usize = 4096;
@@ -19,6 +22,15 @@ struct SimMem {
     frees: usize,
     flushes: Vec<(usize, usize)>,
     fail_alloc: bool,
+    /// Flushes, table frees and (through `page_freer`) page frees, in order.
+    log: Rc<RefCell<Vec<Event>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    Flush { start: usize, end: usize, last_level: bool },
+    FreeTable(usize),
+    FreePage(usize),
 }
 
 impl SimMem {
@@ -33,7 +45,20 @@ impl SimMem {
     }
 }
 
-impl PageTableMem for SimMem {
+impl SimMem {
+    /// A free_page callback for the gather that logs into the same list.
+    fn page_freer(&self) -> impl FnMut(usize) {
+        let log = self.log.clone();
+        move |pfn| log.borrow_mut().push(Event::FreePage(pfn))
+    }
+    fn events(&self) -> Vec<Event> {
+        self.log.borrow().clone()
+    }
+}
+
+// SAFETY: every table is a live boxed [u64; 512] until free_table removes it,
+// and the walker is the only one touching them.
+unsafe impl PageTableMem for SimMem {
     fn table(&mut self, pa: PhysAddr) -> *mut u64 {
         self.pages.get_mut(&pa.0).expect("walker used a page that is not a table").as_mut_ptr()
     }
@@ -49,11 +74,13 @@ impl PageTableMem for SimMem {
     }
     fn free_table(&mut self, pa: PhysAddr) {
         let t = self.pages.remove(&pa.0).expect("double free of a table");
-        assert!(t.iter().all(|&e| e & 1 == 0), "freed a table that still maps something");
+        assert!(t.iter().all(|&e| e == 0), "freed a table that still holds an entry");
         self.frees += 1;
+        self.log.borrow_mut().push(Event::FreeTable(pa.0));
     }
-    fn flush_tlb(&mut self, va: usize, size: usize) {
-        self.flushes.push((va, size));
+    fn flush_tlb_range(&mut self, start: usize, end: usize, last_level: bool) {
+        self.flushes.push((start, end.wrapping_sub(start)));
+        self.log.borrow_mut().push(Event::Flush { start, end, last_level });
     }
 }
 
@@ -217,4 +244,121 @@ fn descriptors_round_trip_every_protection() {
     let user_x = mk_leaf(0, Prot::READ | Prot::EXEC | Prot::USER, 3);
     assert_eq!((user_x >> 53) & 3, 0b01);
     assert_ne!(user_x & (1 << 11), 0, "user pages are non-global");
+}
+
+const UVA: usize = 0x0000_0040_0000_0000;
+
+#[test]
+fn the_gather_frees_pages_and_tables_only_after_one_flush() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    let user = Prot::READ | Prot::WRITE | Prot::USER;
+    pt.map(UVA, PhysAddr(0x8000_0000), 8 * K4, user, MapFlags::empty()).unwrap();
+    let mut tlb = MmuGather::new();
+    let mut seen = Vec::new();
+    let n = pt
+        .zap_range(UVA, 8 * K4, &mut tlb, |va, old, size, tlb| {
+            assert!(old.pte_present() && size == K4);
+            seen.push(va);
+            assert!(tlb.tlb_remove_page(old.pte_pfn()));
+        })
+        .unwrap();
+    assert_eq!(n, 8 * K4);
+    assert_eq!(seen.len(), 8);
+    assert_eq!(tlb.queued_pages(), 8);
+    // Nothing was flushed or freed while zapping.
+    assert!(mem.events().is_empty(), "{:?}", mem.events());
+    let free = mem.page_freer();
+    tlb.tlb_finish_mmu(&mut mem, free);
+    let ev = mem.events();
+    // One flush first, including walk caches because tables went too ...
+    assert!(
+        matches!(ev[0], Event::Flush { start, end, last_level: false } if start <= UVA && end >= UVA + 8 * K4),
+        "{ev:?}"
+    );
+    assert_eq!(ev.iter().filter(|e| matches!(e, Event::Flush { .. })).count(), 1);
+    // ... then the 8 pages, then the PTE, PMD and PUD tables.
+    assert_eq!(ev.iter().filter(|e| matches!(e, Event::FreePage(_))).count(), 8);
+    assert_eq!(ev.iter().filter(|e| matches!(e, Event::FreeTable(_))).count(), 3);
+    assert_eq!(mem.live(), 1);
+}
+
+#[test]
+fn a_gather_that_frees_no_table_flushes_only_leaf_entries() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    pt.map(UVA, PhysAddr(0x8000_0000), 4 * K4, Prot::READ | Prot::USER, MapFlags::empty()).unwrap();
+    let mut tlb = MmuGather::new();
+    pt.zap_range(UVA + K4, K4, &mut tlb, |_, old, _, tlb| assert!(tlb.tlb_remove_page(old.pte_pfn())))
+        .unwrap();
+    let free = mem.page_freer();
+    tlb.tlb_finish_mmu(&mut mem, free);
+    assert_eq!(
+        mem.events(),
+        [Event::Flush { start: UVA + K4, end: UVA + 2 * K4, last_level: true }, Event::FreePage(0x8000_1)]
+    );
+}
+
+#[test]
+fn swap_and_prot_none_entries_are_occupied_not_empty() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    let swp = Pte::from_swp_entry(SwpEntry::new(3, 0x1234));
+    let slot = pt.pte_alloc(UVA).unwrap();
+    pt.set_pte(slot, swp);
+    let none = Pte::pfn_pte(0x9_0000, Pgprot::PAGE_NONE);
+    let slot2 = pt.pte_alloc(UVA + K4).unwrap();
+    pt.set_pte(slot2, none);
+    // map must not overwrite either.
+    for va in [UVA, UVA + K4] {
+        assert_eq!(
+            pt.map(va, PhysAddr(0), K4, Prot::READ | Prot::USER, MapFlags::empty()),
+            Err(PgtableError::AlreadyMapped(va))
+        );
+    }
+    // Unmapping a neighbour leaves the table (it is not empty).
+    pt.map(UVA + 2 * K4, PhysAddr(0), K4, Prot::READ | Prot::USER, MapFlags::empty()).unwrap();
+    pt.unmap(UVA + 2 * K4, K4).unwrap();
+    let (s0, s1) = (pt.pte_offset(UVA).unwrap(), pt.pte_offset(UVA + K4).unwrap());
+    assert_eq!(pt.ptep_get(s0), swp);
+    assert_eq!(pt.ptep_get(s1), none);
+    // Zapping hands both to the caller, then the tables go.
+    let mut old = Vec::new();
+    let mut tlb = MmuGather::new();
+    pt.zap_range(UVA, 2 * K4, &mut tlb, |va, pte, _, _| old.push((va, pte))).unwrap();
+    assert_eq!(old, [(UVA, swp), (UVA + K4, none)]);
+    tlb.tlb_finish_mmu(&mut mem, |_| {});
+    assert_eq!(mem.live(), 1);
+}
+
+#[test]
+fn single_entry_access_and_compare_and_replace() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    assert_eq!(pt.pte_offset(UVA), None, "no PTE table yet");
+    let slot = pt.pte_alloc(UVA).unwrap();
+    assert_eq!(pt.pte_offset(UVA), Some(slot));
+    assert!(pt.ptep_get(slot).pte_none());
+    let pte = Pte::pfn_pte(0x8_0000, Pgprot::PAGE_SHARED).pte_mkold();
+    assert_eq!(pt.ptep_cmpxchg(slot, Pte::NONE, pte), Ok(()));
+    // A second fault that read "none" must see that someone else won.
+    assert_eq!(pt.ptep_cmpxchg(slot, Pte::NONE, pte.pte_mkyoung()), Err(pte));
+    assert_eq!(pt.ptep_cmpxchg(slot, pte, pte.pte_mkyoung().pte_mkdirty()), Ok(()));
+    let now = pt.ptep_get(slot);
+    assert!(now.pte_young() && now.pte_dirty() && !now.pte_rdonly());
+    assert_eq!(pt.translate(UVA + 5), Some(PhysAddr(0x8000_0000 + 5)));
+}
+
+#[test]
+fn protect_keeps_young_dirty_and_special() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    let rw = Prot::READ | Prot::WRITE | Prot::USER;
+    pt.map(UVA, PhysAddr(0), K4, rw | Prot::DIRTY | Prot::SPECIAL, MapFlags::empty()).unwrap();
+    pt.map(UVA + K4, PhysAddr(K4), K4, rw | Prot::OLD, MapFlags::empty()).unwrap();
+    pt.protect(UVA, 2 * K4, Prot::READ | Prot::USER).unwrap();
+    let p0 = pt.walk(UVA).leaf.unwrap().1;
+    assert_eq!(p0, Prot::READ | Prot::USER | Prot::DIRTY | Prot::SPECIAL);
+    let p1 = pt.walk(UVA + K4).leaf.unwrap().1;
+    assert_eq!(p1, Prot::READ | Prot::USER | Prot::OLD, "an old page must stay old");
 }

@@ -25,11 +25,32 @@
 //!   alignment permits (`alloc_init_pud`'s `use_1G_block`);
 //! - a block that is only partly unmapped or re-protected is first split into
 //!   a next-level table of the same attributes (`split_pmd`), using
-//!   break-before-make: invalidate, flush the TLB, then install the table.
+//!   break-before-make: invalidate, flush the TLB, then install the table;
+//! - a non-zero entry that is not valid (a swap entry, a PROT_NONE page) is
+//!   occupied: `map` refuses it, and a table holding only such entries is not
+//!   empty;
+//! - unmapping goes through an [`MmuGather`]: entries are cleared, the TLB is
+//!   flushed once for the whole range (by ASID for user tables), and only
+//!   then are the pages and the page-table pages freed. Freeing a table
+//!   needs a flush that also drops walk-cache entries (a non-last-level
+//!   TLBI), which the gather requests.
+//!
+//! # Locking
+//!
+//! A `PageTable` is used with its owner's page-table lock held: the kernel
+//! table under `with_kernel_pgtable`'s lock, a user table under its mm's
+//! `page_table_lock` (Linux: mm->page_table_lock; Pagoda has no split PTE
+//! locks). Table memory is only ever read and written with atomic accesses,
+//! so the single-entry helpers ([`PteSlot`]) are sound even against a
+//! concurrent walker; a fault handler that read a PTE before taking the lock
+//! re-checks it with `ptep_cmpxchg` (Linux: pte_same after
+//! pte_offset_map_lock) and backs off if it changed.
 
 use super::desc::{self, Desc};
-use super::Prot;
+use super::tlb::MmuGather;
+use super::{Prot, Pte};
 use crate::addr::PhysAddr;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 pub const PTRS_PER_TABLE: usize = 512;
 const LEVEL_SHIFT: [usize; 4] = [39, 30, 21, 12];
@@ -77,16 +98,26 @@ fn entries(mut va: usize, end: usize, level: usize) -> impl Iterator<Item = (usi
 }
 
 /// What the walker needs from its environment.
-pub trait PageTableMem {
+///
+/// # Safety
+/// The walker dereferences what `table` returns without further checks:
+/// for every table page reachable from a root this memory serves (and every
+/// page `alloc_table` returned), `table` must return a pointer to 512
+/// 8-byte-aligned `u64`s that stay valid and are not accessed non-atomically
+/// by anyone else while the walker runs. `alloc_table` must return zeroed
+/// pages that nothing else uses.
+pub unsafe trait PageTableMem {
     /// A pointer to the 512 descriptors of the table at physical `pa`.
     fn table(&mut self, pa: PhysAddr) -> *mut u64;
     /// A new, zeroed table page.
     fn alloc_table(&mut self) -> Option<PhysAddr>;
-    /// Returns a table page that no longer holds any valid entry.
+    /// Returns a table page that no longer holds any entry.
     fn free_table(&mut self, pa: PhysAddr);
-    /// A valid entry covering `[va, va + size)` was changed or removed:
-    /// invalidate the TLB for that range (with the barriers; see tlb.rs).
-    fn flush_tlb(&mut self, va: usize, size: usize);
+    /// Entries covering `[start, end)` were changed or removed: invalidate
+    /// the TLB for that range (with the barriers; see the kernel's tlb.rs).
+    /// `last_level` is false when table entries were removed too, so the
+    /// walk caches must be invalidated as well (TLBI VAE1IS, not VALE1IS).
+    fn flush_tlb_range(&mut self, start: usize, end: usize, last_level: bool);
 }
 
 bitflags::bitflags! {
@@ -106,7 +137,8 @@ bitflags::bitflags! {
 pub enum PgtableError {
     /// No page for an intermediate table.
     NoMemory,
-    /// Part of the range is already mapped (the address given).
+    /// Part of the range is already mapped, or holds a swap or PROT_NONE
+    /// entry (the address given).
     AlreadyMapped(usize),
     /// Address or size not page aligned.
     Misaligned,
@@ -147,14 +179,74 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         self.root
     }
 
+    fn entry(&mut self, table: PhysAddr, idx: usize) -> &AtomicU64 {
+        assert!(idx < PTRS_PER_TABLE);
+        // SAFETY: `table` is a table page reached from the root, so per the
+        // PageTableMem contract the pointer is valid, aligned and only ever
+        // accessed atomically; idx < 512 keeps it inside the page.
+        unsafe { AtomicU64::from_ptr(self.mem.table(table).add(idx)) }
+    }
+
     fn read(&mut self, table: PhysAddr, idx: usize) -> u64 {
-        // SAFETY: `table` is a table page reached from the root; idx < 512.
-        unsafe { self.mem.table(table).add(idx).read_volatile() }
+        self.entry(table, idx).load(Ordering::Relaxed)
     }
 
     fn write(&mut self, table: PhysAddr, idx: usize, val: u64) {
-        // SAFETY: as in `read`.
-        unsafe { self.mem.table(table).add(idx).write_volatile(val) }
+        self.entry(table, idx).store(val, Ordering::Relaxed)
+    }
+
+    /// The level-3 entry for `va`, if a PTE table covers it (Linux:
+    /// pte_offset_map). None if a table is missing or a block maps `va`.
+    pub fn pte_offset(&mut self, va: usize) -> Option<PteSlot> {
+        let mut table = self.root;
+        for level in 0..3 {
+            match desc::decode(self.read(table, table_index(va, level)), level) {
+                Desc::Table(next) => table = PhysAddr(next),
+                _ => return None,
+            }
+        }
+        Some(PteSlot { table, index: pte_index(va) })
+    }
+
+    /// The level-3 entry for `va`, allocating the PUD, PMD and PTE tables on
+    /// the way (Linux: pud_alloc, pmd_alloc, pte_alloc + pte_offset_map).
+    /// Fails with AlreadyMapped if a block maps `va`.
+    pub fn pte_alloc(&mut self, va: usize) -> Result<PteSlot, PgtableError> {
+        let mut table = self.root;
+        for level in 0..3 {
+            let idx = table_index(va, level);
+            table = match desc::decode(self.read(table, idx), level) {
+                Desc::Table(next) => PhysAddr(next),
+                Desc::Leaf { .. } => return Err(PgtableError::AlreadyMapped(va)),
+                Desc::Invalid => {
+                    let child = self.mem.alloc_table().ok_or(PgtableError::NoMemory)?;
+                    self.write(table, idx, desc::mk_table(child.0));
+                    child
+                }
+            };
+        }
+        Ok(PteSlot { table, index: pte_index(va) })
+    }
+
+    /// Reads a PTE (Linux: ptep_get).
+    pub fn ptep_get(&mut self, slot: PteSlot) -> Pte {
+        Pte(self.read(slot.table, slot.index))
+    }
+
+    /// Writes a PTE (Linux: set_pte_at). Replacing a valid entry needs a
+    /// TLB flush by the caller; an empty or invalid one needs none.
+    pub fn set_pte(&mut self, slot: PteSlot, pte: Pte) {
+        self.write(slot.table, slot.index, pte.0)
+    }
+
+    /// Replaces `old` with `new` only if the entry still holds `old`;
+    /// otherwise returns what it holds (Linux: ptep_set_access_flags'
+    /// cmpxchg loop, and the pte_same() re-check of the fault path).
+    pub fn ptep_cmpxchg(&mut self, slot: PteSlot, old: Pte, new: Pte) -> Result<(), Pte> {
+        self.entry(slot.table, slot.index)
+            .compare_exchange(old.0, new.0, Ordering::AcqRel, Ordering::Relaxed)
+            .map(|_| ())
+            .map_err(Pte)
     }
 
     /// Walks `va` down to its leaf (Linux: pgd_offset, pud_offset, pmd_offset, pte_offset).
@@ -220,6 +312,8 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
             };
             match desc::decode(raw, level) {
                 Desc::Leaf { .. } => return Err(PgtableError::AlreadyMapped(va)),
+                // Not valid but not empty: a swap entry or a PROT_NONE page.
+                Desc::Invalid if raw != 0 => return Err(PgtableError::AlreadyMapped(va)),
                 Desc::Invalid if level == 3 => self.write(table, idx, desc::mk_leaf(pa, prot, 3)),
                 Desc::Invalid if block_ok && next - va == size && (va | pa) & (size - 1) == 0 => {
                     self.write(table, idx, desc::mk_leaf(pa, prot, level))
@@ -257,47 +351,77 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         }
         let base = va & !(level_size(level) - 1);
         self.write(table, idx, 0);
-        self.mem.flush_tlb(base, level_size(level));
+        self.mem.flush_tlb_range(base, base + level_size(level), true);
         self.write(table, idx, desc::mk_table(child.0));
         Ok(child)
     }
 
-    /// Unmaps `[va, va+size)`, splitting blocks at the edges and freeing
-    /// tables left empty (Linux: unmap_kernel_range + free_pgd_range).
-    /// Returns the number of bytes that were mapped.
+    /// Unmaps `[va, va+size)` at once: zaps it through a gather and
+    /// finishes the gather, flushing before any table page is freed (Linux:
+    /// unmap_kernel_range). Returns the number of bytes that were mapped.
     pub fn unmap(&mut self, va: usize, size: usize) -> Result<usize, PgtableError> {
+        let mut tlb = MmuGather::new();
+        let unmapped = self.zap_range(va, size, &mut tlb, |_, _, _, _| {})?;
+        tlb.tlb_finish_mmu(self.mem, |_| {});
+        Ok(unmapped)
+    }
+
+    /// Clears every entry in `[va, va+size)`, splitting blocks at the edges
+    /// and handing tables left empty to `tlb` (Linux: unmap_page_range +
+    /// free_pgd_range, with zap_pte_range's per-entry work in `on_entry`).
+    ///
+    /// No TLB flush happens here: the range is recorded in `tlb`, which
+    /// flushes once in `tlb_finish_mmu` and only then frees pages and tables.
+    /// `on_entry(va, old, size, tlb)` sees every non-empty entry removed
+    /// (present pages, swap entries, PROT_NONE pages), so the caller can
+    /// queue the page with `tlb.tlb_remove_page` or drop a swap slot.
+    /// Returns the bytes whose entries were removed.
+    pub fn zap_range(
+        &mut self,
+        va: usize,
+        size: usize,
+        tlb: &mut MmuGather,
+        mut on_entry: impl FnMut(usize, Pte, usize, &mut MmuGather),
+    ) -> Result<usize, PgtableError> {
         if (va | size) & (level_size(3) - 1) != 0 {
             return Err(PgtableError::Misaligned);
         }
         let mut unmapped = 0;
-        self.unmap_level(self.root, 0, va, va + size, &mut unmapped)?;
+        self.zap_level(self.root, 0, va, va + size, tlb, &mut on_entry, &mut unmapped)?;
         Ok(unmapped)
     }
 
     /// Returns whether the table is empty afterwards.
-    fn unmap_level(
+    #[allow(clippy::too_many_arguments)]
+    fn zap_level(
         &mut self,
         table: PhysAddr,
         level: usize,
         va: usize,
         end: usize,
+        tlb: &mut MmuGather,
+        on_entry: &mut impl FnMut(usize, Pte, usize, &mut MmuGather),
         unmapped: &mut usize,
     ) -> Result<bool, PgtableError> {
         let size = level_size(level);
         for (idx, va, next) in entries(va, end, level) {
-            match desc::decode(self.read(table, idx), level) {
-                Desc::Invalid => {}
-                Desc::Leaf { .. } if next - va == size || level == 3 => {
+            let raw = self.read(table, idx);
+            match desc::decode(raw, level) {
+                Desc::Invalid if raw == 0 => {}
+                Desc::Leaf { .. } | Desc::Invalid if next - va == size || level == 3 => {
                     self.write(table, idx, 0);
-                    self.mem.flush_tlb(va & !(size - 1), size);
+                    let base = va & !(size - 1);
+                    tlb.tlb_flush_range(base, base + size);
+                    on_entry(base, Pte(raw), size, tlb);
                     *unmapped += size;
                 }
                 Desc::Leaf { .. } => {
                     let child = self.split_block(table, idx, level, va)?;
-                    self.unmap_child(table, idx, child, level, va, next, unmapped)?;
+                    self.zap_child(table, idx, child, level, va, next, tlb, on_entry, unmapped)?;
                 }
+                Desc::Invalid => {} // an invalid non-zero entry above level 3: nothing below it
                 Desc::Table(child) => {
-                    self.unmap_child(table, idx, PhysAddr(child), level, va, next, unmapped)?;
+                    self.zap_child(table, idx, PhysAddr(child), level, va, next, tlb, on_entry, unmapped)?;
                 }
             }
         }
@@ -305,7 +429,7 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn unmap_child(
+    fn zap_child(
         &mut self,
         table: PhysAddr,
         idx: usize,
@@ -313,19 +437,28 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         level: usize,
         va: usize,
         end: usize,
+        tlb: &mut MmuGather,
+        on_entry: &mut impl FnMut(usize, Pte, usize, &mut MmuGather),
         unmapped: &mut usize,
     ) -> Result<(), PgtableError> {
-        if self.unmap_level(child, level + 1, va, end, unmapped)? {
-            // The walk caches may hold the table entry: clear, flush, free.
+        if self.zap_level(child, level + 1, va, end, tlb, on_entry, unmapped)? {
+            // The walk caches may hold the table entry: clear it now, and let
+            // the gather free the table after a non-last-level flush
+            // (Linux: pte_free_tlb and friends).
             self.write(table, idx, 0);
-            self.mem.flush_tlb(va & !(level_size(level) - 1), level_size(level));
-            self.mem.free_table(child);
+            let (base, end) =
+                (va & !(level_size(level) - 1), (va & !(level_size(level) - 1)) + level_size(level));
+            if !tlb.pte_free_tlb(child, base, end) {
+                self.mem.flush_tlb_range(base, end, false);
+                self.mem.free_table(child);
+            }
         }
         Ok(())
     }
 
+    /// No entry at all: swap entries and PROT_NONE pages count as occupied.
     fn table_is_empty(&mut self, table: PhysAddr) -> bool {
-        (0..PTRS_PER_TABLE).all(|i| self.read(table, i) & 1 == 0)
+        (0..PTRS_PER_TABLE).all(|i| self.read(table, i) == 0)
     }
 
     /// Changes the protection of every mapped page in `[va, va+size)`,
@@ -353,11 +486,16 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         for (idx, va, next) in entries(va, end, level) {
             match desc::decode(self.read(table, idx), level) {
                 Desc::Invalid => {}
-                Desc::Leaf { pa, .. } if next - va == size || level == 3 => {
+                Desc::Leaf { pa, prot: old } if next - va == size || level == 3 => {
                     // Only permissions change, not the output address or the
                     // size, so no break-before-make is needed; just flush.
-                    self.write(table, idx, desc::mk_leaf(pa, prot, level));
-                    self.mem.flush_tlb(va & !(size - 1), size);
+                    // The accessed, dirty and special bits are the page's
+                    // history, not its protection: they are kept.
+                    const KEEP: Prot = Prot::OLD.union(Prot::DIRTY).union(Prot::SPECIAL);
+                    let new = (prot - KEEP) | (old & KEEP);
+                    self.write(table, idx, desc::mk_leaf(pa, new, level));
+                    let base = va & !(size - 1);
+                    self.mem.flush_tlb_range(base, base + size, true);
                     *changed += size;
                 }
                 Desc::Leaf { .. } => {
@@ -409,4 +547,12 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         }
         n
     }
+}
+
+/// One level-3 entry: its table and index (Linux: the pte_t * that
+/// pte_offset_map returns). Valid while the table's lock is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PteSlot {
+    pub table: PhysAddr,
+    pub index: usize,
 }

@@ -5,7 +5,7 @@ use super::debug::REDZONE;
 use super::*;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use spin::Mutex;
+use pagoda_klib::sync::SpinLockIrq;
 
 /// End of a slab's freelist (Linux: BUFCTL_END).
 const BUFCTL_END: u16 = u16::MAX;
@@ -200,8 +200,8 @@ pub struct KmemCache {
     mgmt_cache: Option<&'static KmemCache>,
     pub limit: usize,
     pub batchcount: usize,
-    cpu: [Mutex<ArrayCache>; SLAB_NR_CPUS],
-    node: [Mutex<KmemCacheNode>; SLAB_MAX_NUMNODES],
+    cpu: [SpinLockIrq<ArrayCache>; SLAB_NR_CPUS],
+    node: [SpinLockIrq<KmemCacheNode>; SLAB_MAX_NUMNODES],
     backend: &'static dyn SlabBackend,
     /// Debug findings reported (double frees, overwrites, use after free).
     pub errors: AtomicUsize,
@@ -324,8 +324,8 @@ impl KmemCache {
             mgmt_cache,
             limit,
             batchcount,
-            cpu: [const { Mutex::new(ArrayCache::EMPTY) }; SLAB_NR_CPUS],
-            node: [const { Mutex::new(KmemCacheNode::EMPTY) }; SLAB_MAX_NUMNODES],
+            cpu: [const { SpinLockIrq::new(ArrayCache::EMPTY) }; SLAB_NR_CPUS],
+            node: [const { SpinLockIrq::new(KmemCacheNode::EMPTY) }; SLAB_MAX_NUMNODES],
             backend,
             errors: AtomicUsize::new(0),
             grown: AtomicUsize::new(0),
@@ -428,59 +428,52 @@ impl KmemCache {
         self.destroyed.fetch_add(1, Relaxed);
     }
 
-    /// Takes `want` objects from node `nid`'s slabs into `out`, growing the
-    /// cache if it has none free (Linux: cache_alloc_refill).
+    /// Takes up to `want` objects from node `nid`'s slabs into `out`
+    /// (Linux: cache_alloc_refill, the part under the node's list_lock).
     // The slow path: kept out of line so the fast path stays small.
     #[cold]
     #[inline(never)]
-    fn refill(&self, out: &mut ArrayCache, want: usize, gfp: Gfp, nid: usize) {
-        let mut grown = false;
-        loop {
-            {
-                let mut n = self.node[nid].lock();
-                while out.avail < want {
-                    let s = if !n.slabs_partial.head.is_null() {
-                        n.slabs_partial.head
-                    } else {
-                        n.slabs_free.head
-                    };
-                    if s.is_null() {
-                        break;
-                    }
-                    // SAFETY: `s` is on this node's lists, under its lock.
-                    unsafe {
-                        while (*s).inuse < self.num && out.avail < want {
-                            let idx = (*s).free as usize;
-                            (*s).free = *Slab::freelist(s).add(idx);
-                            (*s).inuse += 1;
-                            out.entry[out.avail] = (*s).s_mem + idx * self.size;
-                            out.avail += 1;
-                            n.free_objects -= 1;
-                        }
-                        n.move_to(s, if (*s).inuse == self.num { LIST_FULL } else { LIST_PARTIAL });
-                    }
+    fn refill(&self, out: &mut ArrayCache, want: usize, nid: usize) {
+        let mut n = self.node[nid].lock();
+        while out.avail < want {
+            let s = if !n.slabs_partial.head.is_null() { n.slabs_partial.head } else { n.slabs_free.head };
+            if s.is_null() {
+                break;
+            }
+            // SAFETY: `s` is on this node's lists, under its lock.
+            unsafe {
+                while (*s).inuse < self.num && out.avail < want {
+                    let idx = (*s).free as usize;
+                    (*s).free = *Slab::freelist(s).add(idx);
+                    (*s).inuse += 1;
+                    out.entry[out.avail] = (*s).s_mem + idx * self.size;
+                    out.avail += 1;
+                    n.free_objects -= 1;
                 }
-                n.free_touched = true;
+                n.move_to(s, if (*s).inuse == self.num { LIST_FULL } else { LIST_PARTIAL });
             }
-            if out.avail > 0 || grown {
-                return;
-            }
-            // No free object on the node: grow by one slab and retry once.
-            let Some(s) = self.cache_grow(gfp, nid) else { return };
-            // SAFETY: the new slab belongs to the node it was allocated on.
-            let snid = unsafe { (*s).nid as usize };
-            let mut n = self.node[snid].lock();
-            // SAFETY: a new slab is on no list yet.
-            unsafe { n.slabs_free.push(s, LIST_FREE) };
-            n.free_objects += self.num;
-            n.total_slabs += 1;
-            grown = true;
         }
+        n.free_touched = true;
     }
 
-    /// Returns objects to their slabs, releasing empty slabs beyond
-    /// `free_limit` (Linux: free_block).
+    /// Adds one new slab to its node's free list (Linux: cache_grow_begin +
+    /// cache_grow_end). Called with no slab lock held, because the page
+    /// allocator may sleep for a GFP_KERNEL request: Linux re-enables
+    /// interrupts around kmem_getpages for the same reason.
+    #[cold]
     #[inline(never)]
+    fn grow(&self, gfp: Gfp, nid: usize) -> bool {
+        let Some(s) = self.cache_grow(gfp, nid) else { return false };
+        // SAFETY: the new slab belongs to the node it was allocated on.
+        let snid = unsafe { (*s).nid as usize };
+        let mut n = self.node[snid].lock();
+        // SAFETY: a new slab is on no list yet.
+        unsafe { n.slabs_free.push(s, LIST_FREE) };
+        n.free_objects += self.num;
+        n.total_slabs += 1;
+        true
+    }
+
     fn free_block(&self, objs: &[usize]) {
         let mut to_destroy: [*mut Slab; 16] = [null_mut(); 16];
         let mut nd = 0;
@@ -518,21 +511,33 @@ impl KmemCache {
     }
 
     /// Allocates one object (Linux: kmem_cache_alloc).
+    ///
+    /// Fast path: pop from this CPU's array cache. Slow path: refill it
+    /// from the node's slabs; if they are empty too, drop the lock, grow
+    /// the cache by one slab and try again (the CPU may have changed if the
+    /// page allocator slept, so `this_cpu` is read again).
     pub fn alloc(&self, gfp: Gfp) -> Option<*mut u8> {
-        let cpu = self.backend.this_cpu() % SLAB_NR_CPUS;
-        let obj = {
+        let mut grows = 0;
+        let obj = loop {
+            let cpu = self.backend.this_cpu() % SLAB_NR_CPUS;
             let mut ac = self.cpu[cpu].lock();
             if ac.avail == 0 {
                 let want = ac.batchcount;
-                self.refill(&mut ac, want, gfp, self.backend.this_node());
-                if ac.avail == 0 {
-                    return None;
-                }
+                self.refill(&mut ac, want, self.backend.this_node());
             }
-            ac.touched = true;
-            ac.allocs += 1;
-            ac.avail -= 1;
-            ac.entry[ac.avail]
+            if ac.avail > 0 {
+                ac.touched = true;
+                ac.allocs += 1;
+                ac.avail -= 1;
+                break ac.entry[ac.avail];
+            }
+            drop(ac);
+            // Another CPU may take the new slab's objects first; one more
+            // grow is allowed, then the allocation fails rather than spin.
+            if grows == 2 || !self.grow(gfp, self.backend.this_node()) {
+                return None;
+            }
+            grows += 1;
         };
         if self.flags.intersects(SlabFlags::DEBUG) {
             // SAFETY: `obj` is an object of this cache, now ours.

@@ -69,7 +69,7 @@ impl SlabFlags {
 }
 
 pub const CACHE_LINE_SIZE: usize = 64;
-pub const PAGE_SIZE: usize = 4096;
+pub use crate::addr::PAGE_SIZE;
 /// Most CPUs a cache keeps array caches for.
 pub const SLAB_NR_CPUS: usize = crate::mmzone::NR_CPUS;
 /// Most NUMA nodes a cache keeps lists for.

@@ -8,14 +8,16 @@
 //! bits wide, otherwise 8.
 
 use super::tlb;
+use crate::sync::SpinLockIrq;
 use aarch64_cpu::registers::*;
 use pagoda_mm::asid::{AsidAllocator, Switch};
-use spin::{Mutex, Once};
+use spin::Once;
 use tock_registers::interfaces::{Readable, Writeable};
 
-pub const NR_CPUS: usize = 8;
+use crate::kernel::percpu::NR_CPUS;
 
-static ASIDS: Once<Mutex<AsidAllocator<NR_CPUS>>> = Once::new();
+/// Taken in schedule() with interrupts masked: IRQ-safe (Linux: cpu_asid_lock).
+static ASIDS: Once<SpinLockIrq<AsidAllocator<NR_CPUS>>> = Once::new();
 
 /// ASID width of this CPU, as head.S configured TCR_EL1.AS.
 pub fn asid_bits() -> u32 {
@@ -29,7 +31,7 @@ pub fn asid_bits() -> u32 {
 /// Sets up the allocator (Linux: asids_init).
 pub fn asids_init() {
     let bits = asid_bits();
-    ASIDS.call_once(|| Mutex::new(AsidAllocator::new(bits)));
+    ASIDS.call_once(|| SpinLockIrq::new(AsidAllocator::new(bits)));
     log::info!("ASID allocator initialised with {} entries ({bits}-bit ASIDs)", (1usize << bits) - 1);
 }
 
@@ -61,7 +63,7 @@ pub fn switch_to_reserved(cpu: usize) {
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;
-    use crate::ktest::ktest;
+    use crate::debug::ktest::ktest;
 
     #[ktest]
     fn switching_context_puts_the_asid_in_ttbr0() {
@@ -82,8 +84,8 @@ mod tests {
     /// after flush_tlb_page / flush_tlb_mm the CPU sees the new page.
     #[ktest]
     fn tlb_flush_by_asid_makes_a_changed_mapping_visible() {
+        use crate::arch::mm::layout::phys_to_virt;
         use crate::arch::mm::mmu::KernelPgtableMem;
-        use crate::mm::layout::phys_to_virt;
         use crate::mm::page_alloc::{__free_pages, alloc_pages};
         use pagoda_mm::addr::PhysAddr;
         use pagoda_mm::gfp::Gfp;
@@ -121,6 +123,13 @@ mod tests {
         assert_eq!(read(), 0xbbbb);
         retarget(&mut mem, pages);
         tlb::flush_tlb_mm(asid);
+        assert_eq!(read(), 0xaaaa);
+        // The range flush by ASID, leaf-only and with walk caches.
+        retarget(&mut mem, pages + 4096);
+        tlb::flush_tlb_range(asid, UVA, UVA + 4096, true);
+        assert_eq!(read(), 0xbbbb);
+        retarget(&mut mem, pages);
+        tlb::flush_tlb_range(asid, UVA, UVA + 4096, false);
         assert_eq!(read(), 0xaaaa);
         switch_to_reserved(0);
         PageTable::new(pgd, &mut mem).unmap(UVA, 4096).unwrap();

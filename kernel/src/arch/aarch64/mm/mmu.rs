@@ -15,9 +15,10 @@
 //! TTBR0 gets an empty table: the identity map is gone and TTBR0 is free for
 //! user address spaces.
 
+use super::fixmap;
 use super::tlb;
-use crate::mm::layout::{self, *};
-use crate::mm::{fixmap, memblock};
+use crate::arch::mm::layout::{self, *};
+use crate::mm::memblock;
 use aarch64_cpu::registers::*;
 use core::sync::atomic::{AtomicBool, Ordering};
 use log::info;
@@ -55,7 +56,12 @@ pub fn reserved_pg_dir_pa() -> PhysAddr {
 /// How the walker reaches kernel table pages and gets new ones.
 pub struct KernelPgtableMem;
 
-impl PageTableMem for KernelPgtableMem {
+// SAFETY: every table page reachable from swapper_pg_dir (or from a user
+// root built with this memory) is a whole page from memblock or the page
+// allocator, reached through the identity map before the switch and the
+// linear map after it; callers hold the table's lock (KERNEL_PGTABLE_LOCK
+// for swapper_pg_dir), and new tables are zeroed before use.
+unsafe impl PageTableMem for KernelPgtableMem {
     fn table(&mut self, pa: PhysAddr) -> *mut u64 {
         if LINEAR_MAP_LIVE.load(Ordering::Acquire) {
             layout::phys_to_virt(pa.0) as *mut u64
@@ -75,8 +81,8 @@ impl PageTableMem for KernelPgtableMem {
         crate::mm::pgalloc::free_table_page(pa.0);
     }
 
-    fn flush_tlb(&mut self, va: usize, size: usize) {
-        tlb::flush_tlb_kernel_range(va, va + size);
+    fn flush_tlb_range(&mut self, start: usize, end: usize, last_level: bool) {
+        tlb::flush_tlb_kernel_range(start, end, last_level);
     }
 }
 
@@ -90,7 +96,7 @@ pub fn with_kernel_pgtable<R>(f: impl FnOnce(&mut PageTable<'_, KernelPgtableMem
 
 /// The kernel image sections and their protections, for map_kernel and the tests.
 pub fn kernel_sections() -> [(&'static str, usize, usize, Prot); 3] {
-    use crate::sections::*;
+    use crate::kernel::sections::*;
     [
         (".text", text(), etext() - text(), Prot::PAGE_KERNEL_ROX),
         (".rodata", start_rodata(), end_rodata() - start_rodata(), Prot::PAGE_KERNEL_RO),
@@ -102,7 +108,8 @@ pub fn kernel_sections() -> [(&'static str, usize, usize, Prot); 3] {
 pub fn paging_init() {
     // New tables must be reachable through the boot identity map, which
     // covers the 2 GiB from the 1 GiB block holding the image.
-    let idmap_end = (layout::pa_symbol(crate::sections::text() as *const u8) & !((1 << 30) - 1)) + (2 << 30);
+    let idmap_end =
+        (layout::pa_symbol(crate::kernel::sections::text() as *const u8) & !((1 << 30) - 1)) + (2 << 30);
     memblock::set_current_limit(idmap_end);
 
     let t0 = crate::arch::time::uptime_ns();
@@ -181,7 +188,7 @@ pub fn linear_map_end() -> usize {
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;
-    use crate::ktest::{expect_fault, ktest};
+    use crate::debug::ktest::{expect_fault, ktest};
     use pagoda_klib::esr::{ec, Esr, FaultKind};
     use pagoda_mm::pgtable::walk::level_size;
 
@@ -208,7 +215,7 @@ mod tests {
             PAGE_OFFSET + 0x12_3458,
             PAGE_OFFSET + (((linear_end - PAGE_OFFSET) / 2) & !7),
             linear_end - 8,
-            crate::mm::fixmap::FIX_FDT,
+            crate::arch::mm::fixmap::FIX_FDT,
             MODULES_VADDR + 0x1000,
             linear_end,
             0x4000_0000,
@@ -362,7 +369,7 @@ mod tests {
 
     #[ktest]
     fn ioremap_maps_device_memory_never_executable() {
-        let uart = crate::devicetree::stdout_uart().unwrap();
+        let uart = crate::drivers::devicetree::stdout_uart().unwrap();
         let va = crate::mm::ioremap::ioremap(uart.base, 0x1000).unwrap();
         let (pa, prot, _) = with_kernel_pgtable(|pt| pt.walk(va).leaf.unwrap());
         assert_eq!(pa.0, uart.base);

@@ -30,11 +30,16 @@ pub fn flush_tlb_kernel_page(va: usize) {
     }
 }
 
+/// Above this many pages a range flush invalidates everything instead
+/// (Linux: MAX_TLBI_OPS).
+const MAX_TLBI_OPS: usize = 512;
+
 /// Invalidates a range of kernel addresses, page by page, or everything if
 /// the range is large (Linux: flush_tlb_kernel_range, MAX_TLBI_OPS).
-pub fn flush_tlb_kernel_range(start: usize, end: usize) {
-    const MAX_TLBI_OPS: usize = 512;
-    if (end - start) >> 12 > MAX_TLBI_OPS {
+/// With `last_level` only leaf entries go (TLBI VAALE1IS); without it, the
+/// walk caches too (TLBI VAAE1IS), which a freed table page needs.
+pub fn flush_tlb_kernel_range(start: usize, end: usize, last_level: bool) {
+    if end.saturating_sub(start) >> 12 > MAX_TLBI_OPS {
         flush_tlb_all();
         return;
     }
@@ -44,11 +49,44 @@ pub fn flush_tlb_kernel_range(start: usize, end: usize) {
     while va < end {
         let arg = (va >> 12) & ((1 << 44) - 1);
         // SAFETY: as above.
-        unsafe { asm!("tlbi vaale1is, {0}", in(reg) arg, options(nostack)) };
+        unsafe {
+            if last_level {
+                asm!("tlbi vaale1is, {0}", in(reg) arg, options(nostack))
+            } else {
+                asm!("tlbi vaae1is, {0}", in(reg) arg, options(nostack))
+            }
+        };
         va += 4096;
     }
     // SAFETY: as above.
     unsafe { asm!("dsb ish", "isb", options(nostack)) };
+}
+
+/// Invalidates `[start, end)` of address space `asid` on all CPUs, leaf
+/// entries only (TLBI VALE1IS) or with walk caches (TLBI VAE1IS), or the
+/// whole ASID if the range is large (Linux: __flush_tlb_range).
+pub fn flush_tlb_range(asid: u16, start: usize, end: usize, last_level: bool) {
+    if end.saturating_sub(start) >> 12 > MAX_TLBI_OPS {
+        flush_tlb_mm(asid);
+        return;
+    }
+    // SAFETY: as above.
+    unsafe { asm!("dsb ishst", options(nostack)) };
+    let mut va = start & !0xfff;
+    while va < end {
+        let arg = ((asid as usize) << 48) | ((va >> 12) & ((1 << 44) - 1));
+        // SAFETY: as above.
+        unsafe {
+            if last_level {
+                asm!("tlbi vale1is, {0}", in(reg) arg, options(nostack))
+            } else {
+                asm!("tlbi vae1is, {0}", in(reg) arg, options(nostack))
+            }
+        };
+        va += 4096;
+    }
+    // SAFETY: as above.
+    unsafe { asm!("dsb ish", options(nostack)) };
 }
 
 /// Invalidates every stage 1 EL1&0 entry on all CPUs (TLBI VMALLE1IS).

@@ -1,0 +1,236 @@
+//! Exception handling at EL1, modelled on arch/arm64/kernel/entry-common.c,
+//! traps.c and mm/fault.c (the kernel-fault half).
+//!
+//! entry.S saves a [`TrapFrame`] and calls [`handle_exception`] with the
+//! vector index. Today every synchronous exception taken from EL1 is a kernel
+//! bug, so it prints a Linux-style oops and panics; the exceptions that come
+//! from EL0 will be routed to the mm fault handler and syscalls once user
+//! tasks exist. The in-kernel test runner can ask to recover from a fault
+//! instead (see `ktest`), which is how expected-fault tests pass.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use pagoda_klib::esr::{self, write_mem_abort_info, Esr};
+
+/// The registers saved on exception entry (Linux: struct pt_regs).
+/// Layout must match entry.S.
+#[repr(C)]
+#[derive(Debug, Clone)]
+pub struct TrapFrame {
+    pub regs: [u64; 31],
+    pub sp: u64,
+    pub pc: u64,
+    pub pstate: u64,
+    pub esr: u64,
+    pub far: u64,
+    /// Frame record {x29, pc} for the call trace.
+    pub stackframe: [u64; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 304);
+
+/// Which of the 16 vectors was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorKind {
+    Sync,
+    Irq,
+    Fiq,
+    SError,
+}
+
+const VECTOR_NAMES: [&str; 4] = ["Synchronous", "IRQ", "FIQ", "SError"];
+const VECTOR_ORIGINS: [&str; 4] = ["EL1t", "EL1h", "EL0 (AArch64)", "EL0 (AArch32)"];
+
+/// Where to resume when a fault happens while a recovery point is armed.
+/// The test runner arms it around expected-fault tests (ktest::run_one).
+pub static FAULT_RECOVERY: AtomicPtr<u64> = AtomicPtr::new(core::ptr::null_mut());
+/// ESR of the last fault taken while recovery was armed (for tests to check).
+pub static LAST_RECOVERED_ESR: AtomicU64 = AtomicU64::new(0);
+/// FAR of the last fault taken while recovery was armed.
+pub static LAST_RECOVERED_FAR: AtomicU64 = AtomicU64::new(0);
+
+extern "C" {
+    fn ktest_longjmp(buf: *mut u64) -> !;
+}
+
+/// Called from entry.S for every exception.
+#[no_mangle]
+extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
+    let kind = [VectorKind::Sync, VectorKind::Irq, VectorKind::Fiq, VectorKind::SError][(index & 3) as usize];
+    let from_el1 = index < 8;
+    match (kind, from_el1, index) {
+        (VectorKind::Sync, true, 4) => el1h_sync(frame),
+        (VectorKind::Irq, _, 5) | (VectorKind::Irq, _, 9) => crate::kernel::irq::handle_irq(),
+        (VectorKind::Sync, false, 8) => el0_sync(frame),
+        _ => bad_mode(frame, index),
+    }
+}
+
+/// A synchronous exception taken from the kernel itself (EL1h).
+fn el1h_sync(frame: &mut TrapFrame) {
+    let esr = Esr(frame.esr);
+    if try_recover(frame) {
+        return;
+    }
+    let mut w = crate::drivers::console::OopsWriter;
+    if esr.is_abort() {
+        // do_mem_abort -> __do_kernel_fault
+        let msg = if frame.far < 4096 { "NULL pointer dereference" } else { "paging request" };
+        let _ = writeln!(w, "Unable to handle kernel {msg} at virtual address {:016x}", frame.far);
+        let _ = write_mem_abort_info(esr, &mut w);
+        die("Oops", frame);
+    } else {
+        match esr.ec() {
+            esr::ec::BRK64 => die("BRK handler", frame),
+            esr::ec::UNKNOWN => die("Oops - undefined instruction", frame),
+            _ => die("Oops - bad mode", frame),
+        }
+    }
+}
+
+/// A synchronous exception from user space (Linux: el0_sync). Aborts go
+/// to the mm fault handler with FAR and the decoded ESR, SVCs to the system
+/// call table: both arrive with user tasks; until then no code runs at EL0,
+/// and anything that does is reported as unhandled.
+fn el0_sync(frame: &mut TrapFrame) {
+    let esr = Esr(frame.esr);
+    match esr.ec() {
+        esr::ec::DABT_LOW | esr::ec::IABT_LOW => {
+            // FAR is valid for aborts unless ESR.FnV says otherwise.
+            let far = if esr.fnv() { None } else { Some(frame.far) };
+            log::error!("user {} at {far:x?}: {} (no user tasks yet)", esr.class_str(), esr.fsc_str());
+        }
+        _ => log::error!("user exception {} (no user tasks yet)", esr.class_str()),
+    }
+    bad_mode(frame, 8);
+}
+
+/// If a recovery point is armed (an expected-fault test is running), resume
+/// there instead of oopsing: rewrite the return address to ktest_longjmp.
+fn try_recover(frame: &mut TrapFrame) -> bool {
+    if crate::kernel::percpu::smp_processor_id() != 0 {
+        return false; // the test runner's recovery point is on CPU 0
+    }
+    let buf = FAULT_RECOVERY.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if buf.is_null() {
+        return false;
+    }
+    LAST_RECOVERED_ESR.store(frame.esr, Ordering::Relaxed);
+    LAST_RECOVERED_FAR.store(frame.far, Ordering::Relaxed);
+    frame.pc = ktest_longjmp as *const () as u64;
+    frame.regs[0] = buf as u64;
+    true
+}
+
+/// An exception we have no handler for yet (Linux: bad_mode / __panic_unhandled).
+fn bad_mode(frame: &mut TrapFrame, index: u64) {
+    if try_recover(frame) {
+        return;
+    }
+    let mut w = crate::drivers::console::OopsWriter;
+    let _ = writeln!(
+        w,
+        "Unhandled {} exception from {} on CPU{}, ESR {:#010x} -- {}",
+        VECTOR_NAMES[(index & 3) as usize],
+        VECTOR_ORIGINS[(index >> 2) as usize],
+        crate::kernel::percpu::smp_processor_id(),
+        frame.esr,
+        Esr(frame.esr).class_str()
+    );
+    die("Oops - bad mode", frame);
+}
+
+/// Prints the oops (Linux: die -> __die -> show_regs, dump_backtrace) and panics.
+fn die(str: &str, frame: &TrapFrame) -> ! {
+    let mut w = crate::drivers::console::OopsWriter;
+    let _ = writeln!(w, "Internal error: {str}: {:016x} [#1] SMP", frame.esr);
+    let cpu = crate::kernel::percpu::smp_processor_id();
+    match crate::sched::current_nolock() {
+        Some(t) => {
+            let _ = writeln!(w, "CPU: {cpu} PID: {} Comm: {}", t.pid, t.name());
+        }
+        None => {
+            let _ = writeln!(w, "CPU: {cpu} PID: 0 Comm: swapper/{cpu}");
+        }
+    }
+    show_regs(frame, &mut w);
+    let _ = writeln!(w, "Call trace:");
+    super::backtrace::print_trace(frame.regs[29] as usize, frame.pc as usize, &mut w);
+    panic!("Fatal exception");
+}
+
+/// The register dump of an oops, as Linux's __show_regs prints it.
+pub fn show_regs(frame: &TrapFrame, w: &mut impl Write) {
+    let _ = writeln!(w, "pstate: {:08x}", frame.pstate);
+    let _ = write!(w, "pc : ");
+    super::backtrace::print_symbol(frame.pc as usize, w);
+    let _ = write!(w, "\nlr : ");
+    super::backtrace::print_symbol(frame.regs[30] as usize, w);
+    let _ = writeln!(w, "\nsp : {:016x}", frame.sp);
+    let mut i = 29i32;
+    while i >= 0 {
+        let _ = write!(w, "x{:<2}: {:016x}", i, frame.regs[i as usize]);
+        if i % 2 == 0 || i == 0 {
+            let _ = writeln!(w);
+        } else {
+            let _ = write!(w, " ");
+        }
+        i -= 1;
+    }
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use crate::debug::ktest::{expect_fault, ktest};
+    use pagoda_klib::esr::{ec, Esr, FaultKind};
+
+    /// An address in the modules region, which nothing maps yet.
+    const UNMAPPED: usize = 0xffff_0000_0010_0000;
+
+    #[ktest]
+    fn brk_reaches_the_sync_handler_decoded() {
+        // SAFETY: BRK only traps; the handler resumes the test runner.
+        let (esr, _) = expect_fault(|| unsafe { core::arch::asm!("brk #0x800") }).expect("no exception");
+        assert_eq!(Esr(esr).ec(), ec::BRK64);
+        assert_eq!(Esr(esr).imm16(), 0x800);
+    }
+
+    #[ktest]
+    fn undefined_instruction_is_ec_unknown() {
+        // SAFETY: UDF only traps.
+        let (esr, _) = expect_fault(|| unsafe { core::arch::asm!("udf #0") }).expect("no exception");
+        assert_eq!(Esr(esr).ec(), ec::UNKNOWN);
+    }
+
+    #[ktest]
+    fn unmapped_read_is_a_translation_fault_with_far() {
+        // SAFETY: deliberately faults.
+        let (esr, far) = expect_fault(|| unsafe {
+            core::ptr::read_volatile(UNMAPPED as *const u64);
+        })
+        .expect("no fault");
+        let esr = Esr(esr);
+        assert_eq!(esr.ec(), ec::DABT_CUR);
+        assert!(matches!(esr.fault_kind(), FaultKind::Translation(_)), "{:?}", esr.fault_kind());
+        assert!(!esr.wnr());
+        assert_eq!(far as usize, UNMAPPED);
+    }
+
+    #[ktest]
+    fn unmapped_write_sets_wnr() {
+        // SAFETY: deliberately faults.
+        let (esr, far) = expect_fault(|| unsafe {
+            core::ptr::write_volatile((UNMAPPED + 8) as *mut u64, 1);
+        })
+        .expect("no fault");
+        assert!(Esr(esr).wnr());
+        assert_eq!(far as usize, UNMAPPED + 8);
+    }
+
+    /// The plain expected-fault form: passes only because the access faults.
+    #[ktest(should_fault)]
+    fn null_dereference_faults() {
+        // SAFETY: deliberately faults (nothing is mapped at 0 in TTBR1 or the idmap).
+        unsafe { core::ptr::read_volatile(core::hint::black_box(0usize) as *const u64) };
+    }
+}

@@ -1,0 +1,8 @@
+//! arch/arm64/kernel: entry, traps, CPU features, PSCI, the arch timer.
+pub mod backtrace;
+pub mod cpu;
+pub mod exception;
+pub mod irqflags;
+pub mod psci;
+pub mod semihosting;
+pub mod time;

@@ -1,0 +1,172 @@
+//! Page locks and writeback waits (Linux: mm/filemap.c folio_wait_table,
+//! folio_lock / __folio_lock, folio_unlock, folio_wait_writeback,
+//! folio_end_writeback).
+//!
+//! PG_locked is a sleeping lock on one page, held across I/O and state
+//! changes (reading a page in, moving it into the swap cache). Wait queues
+//! are not kept per page, which would cost every struct page 16+ bytes:
+//! instead 256 queues are shared, hashed by the page's address, and a
+//! sleeper sets PG_waiters so that unlock_page only touches the queue when
+//! someone is there.
+//!
+//! ```text
+//! lock_page:   trylock ok? -> done
+//!              else: queue on hash(page), set PG_waiters, re-check PG_locked, sleep
+//! unlock_page: clear PG_locked; PG_waiters was set? -> clear it, wake hash(page)
+//! ```
+//! Woken tasks race for the bit again; one that loses re-announces itself
+//! with PG_waiters and sleeps again.
+
+use crate::sched::{might_sleep, WaitQueue};
+use pagoda_mm::page::{Page, PageFlags};
+
+const PAGE_WAIT_TABLE_BITS: u32 = 8;
+static PAGE_WAIT_TABLE: [WaitQueue; 1 << PAGE_WAIT_TABLE_BITS] =
+    [const { WaitQueue::new() }; 1 << PAGE_WAIT_TABLE_BITS];
+
+/// The shared wait queue of a page (Linux: folio_waitqueue, hash_ptr).
+fn page_waitqueue(page: &Page) -> &'static WaitQueue {
+    const GOLDEN_RATIO_64: u64 = 0x61c8_8646_80b5_83eb;
+    let h = (page as *const Page as u64).wrapping_mul(GOLDEN_RATIO_64) >> (64 - PAGE_WAIT_TABLE_BITS);
+    &PAGE_WAIT_TABLE[h as usize]
+}
+
+/// Sleeps until `bit` is clear on `page` (Linux: folio_wait_bit_common).
+fn wait_on_page_bit(page: &Page, bit: PageFlags) {
+    page_waitqueue(page).wait_event(|| {
+        page.set_waiters();
+        !page.test(bit)
+    });
+}
+
+/// Wakes the sleepers of `page` if the bit that was just cleared had any
+/// (Linux: folio_wake_bit).
+fn wake_up_page(page: &Page, had_waiters: bool) {
+    if had_waiters {
+        page.clear_waiters();
+        page_waitqueue(page).wake_up();
+    }
+}
+
+/// Takes PG_locked, sleeping while another task holds it (Linux: lock_page).
+#[track_caller]
+pub fn lock_page(page: &Page) {
+    might_sleep();
+    while !page.trylock() {
+        wait_on_page_bit(page, PageFlags::LOCKED);
+    }
+}
+
+/// Linux: trylock_page.
+pub fn trylock_page(page: &Page) -> bool {
+    page.trylock()
+}
+
+/// Releases PG_locked and wakes whoever waits for it (Linux: unlock_page).
+pub fn unlock_page(page: &Page) {
+    wake_up_page(page, page.unlock_test_waiters());
+}
+
+/// Sleeps until the page is not under writeback (Linux: wait_on_page_writeback).
+#[track_caller]
+pub fn wait_on_page_writeback(page: &Page) {
+    might_sleep();
+    while page.test(PageFlags::WRITEBACK) {
+        wait_on_page_bit(page, PageFlags::WRITEBACK);
+    }
+}
+
+/// Marks the page as being written back (Linux: set_page_writeback).
+/// Returns false if it already was.
+pub fn set_page_writeback(page: &Page) -> bool {
+    !page.test_and_set_bit(PageFlags::WRITEBACK)
+}
+
+/// Writeback finished (Linux: end_page_writeback). Safe in interrupt
+/// context: the block-I/O completion calls it.
+pub fn end_page_writeback(page: &Page) {
+    wake_up_page(page, page.clear_bit_test_waiters(PageFlags::WRITEBACK));
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::debug::ktest::ktest;
+    use crate::mm::page_alloc::{__free_pages, alloc_pages, pfn_to_page};
+    use crate::sched::{kthread_join, kthread_run, msleep};
+    use core::sync::atomic::{AtomicUsize, Ordering::*};
+    use pagoda_mm::gfp::Gfp;
+
+    static PFN: AtomicUsize = AtomicUsize::new(0);
+    static INSIDE: AtomicUsize = AtomicUsize::new(0);
+    static ENTRIES: AtomicUsize = AtomicUsize::new(0);
+    static OVERLAPS: AtomicUsize = AtomicUsize::new(0);
+
+    fn lock_unlock_many(_: usize) {
+        let page = pfn_to_page(PFN.load(Acquire));
+        for _ in 0..200 {
+            lock_page(page);
+            if INSIDE.fetch_add(1, AcqRel) != 0 {
+                OVERLAPS.fetch_add(1, Relaxed);
+            }
+            ENTRIES.fetch_add(1, Relaxed);
+            for _ in 0..50 {
+                core::hint::spin_loop();
+            }
+            INSIDE.fetch_sub(1, AcqRel);
+            unlock_page(page);
+        }
+    }
+
+    /// Four CPUs fight for one page's PG_locked: never two holders, no
+    /// lost wake-up (every thread finishes), the bit is clear at the end.
+    #[ktest]
+    fn lock_page_excludes_across_cpus() {
+        let pfn = alloc_pages(Gfp::GFP_KERNEL, 0).unwrap();
+        PFN.store(pfn, Release);
+        ENTRIES.store(0, Relaxed);
+        OVERLAPS.store(0, Relaxed);
+        let n = crate::kernel::percpu::num_online_cpus().max(2);
+        let ts: alloc::vec::Vec<_> =
+            (0..n).map(|c| kthread_run("ktest-lockpg", lock_unlock_many, 0, Some(c % n)).unwrap()).collect();
+        for t in ts {
+            kthread_join(t);
+        }
+        assert_eq!(OVERLAPS.load(Relaxed), 0, "two tasks held PG_locked at once");
+        assert_eq!(ENTRIES.load(Relaxed), 200 * n);
+        let page = pfn_to_page(pfn);
+        assert!(!page.is_locked());
+        __free_pages(pfn, 0);
+    }
+
+    static WAITED: AtomicUsize = AtomicUsize::new(0);
+    fn waiter(_: usize) {
+        let page = pfn_to_page(PFN.load(Acquire));
+        lock_page(page); // sleeps: the test holds it
+        WAITED.store(1, Release);
+        unlock_page(page);
+    }
+
+    #[ktest]
+    fn a_sleeper_on_a_locked_page_wakes_at_unlock() {
+        let pfn = alloc_pages(Gfp::GFP_KERNEL, 0).unwrap();
+        PFN.store(pfn, Release);
+        WAITED.store(0, Release);
+        let page = pfn_to_page(pfn);
+        lock_page(page);
+        let t = kthread_run("ktest-pgwait", waiter, 0, None).unwrap();
+        msleep(30);
+        assert_eq!(WAITED.load(Acquire), 0, "the waiter got a locked page");
+        assert!(page.test(PageFlags::WAITERS), "a sleeper must announce itself with PG_waiters");
+        unlock_page(page);
+        kthread_join(t);
+        assert_eq!(WAITED.load(Acquire), 1);
+        assert!(!page.is_locked());
+        // Writeback: set, then end from "interrupt" side, a waiter returns.
+        assert!(set_page_writeback(page));
+        assert!(!set_page_writeback(page));
+        end_page_writeback(page);
+        wait_on_page_writeback(page);
+        __free_pages(pfn, 0);
+    }
+}

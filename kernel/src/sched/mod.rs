@@ -1,0 +1,3 @@
+//! Tasks and scheduling (Linux: kernel/sched/, kernel/kthread.c).
+mod core;
+pub use self::core::*;

@@ -1,0 +1,435 @@
+//! The page allocator's front end: the nodes, and the allocation and free
+//! paths (Linux: mm/page_alloc.c __alloc_pages, get_page_from_freelist,
+//! __alloc_pages_slowpath, __free_pages; mm/mm_init.c free_area_init_node).
+//! The buddy lists, pcp lists, watermarks and zonelists are in the
+//! submodules named after them.
+//!
+//! ```text
+//! alloc_pages(gfp, order)
+//!   -> zonelist of the local node: its zones, then other nodes' by distance,
+//!      each list highest zone first, cut at gfp_zone(gfp)
+//!   -> fast path: first zone above its LOW watermark (+ lowmem_reserve)
+//!        -> rmqueue: pcp list (order <= 3) or the buddy lists
+//!   -> slow path: wake kswapd, retry at the MIN watermark (less for
+//!      __GFP_HIGH / atomic), drain pcp lists and retry once; then fail,
+//!      with a warning unless __GFP_NOWARN. Never panics.
+//! ```
+
+pub mod buddy;
+pub mod pcp;
+#[cfg(test)]
+mod tests;
+pub mod watermark;
+pub mod zonelist;
+
+use crate::gfp::Gfp;
+use crate::mmzone::*;
+use crate::page::{MemMap, PageFlags};
+use crate::vmstat::{Counters, VmEvent, ZoneStatItem};
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering};
+pub use pcp::zone_batch_high;
+pub use watermark::{int_sqrt, LOWMEM_RESERVE_RATIO, WATERMARK_SCALE_FACTOR};
+pub use zonelist::{ZoneRef, Zonelist};
+
+pub const MAX_NUMNODES: usize = 4;
+
+bitflags::bitflags! {
+    /// Internal allocation flags (Linux: mm/internal.h ALLOC_*).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct AllocFlags: u32 {
+        const WMARK_MIN = 0;
+        const WMARK_LOW = 1;
+        const WMARK_HIGH = 2;
+        const NO_WATERMARKS = 4;
+        /// Try harder: atomic requests (min - min/4).
+        const HARDER = 0x10;
+        /// __GFP_HIGH: may use half of the min reserve.
+        const HIGH = 0x20;
+        const KSWAPD = 0x800;
+    }
+}
+
+pub(crate) const ALLOC_WMARK_MASK: u32 = 3;
+
+/// Why an allocation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocFailure {
+    pub order: usize,
+    pub gfp: Gfp,
+}
+
+/// The seam for labs and benchmarks: anything that hands out physical
+/// page frames. Pagoda's buddy allocator is one implementation; a lab can
+/// plug in its own, and `make bench` wraps buddy_system_allocator in it.
+pub trait FrameAllocator: Sync {
+    /// Allocates 2^order contiguous frames; returns the first PFN.
+    fn alloc_frames(&self, gfp: Gfp, order: usize) -> Result<usize, AllocFailure>;
+    /// Frees a block returned by `alloc_frames`.
+    fn free_frames(&self, pfn: usize, order: usize);
+    /// Free frames right now.
+    fn nr_free_frames(&self) -> usize;
+    fn name(&self) -> &'static str;
+}
+
+/// Hooks the kernel fills in (reclaim arrives in a later issue).
+pub struct Hooks {
+    /// Wake node's kswapd (Linux: wakeup_kswapd).
+    pub wakeup_kswapd: Option<fn(nid: usize, order: usize, highest: ZoneType)>,
+    /// Direct reclaim; returns pages reclaimed (Linux: __alloc_pages_direct_reclaim).
+    pub direct_reclaim: Option<fn(gfp: Gfp, order: usize) -> usize>,
+    /// Which CPU is running (the pcp to use).
+    pub this_cpu: fn() -> usize,
+}
+
+fn cpu0() -> usize {
+    0
+}
+
+/// All nodes and the allocation policy (Linux: the globals of page_alloc.c).
+pub struct PageAllocator {
+    nodes: [Option<PglistData>; MAX_NUMNODES],
+    pub nr_online_nodes: usize,
+    pub min_free_kbytes: usize,
+    pub hooks: Hooks,
+    pub alloc_failures: AtomicUsize,
+    pub alloc_stalls: AtomicUsize,
+}
+
+impl Default for PageAllocator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PageAllocator {
+    pub const fn new() -> Self {
+        PageAllocator {
+            nodes: [const { None }; MAX_NUMNODES],
+            nr_online_nodes: 0,
+            min_free_kbytes: 0,
+            hooks: Hooks { wakeup_kswapd: None, direct_reclaim: None, this_cpu: cpu0 },
+            alloc_failures: AtomicUsize::new(0),
+            alloc_stalls: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn node(&self, nid: usize) -> Option<&PglistData> {
+        self.nodes.get(nid)?.as_ref()
+    }
+
+    pub fn online_nodes(&self) -> impl Iterator<Item = &PglistData> {
+        self.nodes.iter().flatten()
+    }
+
+    pub fn zones(&self) -> impl Iterator<Item = &Zone> {
+        self.online_nodes().flat_map(|n| n.populated_zones())
+    }
+
+    /// Sets up node `nid` spanning `[start_pfn, end_pfn)`; `zone_end[z]` is
+    /// where zone z ends (zones are contiguous: DMA32, Normal, Movable), and
+    /// `present` counts the RAM pages of each zone (Linux: free_area_init_node).
+    pub fn init_node(
+        &mut self,
+        nid: usize,
+        start_pfn: usize,
+        end_pfn: usize,
+        zone_end: [usize; MAX_NR_ZONES],
+        present: [usize; MAX_NR_ZONES],
+        map: MemMap,
+    ) {
+        let mut zstart = start_pfn;
+        let zones: [Zone; MAX_NR_ZONES] = core::array::from_fn(|z| {
+            let zend = zone_end[z].clamp(zstart, end_pfn);
+            let mut zone = Zone::new(ZONE_TYPES[z], nid, zstart, zend, map);
+            zone.present_pages = present[z];
+            zstart = zend;
+            zone
+        });
+        self.nodes[nid] = Some(PglistData {
+            node_id: nid,
+            node_start_pfn: start_pfn,
+            node_spanned_pages: end_pfn - start_pfn,
+            node_present_pages: present.iter().sum(),
+            node_zones: zones,
+            node_zonelist: Zonelist::EMPTY,
+            vm_stat: Counters::new(),
+            kswapd_wakeups: AtomicUsize::new(0),
+        });
+        self.nr_online_nodes = self.nodes.iter().flatten().count();
+    }
+
+    /// The zone a PFN belongs to.
+    /// On the free path: the node by range, then the zone its struct page
+    /// names (Linux: page_zone), instead of searching every zone.
+    pub fn pfn_zone(&self, pfn: usize) -> Option<&Zone> {
+        let node = self.online_nodes().find(|n| (n.node_start_pfn..n.node_end_pfn()).contains(&pfn))?;
+        let map = node.node_zones[0].map;
+        if !map.contains(pfn) {
+            return None;
+        }
+        let zone = node.node_zones.get(map.page(pfn).zone_idx())?;
+        zone.contains_pfn(pfn).then_some(zone)
+    }
+
+    /// Gives `[start_pfn, end_pfn)` to the buddy allocator at boot in the
+    /// largest aligned blocks (Linux: memblock_free_all -> __free_pages_memory).
+    pub fn free_boot_range(&self, mut start: usize, end: usize) -> usize {
+        let mut freed = 0;
+        while start < end {
+            let Some(zone) = self.pfn_zone(start) else { break };
+            let limit = end.min(zone.zone_end_pfn());
+            let mut order = (MAX_ORDER - 1).min(start.trailing_zeros() as usize);
+            while start + (1 << order) > limit {
+                order -= 1;
+            }
+            zone.free_pages_core(start, order);
+            freed += 1 << order;
+            start += 1 << order;
+        }
+        freed
+    }
+
+    /// Total managed pages of all zones.
+    pub fn totalram_pages(&self) -> usize {
+        self.zones().map(|z| z.managed()).sum()
+    }
+
+    fn zone_ref(&self, r: ZoneRef) -> &Zone {
+        self.nodes[r.nid as usize].as_ref().unwrap().zone(r.zone)
+    }
+
+    /// Walks the zonelist for a zone that passes its watermark and allocates
+    /// from it (Linux: get_page_from_freelist).
+    fn get_page_from_freelist(&self, gfp: Gfp, order: usize, flags: AllocFlags, nid: usize) -> Option<usize> {
+        let highest = gfp.zone();
+        let mt = gfp.migratetype();
+        let cpu = (self.hooks.this_cpu)();
+        let node = self.node(nid).or_else(|| self.online_nodes().next())?;
+        for r in node.node_zonelist.iter().filter(|r| r.zone <= highest) {
+            let zone = self.zone_ref(r);
+            if !flags.contains(AllocFlags::NO_WATERMARKS) {
+                let min = Self::effective_min(zone, flags);
+                let reserve = zone.lowmem_reserve[highest as usize].load(Ordering::Relaxed);
+                if !zone.watermark_ok(order, min, reserve, flags.contains(AllocFlags::HARDER)) {
+                    zone.count_event(VmEvent::WmarkFail, 1);
+                    continue;
+                }
+            }
+            let pfn = if order <= PAGE_ALLOC_COSTLY_ORDER {
+                zone.rmqueue_pcplist(cpu, order, mt)
+            } else {
+                zone.rmqueue_buddy(order, mt)
+            };
+            if let Some(pfn) = pfn {
+                zone.count_event(VmEvent::PgAlloc, 1 << order);
+                return Some(pfn);
+            }
+        }
+        None
+    }
+
+    /// Allocates 2^order pages (Linux: __alloc_pages). `nid` is the
+    /// preferred node. Returns the head PFN. Never panics.
+    pub fn alloc_pages(&self, gfp: Gfp, order: usize, nid: usize) -> Result<usize, AllocFailure> {
+        let fail = AllocFailure { order, gfp };
+        if order >= MAX_ORDER {
+            if !gfp.contains(Gfp::__GFP_NOWARN) {
+                log::warn!("page allocation: order {order} >= MAX_ORDER {MAX_ORDER}, refused");
+            }
+            return Err(fail);
+        }
+        // Fast path: the low watermark.
+        if let Some(pfn) = self.get_page_from_freelist(gfp, order, AllocFlags::WMARK_LOW, nid) {
+            return Ok(pfn);
+        }
+        self.alloc_pages_slowpath(gfp, order, nid).ok_or(fail)
+    }
+
+    /// Linux: gfp_to_alloc_flags.
+    fn gfp_to_alloc_flags(gfp: Gfp) -> AllocFlags {
+        let mut f = AllocFlags::WMARK_MIN;
+        if gfp.contains(Gfp::__GFP_HIGH) {
+            f |= AllocFlags::HIGH;
+        }
+        if gfp.contains(Gfp::__GFP_ATOMIC) || !gfp.allows_blocking() && !gfp.contains(Gfp::__GFP_NOMEMALLOC) {
+            f |= AllocFlags::HARDER;
+        }
+        if gfp.contains(Gfp::__GFP_KSWAPD_RECLAIM) {
+            f |= AllocFlags::KSWAPD;
+        }
+        f
+    }
+
+    /// Linux: __alloc_pages_slowpath, without compaction and the OOM killer
+    /// (they come with reclaim).
+    fn alloc_pages_slowpath(&self, gfp: Gfp, order: usize, nid: usize) -> Option<usize> {
+        let flags = Self::gfp_to_alloc_flags(gfp);
+        if flags.contains(AllocFlags::KSWAPD) {
+            self.wake_all_kswapds(order, gfp, nid);
+        }
+        if let Some(pfn) = self.get_page_from_freelist(gfp, order, flags, nid) {
+            return Some(pfn);
+        }
+        if gfp.allows_blocking() {
+            self.alloc_stalls.fetch_add(1, Ordering::Relaxed);
+            if let Some(reclaim) = self.hooks.direct_reclaim {
+                reclaim(gfp, order);
+            }
+            // Pages parked on other CPUs' lists may be enough.
+            self.drain_all_pages();
+            if let Some(pfn) = self.get_page_from_freelist(gfp, order, flags, nid) {
+                return Some(pfn);
+            }
+        }
+        self.alloc_failures.fetch_add(1, Ordering::Relaxed);
+        if !gfp.contains(Gfp::__GFP_NOWARN) {
+            self.warn_alloc(gfp, order);
+        }
+        None
+    }
+
+    fn wake_all_kswapds(&self, order: usize, gfp: Gfp, nid: usize) {
+        let Some(node) = self.node(nid).or_else(|| self.online_nodes().next()) else { return };
+        let mut woken = [false; MAX_NUMNODES];
+        for r in node.node_zonelist.iter().filter(|r| r.zone <= gfp.zone()) {
+            if !woken[r.nid as usize] {
+                woken[r.nid as usize] = true;
+                if let Some(n) = self.node(r.nid as usize) {
+                    n.kswapd_wakeups.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(wake) = self.hooks.wakeup_kswapd {
+                    wake(r.nid as usize, order, gfp.zone());
+                }
+            }
+        }
+    }
+
+    /// The "page allocation failure" warning with a Mem-Info dump (Linux: warn_alloc + show_mem).
+    fn warn_alloc(&self, gfp: Gfp, order: usize) {
+        log::warn!("page allocation failure: order:{order}, mode:{:#x}({gfp}), nodemask=(null)", gfp.bits());
+        let mut line = LineLogger::new();
+        let _ = self.show_mem(&mut line);
+    }
+
+    /// Frees 2^order pages at `pfn` (Linux: __free_pages): to the pcp list
+    /// for small orders, else straight to the buddy lists.
+    pub fn free_pages(&self, pfn: usize, order: usize) {
+        let Some(zone) = self.pfn_zone(pfn) else {
+            log::error!("BUG: free_pages of pfn {pfn:#x} outside every zone");
+            return;
+        };
+        let page = zone.map.page(pfn);
+        if page.is_buddy() || page.test(PageFlags::PCP) || page.is_reserved() {
+            log::error!(
+                "BUG: Bad page state: pfn:{pfn:#x} order:{order} flags:{:?} (double free or freeing a reserved page)",
+                page.flags()
+            );
+            return;
+        }
+        zone.count_event(VmEvent::PgFree, 1 << order);
+        if order <= PAGE_ALLOC_COSTLY_ORDER {
+            zone.free_pcp((self.hooks.this_cpu)(), pfn, order);
+        } else {
+            zone.free_one_page(pfn, order);
+        }
+    }
+
+    /// Empties every CPU's pcp lists (Linux: drain_all_pages).
+    pub fn drain_all_pages(&self) {
+        for z in self.zones() {
+            for cpu in 0..NR_CPUS {
+                z.drain_pages(cpu);
+            }
+        }
+    }
+
+    /// Free pages in the buddy lists (Linux: global NR_FREE_PAGES).
+    pub fn nr_free_pages(&self) -> usize {
+        self.zones().map(|z| z.zone_page_state(ZoneStatItem::NrFreePages)).sum()
+    }
+
+    /// Free pages on pcp lists.
+    pub fn nr_pcp_pages(&self) -> usize {
+        self.zones().map(|z| z.pcp_count()).sum()
+    }
+
+    /// The Mem-Info block (Linux: show_mem / __show_free_areas).
+    pub fn show_mem(&self, w: &mut impl Write) -> fmt::Result {
+        writeln!(w, "Mem-Info:")?;
+        writeln!(
+            w,
+            "free:{} free_pcp:{} managed:{}",
+            self.nr_free_pages(),
+            self.nr_pcp_pages(),
+            self.totalram_pages()
+        )?;
+        for z in self.zones() {
+            writeln!(
+                w,
+                "Node {} {} free:{}kB boost:0kB min:{}kB low:{}kB high:{}kB present:{}kB managed:{}kB free_pcp:{}kB",
+                z.nid,
+                z.name(),
+                z.zone_page_state(ZoneStatItem::NrFreePages) * 4,
+                z.min_wmark_pages() * 4,
+                z.low_wmark_pages() * 4,
+                z.high_wmark_pages() * 4,
+                z.present_pages * 4,
+                z.managed() * 4,
+                z.pcp_count() * 4
+            )?;
+        }
+        for z in self.zones() {
+            write!(w, "Node {} {}: ", z.nid, z.name())?;
+            let mut total = 0;
+            for (o, n) in z.buddyinfo().iter().enumerate() {
+                write!(w, "{n}*{}kB ", 4 << o)?;
+                total += n * (4 << o);
+            }
+            writeln!(w, "= {total}kB")?;
+        }
+        Ok(())
+    }
+}
+
+impl FrameAllocator for PageAllocator {
+    fn alloc_frames(&self, gfp: Gfp, order: usize) -> Result<usize, AllocFailure> {
+        self.alloc_pages(gfp, order, 0)
+    }
+    fn free_frames(&self, pfn: usize, order: usize) {
+        self.free_pages(pfn, order)
+    }
+    fn nr_free_frames(&self) -> usize {
+        self.nr_free_pages() + self.nr_pcp_pages()
+    }
+    fn name(&self) -> &'static str {
+        "pagoda-buddy"
+    }
+}
+
+/// Sends each line written to it to the log at warning level.
+struct LineLogger {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl LineLogger {
+    fn new() -> Self {
+        LineLogger { buf: [0; 256], len: 0 }
+    }
+}
+
+impl Write for LineLogger {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            if b == b'\n' {
+                log::warn!("{}", core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?"));
+                self.len = 0;
+            } else if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
