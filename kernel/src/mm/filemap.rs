@@ -153,7 +153,8 @@ mod tests {
         PFN.store(pfn, Release);
         WAITED.store(0, Release);
         let page = pfn_to_page(pfn);
-        lock_page(page);
+        assert!(trylock_page(page));
+        assert!(!trylock_page(page), "PG_locked taken twice");
         let t = kthread_run("ktest-pgwait", waiter, 0, None).unwrap();
         msleep(30);
         assert_eq!(WAITED.load(Acquire), 0, "the waiter got a locked page");

@@ -8,10 +8,17 @@
 //!
 //! A spin lock must never be held while taking a `Mutex` or `RwSem`, or
 //! while calling anything that may sleep: `might_sleep()` reports it.
+// The sleeping locks' first users (mmap_lock, block I/O) arrive with the
+// address-space issue; their contention tests wait for a scheduler fix (see
+// the issue 9 note), so for now nothing in the kernel constructs them.
+#[allow(dead_code, unused_imports)]
 mod mutex;
+#[allow(dead_code, unused_imports)]
 mod rwsem;
 mod spinlock;
+#[allow(unused_imports)]
 pub use mutex::*;
+#[allow(unused_imports)]
 pub use rwsem::*;
 pub use spinlock::*;
 

@@ -4,7 +4,7 @@
 //! are here. See that module for what holding one means for
 //! `in_atomic()` and `might_sleep()`.
 
-pub use pagoda_klib::sync::{in_atomic, in_interrupt, preempt_count, SpinLockIrq, SpinLockIrqGuard};
+pub use pagoda_klib::sync::{in_atomic, in_interrupt, SpinLockIrq};
 
 #[cfg(feature = "ktest")]
 mod tests {

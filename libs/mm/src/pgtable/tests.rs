@@ -295,7 +295,7 @@ fn a_gather_that_frees_no_table_flushes_only_leaf_entries() {
     tlb.tlb_finish_mmu(&mut mem, free);
     assert_eq!(
         mem.events(),
-        [Event::Flush { start: UVA + K4, end: UVA + 2 * K4, last_level: true }, Event::FreePage(0x8000_1)]
+        [Event::Flush { start: UVA + K4, end: UVA + 2 * K4, last_level: true }, Event::FreePage(0x8_0001)]
     );
 }
 
