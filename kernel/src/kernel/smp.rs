@@ -160,6 +160,7 @@ extern "C" fn secondary_start_kernel(cpu: usize) -> ! {
     crate::kernel::time::time_init_cpu();
     let midr = crate::arch::cpu::midr();
     info!("CPU{cpu}: Booted secondary processor {:#012x} [{:#010x}]", crate::arch::cpu::hwid(), midr.0);
+    crate::sched::init_idle(cpu);
     percpu::set_cpu_online();
     CPU_ONLINE[cpu].store(true, Release);
     crate::arch::irqflags::local_irq_enable();

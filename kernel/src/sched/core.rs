@@ -155,6 +155,15 @@ fn adopt_current(cpu: usize) {
     }
 }
 
+/// Makes the code running on a secondary CPU its idle task `swapper/N`,
+/// before the CPU is marked online, so that nobody sees an online CPU
+/// without one (Linux: init_idle, called from the CPU bring-up path).
+pub fn init_idle(cpu: usize) {
+    if RQS[cpu].lock().current.is_none() {
+        adopt_current(cpu);
+    }
+}
+
 /// Sets up CPU 0's tasks and the tick hook (Linux: sched_init).
 pub fn sched_init() {
     NEXT_PID.store(2, Relaxed);
