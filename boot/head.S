@@ -289,8 +289,9 @@ secondary_entry:
  */
 __secondary_switched:
     ldr     x2, =secondary_data
-    ldr     x1, [x2, #8]                    // this CPU's stack top (virtual)
+    ldr     x1, [x2, #8]                    // its idle task's stack top (virtual)
     mov     sp, x1
+    msr     sp_el0, xzr                     // no `current` until init_idle
     mov     x29, xzr
     mov     x30, xzr
     ldr     x1, =vectors
@@ -318,6 +319,7 @@ secondary_data:
 __primary_switched:
     ldr     x0, =init_stack_top
     mov     sp, x0
+    msr     sp_el0, xzr                     // no `current` until sched_init
     mov     x29, xzr                        // terminate the frame-pointer chain
     mov     x30, xzr
     ldr     x0, =vectors

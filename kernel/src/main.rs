@@ -72,11 +72,26 @@ pub extern "C" fn start_kernel(fdt_pa: usize, text_pa: usize, boot_el: u64) -> !
     console_init();
 
     // init_IRQ, time_init: the GIC, the tick, UART input by interrupt.
-    if irq::init_irq() {
-        time::time_init(cmdline);
-        console::enable_rx_irq();
-        arch::irqflags::local_irq_enable();
-        sched::sched_init();
+    if !irq::init_irq() {
+        // No interrupt controller: no tick, so no scheduler. Run init's work
+        // on the boot stack.
+        kernel_init(0);
+        power::poweroff();
+    }
+    time::time_init(cmdline);
+    console::enable_rx_irq();
+    arch::irqflags::local_irq_enable();
+    sched::sched_init();
+    // The boot context becomes swapper/0; init (PID 1) does the rest.
+    sched::rest_init(kernel_init)
+}
+
+/// PID 1: brings up the other CPUs and the kernel threads, then runs the
+/// benchmarks, the tests or the monitor (Linux: kernel_init ->
+/// kernel_init_freeable -> smp_init, do_basic_setup, then /init).
+fn kernel_init(_: usize) {
+    let cmdline = devicetree::bootargs();
+    if sched::current().is_some() {
         smp::smp_init();
         mm::kswapd::kswapd_init();
     }

@@ -416,7 +416,7 @@ pub mod smp {
         READY.store(0, Release);
         let threads: Vec<_> = (0..n).map(|c| kthread_run("bench", worker, 0, Some(c)).unwrap()).collect();
         while READY.load(Acquire) < n.saturating_sub(1) {
-            crate::sched::msleep(1); // let the workers on other CPUs get ready
+            crate::kernel::timer::msleep(1); // let the workers on other CPUs get ready
         }
         let t0 = counter();
         GO.store(true, Release);

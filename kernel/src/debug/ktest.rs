@@ -21,9 +21,9 @@
 
 #![cfg_attr(not(feature = "ktest"), allow(dead_code))]
 
-use crate::arch::exception::{FAULT_RECOVERY, LAST_RECOVERED_ESR, LAST_RECOVERED_FAR};
+use crate::arch::exception::{FAULT_RECOVERY, LAST_RECOVERED_ESR, LAST_RECOVERED_FAR, OOPS_COUNT};
 use crate::kprintln;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 pub use pagoda_ktest_macro::ktest;
 
@@ -110,12 +110,29 @@ pub fn expect_fault(f: impl FnOnce()) -> Option<(u64, u64)> {
     faulted.then(|| (LAST_RECOVERED_ESR.load(Ordering::Relaxed), LAST_RECOVERED_FAR.load(Ordering::Relaxed)))
 }
 
+/// Whether the code running is the test runner (init, PID 1, pinned to
+/// CPU 0), the only task that may go back to a recovery point.
+pub fn is_runner() -> bool {
+    let mut runner = false;
+    crate::sched::current_pid_comm(|pid, _| runner = pid == 1);
+    runner && crate::kernel::percpu::smp_processor_id() == 0
+}
+
+/// Oopses the running test announced (see `expect_oops`).
+static EXPECTED_OOPSES: AtomicU64 = AtomicU64::new(0);
+
+/// Announces that the running test will make a kernel thread oops; any
+/// other oops during a test fails it.
+pub fn expect_oops() {
+    EXPECTED_OOPSES.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Called by the panic handler: if a test is running, abandon it and resume
 /// the runner. Returns only if no test is running.
 pub fn recover_from_panic() {
     // Only the runner's own thread can go back to its setjmp point; a panic
     // in another kernel thread or CPU fails the whole run.
-    if crate::kernel::percpu::smp_processor_id() != 0 || crate::sched::current().is_some_and(|t| t.pid != 1) {
+    if !is_runner() {
         return;
     }
     let p = PANIC_RECOVERY.swap(core::ptr::null_mut(), Ordering::AcqRel);
@@ -137,8 +154,18 @@ pub fn run_all(filter: Option<&str>) -> ! {
     for (i, t) in selected().enumerate() {
         crate::kprint!("{}. {}::{} ... ", i + 1, t.module, t.name);
         PANICKED.store(false, Ordering::Relaxed);
+        let oopses = OOPS_COUNT.load(Ordering::Relaxed);
+        EXPECTED_OOPSES.store(0, Ordering::Relaxed);
         let outcome = run_one(t);
+        let oopsed = OOPS_COUNT.load(Ordering::Relaxed) - oopses;
+        let expected = EXPECTED_OOPSES.load(Ordering::Relaxed);
         let ok = match (t.should_fault, &outcome) {
+            // An oops in a kernel thread kills only that thread, so the test
+            // might not notice; the runner does.
+            _ if oopsed != expected => {
+                kprintln!("{oopsed} oops(es) in kernel threads during the test, {expected} expected");
+                false
+            }
             (false, Outcome::Returned) | (true, Outcome::Faulted) => true,
             (true, Outcome::Returned) => {
                 kprintln!("expected a fault, but the test returned normally");

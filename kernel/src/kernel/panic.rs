@@ -61,3 +61,14 @@ fn panic_timeout() -> i64 {
 pub fn reset_after_recovery() {
     PANICKING.store(false, Ordering::SeqCst);
 }
+
+/// `panic_on_oops` on the command line (Linux's sysctl of that name, 0 by
+/// default): an oops panics instead of killing only the task that caused it.
+pub fn panic_on_oops() -> bool {
+    crate::drivers::devicetree::is_ready()
+        && match pagoda_klib::cmdline::get(crate::drivers::devicetree::bootargs(), "panic_on_oops") {
+            Some(Some(v)) => v != "0",
+            Some(None) => true,
+            None => false,
+        }
+}

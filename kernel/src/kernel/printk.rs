@@ -106,6 +106,17 @@ pub fn dmesg(mut f: impl FnMut(&Record<'_>)) {
     LOG.lock().for_each_from(0, |r| f(&r));
 }
 
+/// Whether a record in the ring contains `needle` (for tests that check
+/// what the kernel said).
+#[cfg_attr(not(feature = "ktest"), allow(dead_code))]
+pub fn log_contains(needle: &str) -> bool {
+    let mut found = false;
+    LOG.lock().for_each_from(0, |r| {
+        found |= r.text.windows(needle.len()).any(|w| w == needle.as_bytes());
+    });
+    found
+}
+
 /// Prints a record exactly as the console does (used by `dmesg`).
 pub fn print(r: &Record<'_>) {
     print_record(r);

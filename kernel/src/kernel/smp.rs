@@ -2,22 +2,20 @@
 //! arch/arm64/kernel/smp.c, kernel/smp.c).
 //!
 //! `smp_init` starts every CPU of the device tree's /cpus with PSCI CPU_ON:
-//! each gets a 64 KiB stack and enters boot/head.S's `secondary_entry`,
+//! each starts on the stack of the idle task made for it and enters
+//! boot/head.S's `secondary_entry`,
 //! which turns its MMU on with the kernel page table and calls
 //! `secondary_start_kernel`. IPIs are SGIs: 0 reschedule, 1 call function.
 
 use crate::arch::psci;
 use crate::kernel::percpu::{self, NR_CPUS};
-use crate::mm::page_alloc::{alloc_pages, page_address};
 use crate::{irq, kprintln, monitor_cmd};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use log::{info, warn};
-use pagoda_mm::gfp::Gfp;
 
 pub const IPI_RESCHEDULE: u32 = 0;
 pub const IPI_CALL_FUNC: u32 = 1;
 
-const STACK_ORDER: usize = 4; // 64 KiB
 const PSCI_0_2_FN64_CPU_ON: u32 = 0xc400_0003;
 
 extern "C" {
@@ -114,11 +112,15 @@ pub fn smp_init() {
         if hwid == boot_hwid || cpu >= NR_CPUS {
             continue;
         }
-        let Ok(stack) = alloc_pages(Gfp::GFP_KERNEL, STACK_ORDER) else {
-            warn!("smp: no stack for CPU{cpu}");
-            break;
+        // The CPU starts on the stack of its idle task (Linux: fork_idle,
+        // then secondary_data.task).
+        let top = match crate::sched::fork_idle(cpu) {
+            Ok(top) => top,
+            Err(e) => {
+                warn!("smp: no idle task for CPU{cpu}: {e}");
+                break;
+            }
         };
-        let top = page_address(stack) + (4096 << STACK_ORDER);
         // SAFETY: the secondary reads this block with its MMU off; we write
         // it and clean it to the point of coherency before starting it.
         unsafe {
@@ -130,7 +132,7 @@ pub fn smp_init() {
         let ret = psci::call(PSCI_0_2_FN64_CPU_ON, hwid, entry, cpu as u64);
         if ret != 0 {
             warn!("psci: failed to boot CPU{cpu} (hwid {hwid:#x}): error {ret}");
-            crate::mm::page_alloc::__free_pages(stack, STACK_ORDER);
+            crate::sched::unfork_idle(cpu);
             continue;
         }
         let t0 = crate::arch::time::uptime_ns();

@@ -92,8 +92,9 @@ pub fn end_page_writeback(page: &Page) {
 mod tests {
     use super::*;
     use crate::debug::ktest::ktest;
+    use crate::kernel::timer::msleep;
     use crate::mm::page_alloc::{__free_pages, alloc_pages, pfn_to_page};
-    use crate::sched::{kthread_join, kthread_run, msleep};
+    use crate::sched::{kthread_join, kthread_run};
     use core::sync::atomic::{AtomicUsize, Ordering::*};
     use pagoda_mm::gfp::Gfp;
 

@@ -48,7 +48,7 @@ pub fn kick() {
 
 fn kswapd(nid: usize) {
     loop {
-        KSWAPD_WAIT[nid].wait_event(|| PENDING[nid].load(Acquire) > 0 && !paused());
+        KSWAPD_WAIT[nid].wait_event_interruptible(|| PENDING[nid].load(Acquire) > 0 && !paused());
         let n = PENDING[nid].swap(0, AcqRel);
         let pages = super::slab::shrink_all();
         page_allocator().drain_all_pages();
@@ -60,7 +60,7 @@ fn kswapd(nid: usize) {
 
 fn cache_reaper(_: usize) {
     loop {
-        crate::sched::msleep(2000);
+        crate::kernel::timer::msleep_interruptible(2000);
         if !paused() {
             super::slab::cache_reap();
         }
@@ -73,11 +73,11 @@ pub fn kswapd_init() {
     for node in page_allocator().online_nodes() {
         let nid = node.node_id;
         let name = alloc::format!("kswapd{nid}");
-        if crate::sched::kthread_run(&name, kswapd, nid, None).is_none() {
+        if crate::sched::kthread_run(&name, kswapd, nid, None).is_err() {
             log::warn!("{name}: failed to start");
         }
     }
-    if crate::sched::kthread_run("kworker/reap", cache_reaper, 0, None).is_none() {
+    if crate::sched::kthread_run("kworker/reap", cache_reaper, 0, None).is_err() {
         log::warn!("kworker/reap: failed to start");
     }
 }
@@ -95,10 +95,10 @@ mod tests {
         let t0 = crate::kernel::time::jiffies();
         while RUNS[0].load(Relaxed) == runs && crate::kernel::time::jiffies() < t0 + crate::kernel::time::hz()
         {
-            crate::sched::msleep(10);
+            crate::kernel::timer::msleep(10);
         }
         // Let it finish its pass before other tests look at page counts.
-        crate::sched::msleep(50);
+        crate::kernel::timer::msleep(50);
         BACKGROUND_PAUSED.store(true, Release);
         assert!(RUNS[0].load(Relaxed) > runs, "kswapd0 did not run after a wake-up");
     }

@@ -9,6 +9,7 @@ pub mod ioremap;
 pub mod kswapd;
 pub mod memblock;
 pub mod mm_init;
+pub mod mm_types;
 pub mod page_alloc;
 pub mod pgalloc;
 pub mod procfs;

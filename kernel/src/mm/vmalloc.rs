@@ -75,9 +75,19 @@ fn account(pages: isize) {
 
 /// Linux: __vmalloc. None (and nothing left behind) on failure.
 pub fn vmalloc_gfp(size: usize, gfp: Gfp) -> Option<usize> {
-    let start = get_vm_area(size, PAGE_SIZE, VmKind::Vmalloc)?;
+    __vmalloc_node(size, PAGE_SIZE, gfp)
+}
+
+/// `size` bytes at an address aligned to `align`, with the guard page after
+/// (Linux: __vmalloc_node; kernel stacks ask for 2 × THREAD_SIZE
+/// alignment). None (and nothing left behind) on failure.
+pub fn __vmalloc_node(size: usize, align: usize, gfp: Gfp) -> Option<usize> {
     let n = size.div_ceil(PAGE_SIZE);
-    let mut pages = Vec::with_capacity(n);
+    let mut pages = Vec::new();
+    if pages.try_reserve_exact(n).is_err() {
+        return None;
+    }
+    let start = get_vm_area(size, align, VmKind::Vmalloc)?;
     let mut ok = true;
     for i in 0..n {
         let Ok(pfn) = alloc_pages(gfp, 0) else {

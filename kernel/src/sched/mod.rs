@@ -1,3 +1,104 @@
-//! Tasks and scheduling (Linux: kernel/sched/, kernel/kthread.c).
+//! Tasks and scheduling (Linux: kernel/sched/, kernel/kthread.c,
+//! kernel/exit.c, the task parts of kernel/fork.c).
+//!
+//! - `task.rs`: the task struct, its reference count, states, `current`, ps;
+//! - `stack.rs`: vmalloc'd kernel stacks with a guard page;
+//! - `core.rs`: run queues, `schedule()`, wake-ups, mm switching, the tick;
+//! - `wait.rs`: wait queues;
+//! - `kthread.rs`: kernel threads and `kthread_use_mm`;
+//! - `exit.rs`: `do_exit`, `make_task_dead` (an oopsing kernel thread dies
+//!   alone), and reaping;
+//! - `idle.rs`: the idle tasks and the idle loop.
+//!
+//! Sleeping for a time (`msleep`) is in `kernel/timer.rs`, as in Linux.
+
 mod core;
-pub use self::core::*;
+mod exit;
+mod idle;
+mod kthread;
+pub mod stack;
+mod task;
+mod wait;
+
+// Part of the API is used only by the tests until user tasks arrive.
+#[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
+pub use self::core::{
+    cond_resched, leave_mm, loaded_mm, schedule, set_current_state, set_need_resched, wake_up_process,
+    yield_now,
+};
+#[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
+pub use exit::{make_task_dead, reap};
+pub use idle::{cpu_idle, fork_idle, init_idle, unfork_idle};
+#[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
+pub use kthread::{kthread_create, kthread_join, kthread_run, kthread_unuse_mm, kthread_use_mm, KThread};
+#[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
+pub use task::{
+    current, current_pid_comm, nr_tasks, TaskRef, TASK_INTERRUPTIBLE, TASK_NEW, TASK_RUNNING,
+    TASK_UNINTERRUPTIBLE,
+};
+pub use wait::WaitQueue;
+
+#[cfg(feature = "ktest")]
+mod tests;
+
+use ::core::sync::atomic::{AtomicUsize, Ordering::*};
+
+/// Sets up the boot CPU's idle task and the tick hook (Linux: sched_init).
+pub fn sched_init() {
+    idle::init_boot_idle().expect("no memory for swapper/0");
+    crate::kernel::time::set_tick_hook(self::core::scheduler_tick);
+    self::core::READY.store(true, Release);
+    log::info!("sched: round-robin run queues, PREEMPT_NONE, HZ={}", crate::kernel::time::hz());
+}
+
+/// Starts init (PID 1) running `f` on the boot CPU, and turns the boot
+/// context into the idle loop (Linux: rest_init, which starts kernel_init
+/// as PID 1 and ends in cpu_startup_entry).
+pub fn rest_init(f: fn(usize)) -> ! {
+    match kthread::create_kthread("init", 1, 0, f, 0, Some(0)) {
+        Ok(t) => {
+            self::core::wake_up_new_task(&t);
+        }
+        Err(e) => panic!("no memory to start init: {e}"),
+    }
+    cpu_idle()
+}
+
+/// Times might_sleep() found a caller that must not sleep.
+pub static MIGHT_SLEEP_WARNINGS: AtomicUsize = AtomicUsize::new(0);
+
+/// Reports a call that may sleep made where sleeping is a bug: in an
+/// interrupt, with a spin lock held, or with interrupts masked (Linux:
+/// might_sleep -> __might_sleep, "BUG: sleeping function called from
+/// invalid context"). The first few print the context and a call trace;
+/// all are counted in MIGHT_SLEEP_WARNINGS. Silent until the scheduler runs
+/// (boot runs with interrupts masked, as Linux's early boot does).
+#[track_caller]
+pub fn might_sleep() {
+    use crate::sync::{in_atomic, in_interrupt};
+    if !self::core::READY.load(Relaxed) {
+        return;
+    }
+    let irqs_off = crate::arch::irqflags::irqs_disabled();
+    if !in_atomic() && !irqs_off {
+        return;
+    }
+    let n = MIGHT_SLEEP_WARNINGS.fetch_add(1, Relaxed);
+    if n >= 10 {
+        return; // rate limit, as Linux's prev_jiffy check does
+    }
+    let loc = ::core::panic::Location::caller();
+    log::error!("BUG: sleeping function called from invalid context at {}:{}", loc.file(), loc.line());
+    current_pid_comm(|pid, name| {
+        log::error!(
+            "in_atomic(): {}, irqs_disabled(): {}, in_interrupt(): {}, pid: {pid}, name: {name}",
+            in_atomic() as u8,
+            irqs_off as u8,
+            in_interrupt() as u8
+        )
+    });
+    let mut w = crate::drivers::console::OopsWriter;
+    let _ = ::core::fmt::Write::write_str(&mut w, "Call trace:\n");
+    let fp = crate::arch::backtrace::current_fp();
+    crate::arch::backtrace::print_trace(fp, might_sleep as *const () as usize, &mut w);
+}

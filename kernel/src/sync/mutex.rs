@@ -47,10 +47,12 @@ impl<T> Mutex<T> {
 
     /// Takes the mutex if it is free (Linux: mutex_trylock).
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-            .then_some(MutexGuard { lock: self })
+        // Build the guard only on success: a guard made and dropped on the
+        // failure path would unlock the mutex its real holder has.
+        match self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => Some(MutexGuard { lock: self }),
+            Err(_) => None,
+        }
     }
 
     /// Takes the mutex, sleeping while someone else holds it (Linux: mutex_lock).

@@ -58,10 +58,12 @@ impl<T> RwSem<T> {
 
     /// Linux: down_write_trylock.
     pub fn try_write(&self) -> Option<RwSemWriteGuard<'_, T>> {
-        self.count
-            .compare_exchange(0, -1, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-            .then_some(RwSemWriteGuard { sem: self })
+        // Build the guard only on success: a guard made and dropped on the
+        // failure path would release the lock its real holder has.
+        match self.count.compare_exchange(0, -1, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => Some(RwSemWriteGuard { sem: self }),
+            Err(_) => None,
+        }
     }
 
     /// Shared access, sleeping while a writer holds or waits for it (Linux: down_read).

@@ -5,7 +5,11 @@
 //! Each module names the Linux code it models.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
+extern crate alloc;
+
+pub mod arc;
 pub mod cmdline;
+pub mod errno;
 pub mod esr;
 pub mod fmtbuf;
 pub mod irqflags;

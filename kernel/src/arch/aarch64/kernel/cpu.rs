@@ -40,3 +40,18 @@ pub fn halt() -> ! {
 pub fn cpu_relax() {
     core::hint::spin_loop();
 }
+
+/// SP_EL0, which holds `current` while the CPU is in the kernel (see
+/// sched/task.rs). The kernel runs on SP_EL1 (SPSel = 1), so at EL1
+/// SP_EL0 is an ordinary system register.
+#[inline(always)]
+pub fn read_sp_el0() -> u64 {
+    SP_EL0.get()
+}
+
+/// Sets SP_EL0 (the scheduler's `current`).
+#[inline(always)]
+pub fn write_sp_el0(v: u64) {
+    use tock_registers::interfaces::Writeable;
+    SP_EL0.set(v);
+}

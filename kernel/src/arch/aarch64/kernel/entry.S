@@ -19,6 +19,10 @@
     .equ S_PC,  256
     .equ S_ESR, 272
 
+    .equ THREAD_SHIFT, 16               // sched/stack.rs
+    .equ OVERFLOW_STACK_SHIFT, 13       // 8 KiB per CPU
+    .equ NR_CPUS, 8                     // pagoda_klib::sync::NR_CPUS
+
     .macro kernel_entry, el
     sub     sp, sp, #S_FRAME_SIZE
     stp     x0, x1, [sp, #16 * 0]
@@ -55,6 +59,19 @@
      */
     stp     x29, x22, [sp, #S_STACKFRAME]
     add     x29, sp, #S_STACKFRAME
+    .if \el == 0
+    /*
+     * While user code ran, SP_EL0 held its stack pointer; in the kernel it
+     * holds `current`. Reload it from this CPU's __entry_task (TPIDR_EL1
+     * holds the CPU number + 1; see kernel/percpu.rs).
+     */
+    mrs     x19, tpidr_el1
+    sub     x19, x19, #1
+    adrp    x20, __entry_task
+    add     x20, x20, :lo12:__entry_task
+    ldr     x19, [x20, x19, lsl #3]
+    msr     sp_el0, x19
+    .endif
     .endm
 
     .macro kernel_exit, el
@@ -128,6 +145,29 @@ el\el\()_\index\()_handler:
     b       \label
     .endm
 
+    /*
+     * The entry of an exception taken on a kernel stack (EL1h). Before
+     * anything is pushed, check that the frame will fit: every kernel stack
+     * is THREAD_SIZE bytes aligned to 2 * THREAD_SIZE (sched/stack.rs), so
+     * a stack pointer inside one has bit THREAD_SHIFT clear, and one that
+     * ran off the bottom into the guard page has it set. There is no free
+     * register yet, so x0 is folded into sp and back out (the arithmetic
+     * Linux's kernel_ventry uses for the same test).
+     */
+    .macro ventry_el1h, label
+    .balign 0x80
+    sub     sp, sp, #S_FRAME_SIZE
+    add     sp, sp, x0                      // sp = sp' + x0
+    sub     x0, sp, x0                      // x0 = sp'
+    tbnz    x0, #THREAD_SHIFT, __bad_stack_\label
+    sub     x0, sp, x0                      // x0 = x0 again
+    sub     sp, sp, x0                      // sp = sp'
+    add     sp, sp, #S_FRAME_SIZE           // kernel_entry subtracts it again
+    b       \label
+__bad_stack_\label:
+    b       __bad_stack
+    .endm
+
     .section .text.vectors, "ax"
     .balign 0x800
     .globl vectors
@@ -136,10 +176,10 @@ vectors:
     ventry  el1_1_handler           // IRQ EL1t
     ventry  el1_2_handler           // FIQ EL1t
     ventry  el1_3_handler           // SError EL1t
-    ventry  el1_4_handler           // Synchronous EL1h
-    ventry  el1_5_handler           // IRQ EL1h
-    ventry  el1_6_handler           // FIQ EL1h
-    ventry  el1_7_handler           // SError EL1h
+    ventry_el1h el1_4_handler          // Synchronous EL1h
+    ventry_el1h el1_5_handler          // IRQ EL1h
+    ventry_el1h el1_6_handler          // FIQ EL1h
+    ventry_el1h el1_7_handler          // SError EL1h
     ventry  el0_8_handler           // Synchronous 64-bit EL0
     ventry  el0_9_handler           // IRQ 64-bit EL0
     ventry  el0_10_handler          // FIQ 64-bit EL0
@@ -168,6 +208,46 @@ vectors:
     entry_handler 0, 15
 
 /*
+ * __bad_stack: an exception found the kernel stack overflowed (Linux:
+ * __bad_stack). x0 holds the would-be frame address sp', and sp holds
+ * sp' + x0. Stash sp' in TPIDR_EL0 and the original x0 in TPIDRRO_EL0 (the
+ * user's TLS registers: the task will not go back to user space), move to
+ * this CPU's overflow stack, save a frame there and report.
+ */
+__bad_stack:
+    msr     tpidr_el0, x0
+    sub     x0, sp, x0
+    msr     tpidrro_el0, x0
+    mrs     x0, tpidr_el1                   // CPU number + 1
+    sub     x0, x0, #1
+    and     x0, x0, #(NR_CPUS - 1)
+    add     x0, x0, #1
+    lsl     x0, x0, #OVERFLOW_STACK_SHIFT
+    mov     sp, x0
+    adrp    x0, overflow_stacks
+    add     x0, x0, :lo12:overflow_stacks
+    add     sp, sp, x0                      // the top of this CPU's overflow stack
+    kernel_entry 1
+    mov     x0, sp
+    bl      handle_bad_stack
+1:  wfe
+    b       1b
+
+/*
+ * One small stack per CPU to report an overflow on. Together they fill the
+ * lower half of a block aligned like a task stack, so that the entry check
+ * above passes while on them.
+ */
+    .bss
+    .balign 1 << (THREAD_SHIFT + 1)
+    .globl overflow_stacks
+overflow_stacks:
+    .space NR_CPUS << OVERFLOW_STACK_SHIFT
+    .globl overflow_stacks_end
+overflow_stacks_end:
+    .text
+
+/*
  * ktest_setjmp(buf) / ktest_longjmp(buf): save and restore the callee-saved
  * state so the test runner can recover from a test that is expected to
  * fault. setjmp returns 0; a later longjmp makes it return 1.
@@ -186,7 +266,7 @@ ktest_longjmp:
     ret
 
 /*
- * cpu_switch_to(prev: *mut Context, next: *const Context)
+ * cpu_switch_to(prev: *mut CpuContext, next: *const CpuContext, next_task)
  * (Linux: arch/arm64/kernel/entry.S cpu_switch_to).
  * Saves the callee-saved registers, the frame pointer, the return address
  * and sp of the current task into `prev`, loads `next`'s, and returns into
@@ -197,6 +277,7 @@ ktest_longjmp:
 cpu_switch_to:
     save_callee_regs x0
     restore_callee_regs x1
+    msr     sp_el0, x2                      // current = next
     ret
 
 /*

@@ -108,8 +108,8 @@ fn el0_sync(frame: &mut TrapFrame) {
 /// If a recovery point is armed (an expected-fault test is running), resume
 /// there instead of oopsing: rewrite the return address to ktest_longjmp.
 fn try_recover(frame: &mut TrapFrame) -> bool {
-    if crate::kernel::percpu::smp_processor_id() != 0 {
-        return false; // the test runner's recovery point is on CPU 0
+    if !crate::debug::ktest::is_runner() {
+        return false; // the recovery point is on the test runner's stack
     }
     let buf = FAULT_RECOVERY.swap(core::ptr::null_mut(), Ordering::AcqRel);
     if buf.is_null() {
@@ -140,24 +140,75 @@ fn bad_mode(frame: &mut TrapFrame, index: u64) {
     die("Oops - bad mode", frame);
 }
 
-/// Prints the oops (Linux: die -> __die -> show_regs, dump_backtrace) and panics.
+/// Oopses so far (Linux: the die counter, `[#N]`).
+pub static OOPS_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// Prints the oops (Linux: die -> __die -> show_regs, dump_backtrace), then
+/// kills the task that caused it: a kernel thread dies alone and the system
+/// goes on, as in Linux without panic_on_oops; in an interrupt, in the idle
+/// task or in init, the kernel panics.
 fn die(str: &str, frame: &TrapFrame) -> ! {
     let mut w = crate::drivers::console::OopsWriter;
-    let _ = writeln!(w, "Internal error: {str}: {:016x} [#1] SMP", frame.esr);
+    let n = OOPS_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    let _ = writeln!(w, "Internal error: {str}: {:016x} [#{n}] SMP", frame.esr);
     let cpu = crate::kernel::percpu::smp_processor_id();
-    match crate::sched::current_nolock() {
-        Some(t) => {
-            let _ = writeln!(w, "CPU: {cpu} PID: {} Comm: {}", t.pid, t.name());
-        }
-        None => {
-            let _ = writeln!(w, "CPU: {cpu} PID: 0 Comm: swapper/{cpu}");
-        }
-    }
+    crate::sched::current_pid_comm(|pid, comm| {
+        let _ = match pid {
+            0 => writeln!(w, "CPU: {cpu} PID: 0 Comm: swapper/{cpu}"),
+            _ => writeln!(w, "CPU: {cpu} PID: {pid} Comm: {comm}"),
+        };
+    });
     show_regs(frame, &mut w);
     let _ = writeln!(w, "Call trace:");
     super::backtrace::print_trace(frame.regs[29] as usize, frame.pc as usize, &mut w);
-    panic!("Fatal exception");
+    let _ = writeln!(w, "---[ end trace {n:016x} ]---");
+    if crate::kernel::panic::panic_on_oops() {
+        panic!("Fatal exception");
+    }
+    crate::sched::make_task_dead(SIGSEGV)
 }
+
+/// Linux's signal number for a bad memory access: the exit code of a
+/// kernel thread killed by an oops.
+pub const SIGSEGV: i32 = 11;
+
+extern "C" {
+    static overflow_stacks: u8;
+    static overflow_stacks_end: u8;
+}
+
+/// An exception found the kernel stack overflowed; entry.S moved to this
+/// CPU's overflow stack and saved the frame there (Linux: handle_bad_stack).
+/// TPIDR_EL0 holds where the frame would have gone, TPIDRRO_EL0 the
+/// interrupted x0.
+#[no_mangle]
+extern "C" fn handle_bad_stack(frame: &mut TrapFrame) -> ! {
+    use aarch64_cpu::registers::{TPIDRRO_EL0, TPIDR_EL0};
+    use tock_registers::interfaces::Readable;
+    frame.regs[0] = TPIDRRO_EL0.get();
+    frame.sp = TPIDR_EL0.get() + core::mem::size_of::<TrapFrame>() as u64;
+    let mut w = crate::drivers::console::OopsWriter;
+    let _ = writeln!(w, "Insufficient stack space to handle exception!");
+    let _ = writeln!(w, "ESR: {:#010x} -- {}", frame.esr, Esr(frame.esr).class_str());
+    let _ = writeln!(w, "FAR: {:#018x}", frame.far);
+    if let Some((bottom, top)) = crate::sched::current().and_then(|t| t.stack_range()) {
+        let _ = writeln!(w, "Task stack:     [{bottom:#018x}..{top:#018x}]");
+    }
+    let (ob, oe) = (&raw const overflow_stacks as usize, &raw const overflow_stacks_end as usize);
+    let _ = writeln!(w, "Overflow stack: [{ob:#018x}..{oe:#018x}]");
+    STACK_OVERFLOWS.fetch_add(1, Ordering::Relaxed);
+    die("kernel stack overflow", frame)
+}
+
+// entry.S lays out NR_CPUS overflow stacks of 8 KiB in the lower half of a
+// block aligned to 2 * THREAD_SIZE.
+const _: () = assert!(
+    crate::kernel::percpu::NR_CPUS == 8
+        && (crate::kernel::percpu::NR_CPUS << 13) <= crate::sched::stack::THREAD_SIZE
+);
+
+/// Kernel stack overflows caught (for tests).
+pub static STACK_OVERFLOWS: AtomicU64 = AtomicU64::new(0);
 
 /// The register dump of an oops, as Linux's __show_regs prints it.
 pub fn show_regs(frame: &TrapFrame, w: &mut impl Write) {

@@ -10,6 +10,7 @@
 use super::tlb;
 use crate::sync::SpinLockIrq;
 use aarch64_cpu::registers::*;
+use core::sync::atomic::{AtomicU64, Ordering};
 use pagoda_mm::asid::{AsidAllocator, Switch};
 use spin::Once;
 use tock_registers::interfaces::{Readable, Writeable};
@@ -38,8 +39,17 @@ pub fn asids_init() {
 /// Installs a user table for `ctx` (an mm's context id; 0 for a new mm) on
 /// `cpu`, flushing this CPU's TLB first if the ASID generation rolled over
 /// (Linux: check_and_switch_context + cpu_switch_mm).
-pub fn check_and_switch_context(ctx: &mut u64, pgd_pa: usize, cpu: usize) -> Switch {
-    let sw = ASIDS.get().expect("asids_init not called").lock().check_and_switch(ctx, cpu);
+///
+/// `ctx` is read and updated under the allocator's lock, so two CPUs
+/// switching to the same new mm at once agree on one ASID.
+pub fn check_and_switch_context(ctx: &AtomicU64, pgd_pa: usize, cpu: usize) -> Switch {
+    let sw = {
+        let mut asids = ASIDS.get().expect("asids_init not called").lock();
+        let mut id = ctx.load(Ordering::Relaxed);
+        let sw = asids.check_and_switch(&mut id, cpu);
+        ctx.store(id, Ordering::Relaxed);
+        sw
+    };
     if sw.flush_local_tlb {
         tlb::local_flush_tlb_all();
     }
@@ -67,15 +77,16 @@ mod tests {
 
     #[ktest]
     fn switching_context_puts_the_asid_in_ttbr0() {
+        crate::sched::leave_mm(); // this test installs tables itself
         let pgd = super::super::mmu::reserved_pg_dir_pa().0; // any empty table will do
-        let (mut a, mut b) = (0u64, 0u64);
-        let sa = check_and_switch_context(&mut a, pgd, 0);
+        let (a, b) = (AtomicU64::new(0), AtomicU64::new(0));
+        let sa = check_and_switch_context(&a, pgd, 0);
         assert_eq!(TTBR0_EL1.get() >> 48, sa.asid as u64);
-        let sb = check_and_switch_context(&mut b, pgd, 0);
+        let sb = check_and_switch_context(&b, pgd, 0);
         assert_ne!(sa.asid, sb.asid);
         assert_ne!(sa.asid, 0);
         // Coming back keeps the same ASID.
-        assert_eq!(check_and_switch_context(&mut a, pgd, 0).asid, sa.asid);
+        assert_eq!(check_and_switch_context(&a, pgd, 0).asid, sa.asid);
         switch_to_reserved(0);
         assert_eq!(TTBR0_EL1.get() >> 48, 0);
     }
@@ -92,6 +103,7 @@ mod tests {
         use pagoda_mm::pgtable::{MapFlags, PageTable, PageTableMem, Prot};
 
         const UVA: usize = 0x0000_0040_0000_0000;
+        crate::sched::leave_mm(); // this test installs tables itself
         let user = Prot::READ | Prot::WRITE | Prot::USER;
         let mut mem = KernelPgtableMem;
         let pgd = mem.alloc_table().unwrap();
@@ -105,9 +117,9 @@ mod tests {
             // SAFETY: UVA is mapped in the installed TTBR0 table; PAN is off.
             unsafe { (UVA as *const u64).read_volatile() }
         };
-        let mut ctx = 0;
+        let ctx = AtomicU64::new(0);
         PageTable::new(pgd, &mut mem).map(UVA, PhysAddr(pages), 4096, user, MapFlags::empty()).unwrap();
-        let asid = check_and_switch_context(&mut ctx, pgd.0, 0).asid;
+        let asid = check_and_switch_context(&ctx, pgd.0, 0).asid;
         assert_eq!(read(), 0xaaaa);
         // Retarget without the walker's flush, then flush by (ASID, VA).
         let retarget = |mem: &mut KernelPgtableMem, to: usize| {

@@ -13,6 +13,9 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+/// The end of user space: TTBR0 covers [0, TASK_SIZE) (Linux: TASK_SIZE_64
+/// with VA_BITS = 48).
+pub const TASK_SIZE: usize = 1 << 48;
 pub const VA_START: usize = 0xffff_0000_0000_0000;
 pub const MODULES_VADDR: usize = VA_START;
 pub const MODULES_END: usize = MODULES_VADDR + (128 << 20);

@@ -1,0 +1,125 @@
+//! Sleeping for a time (Linux: kernel/time/timer.c schedule_timeout,
+//! msleep, msleep_interruptible).
+//!
+//! A sleeper puts a timer (its expiry in jiffies and a reference to itself)
+//! on one list; CPU 0's tick wakes the sleepers whose time has come. A
+//! sleeper removes its own timer when it wakes (del_timer), whatever woke
+//! it, so no timer outlives its sleep. Linux keeps per-CPU timer wheels;
+//! one unsorted list is enough at Pagoda's scale.
+
+use crate::kernel::time::{jiffies, msecs_to_jiffies};
+use crate::sched::{current, schedule, set_current_state, wake_up_process, yield_now, TaskRef};
+use crate::sched::{TASK_INTERRUPTIBLE, TASK_RUNNING, TASK_UNINTERRUPTIBLE};
+use crate::sync::SpinLockIrq;
+use alloc::vec::Vec;
+use pagoda_klib::arc::Arc;
+
+struct Timer {
+    expires: u64,
+    task: TaskRef,
+}
+
+static TIMERS: SpinLockIrq<Vec<Timer>> = SpinLockIrq::new(Vec::new());
+
+/// Wakes the sleepers whose time has come. Called from CPU 0's tick:
+/// nothing here allocates, and the references dropped are never a task's
+/// last (the sleeper's del_timer waits for this lock before it can exit).
+pub fn run_timers() {
+    let now = jiffies();
+    let mut timers = TIMERS.lock();
+    let mut i = 0;
+    while i < timers.len() {
+        if timers[i].expires <= now {
+            let t = timers.swap_remove(i);
+            wake_up_process(&t.task);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Sleeps until `timeout` jiffies have passed or the task is woken, in the
+/// state the caller set (Linux: schedule_timeout). Returns the jiffies
+/// left (0 if the time ran out).
+pub fn schedule_timeout(timeout: u64) -> u64 {
+    let expires = jiffies() + timeout;
+    let Some(me) = current() else {
+        // Before the scheduler: spin on the tick.
+        while jiffies() < expires {
+            crate::arch::cpu::wait_for_interrupt();
+        }
+        return 0;
+    };
+    let queued = {
+        let mut timers = TIMERS.lock();
+        let ok = timers.try_reserve(1).is_ok();
+        if ok {
+            timers.push(Timer { expires, task: me.clone() });
+        }
+        ok
+    };
+    if queued {
+        schedule();
+        // del_timer: gone already if it fired.
+        TIMERS.lock().retain(|t| !Arc::ptr_eq(&t.task, &me));
+    } else {
+        // No memory for the timer: poll instead of sleeping.
+        set_current_state(TASK_RUNNING);
+        yield_now();
+    }
+    expires.saturating_sub(jiffies())
+}
+
+fn msleep_state(ms: u64, state: u32) {
+    // Linux adds one jiffy: the current one is partly over.
+    let mut timeout = msecs_to_jiffies(ms) + 1;
+    while timeout > 0 {
+        set_current_state(state);
+        timeout = schedule_timeout(timeout);
+    }
+}
+
+/// Sleeps for at least `ms` milliseconds (Linux: msleep). Shown as `D`.
+pub fn msleep(ms: u64) {
+    msleep_state(ms, TASK_UNINTERRUPTIBLE)
+}
+
+/// The same, shown as `S` (Linux: msleep_interruptible; no signal cuts
+/// it short yet).
+pub fn msleep_interruptible(ms: u64) {
+    msleep_state(ms, TASK_INTERRUPTIBLE)
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::debug::ktest::ktest;
+
+    #[ktest]
+    fn msleep_sleeps_at_least_that_long() {
+        let j0 = jiffies();
+        msleep(50);
+        assert!(jiffies() >= j0 + msecs_to_jiffies(50), "woke after {} jiffies", jiffies() - j0);
+        assert!(!TIMERS.lock().iter().any(|t| t.task.pid == 1), "the timer outlived the sleep");
+    }
+
+    #[ktest]
+    fn an_early_wake_up_does_not_end_msleep() {
+        use crate::sched::{kthread_join, kthread_run};
+        use core::sync::atomic::{AtomicU64, Ordering::*};
+        static SLEPT: AtomicU64 = AtomicU64::new(0);
+        fn sleeper(_: usize) {
+            let j0 = jiffies();
+            msleep(100);
+            SLEPT.store(jiffies() - j0, Release);
+        }
+        let t = kthread_run("ktest-msleep", sleeper, 0, None).unwrap();
+        // Poke it while it sleeps: a stray wake-up must not cut the sleep short.
+        for _ in 0..5 {
+            msleep(10);
+            t.wake_up();
+        }
+        kthread_join(t);
+        assert!(SLEPT.load(Acquire) >= msecs_to_jiffies(100), "slept {} jiffies", SLEPT.load(Acquire));
+    }
+}

@@ -1,0 +1,91 @@
+//! The user address space object (Linux: include/linux/mm_types.h struct
+//! mm_struct; kernel/fork.c mm_alloc, __mmdrop; arch/arm64 pgd_alloc).
+//!
+//! What exists so far is what the scheduler needs to switch address
+//! spaces: the page-table root (`pgd`), the ASID context id that
+//! arch/aarch64/mm/context.rs hands out, and the page-table lock. The VMA
+//! tree, counters and `mmap_lock` arrive with the process address space.
+//!
+//! An `MmRef` is Linux's `mm_count` reference (it keeps the struct and its
+//! page tables alive, including for CPUs that still have it loaded lazily);
+//! dropping the last one frees the page tables.
+
+use crate::arch::mm::context::check_and_switch_context;
+use crate::arch::mm::layout::TASK_SIZE;
+use crate::arch::mm::mmu::KernelPgtableMem;
+use crate::sync::SpinLockIrq;
+use core::sync::atomic::{AtomicU64, Ordering};
+use pagoda_klib::arc::Arc;
+use pagoda_klib::errno::Errno;
+use pagoda_mm::addr::PhysAddr;
+use pagoda_mm::pgtable::{MmuGather, PageTable, PageTableMem, Pte};
+
+pub type MmRef = Arc<MmStruct>;
+
+pub struct MmStruct {
+    pgd: PhysAddr,
+    /// ASID and generation (Linux: mm->context.id); 0 until first loaded.
+    context_id: AtomicU64,
+    /// Serialises changes to the page tables (Linux: page_table_lock; the
+    /// split PTE locks come later).
+    page_table_lock: SpinLockIrq<()>,
+}
+
+impl MmStruct {
+    /// A new, empty address space (Linux: mm_alloc -> mm_init -> pgd_alloc).
+    pub fn alloc() -> Result<MmRef, Errno> {
+        let pgd = KernelPgtableMem.alloc_table().ok_or(Errno::ENOMEM)?;
+        let mm = MmStruct { pgd, context_id: AtomicU64::new(0), page_table_lock: SpinLockIrq::new(()) };
+        // On failure the returned value is dropped, which frees the pgd.
+        Arc::try_new(mm).map_err(|_| Errno::ENOMEM)
+    }
+
+    pub fn pgd(&self) -> PhysAddr {
+        self.pgd
+    }
+
+    /// The ASID this mm has now (0 if it was never loaded).
+    pub fn asid(&self) -> u16 {
+        self.context_id.load(Ordering::Relaxed) as u16
+    }
+
+    /// Runs `f` on the page tables with the page-table lock held.
+    pub fn with_page_table<R>(&self, f: impl FnOnce(&mut PageTable<'_, KernelPgtableMem>) -> R) -> R {
+        let _ptl = self.page_table_lock.lock();
+        let mut mem = KernelPgtableMem;
+        let mut pt = PageTable::new(self.pgd, &mut mem);
+        f(&mut pt)
+    }
+
+    /// Installs this mm in TTBR0 on `cpu`, which must be the calling CPU,
+    /// with interrupts masked (Linux: switch_mm_irqs_off).
+    pub(crate) fn switch_to_on(&self, cpu: usize) {
+        check_and_switch_context(&self.context_id, self.pgd.0, cpu);
+    }
+}
+
+impl Drop for MmStruct {
+    /// Frees the page tables (Linux: free_pgtables + pgd_free in
+    /// exit_mmap/__mmdrop). The pages they mapped belong to whoever mapped
+    /// them and must be unmapped first; an entry still present is reported,
+    /// as Linux's "BUG: Bad rss-counter state", and its page is left alone.
+    fn drop(&mut self) {
+        let mut tlb = MmuGather::new();
+        let mut left = 0usize;
+        let mut mem = KernelPgtableMem;
+        {
+            let _ptl = self.page_table_lock.lock();
+            let mut pt = PageTable::new(self.pgd, &mut mem);
+            let _ = pt.zap_range(0, TASK_SIZE, &mut tlb, |_, pte: Pte, size, _| {
+                if pte.pte_present() {
+                    left += size;
+                }
+            });
+        }
+        tlb.tlb_finish_mmu(&mut mem, |_| {});
+        if left > 0 {
+            log::error!("BUG: mm freed with {} KiB still mapped", left >> 10);
+        }
+        KernelPgtableMem.free_table(self.pgd);
+    }
+}

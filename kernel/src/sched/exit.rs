@@ -1,0 +1,87 @@
+//! Task exit (Linux: kernel/exit.c do_exit, make_task_dead, release_task).
+//!
+//! An exiting task marks itself TASK_DEAD, wakes whoever waits for exits,
+//! and switches away for the last time. Its stack cannot be freed by the
+//! task itself (it is running on it), nor by the next task until the switch
+//! is over: `reap()` frees it once `on_cpu` is clear, and drops the task
+//! list's reference. The task struct itself goes when the last reference
+//! does (a KThread handle may keep it to read the exit code).
+
+use super::core::schedule;
+use super::task::*;
+use super::wait::WaitQueue;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering::*;
+
+/// Woken whenever a task exits.
+pub static EXIT_WQ: WaitQueue = WaitQueue::new();
+
+/// Ends the current task (Linux: do_exit).
+pub fn do_exit(code: i32) -> ! {
+    let me = current().expect("do_exit without a task");
+    // A kernel thread's borrowed mm is given back (Linux: exit_mm).
+    drop(me.mm.lock().take());
+    me.set_exit_code(code);
+    me.set_state(TASK_DEAD);
+    drop(me);
+    EXIT_WQ.wake_up();
+    schedule();
+    unreachable!("a dead task was scheduled again");
+}
+
+/// Ends the current task after an oops (Linux: make_task_dead). A kernel
+/// thread dies with the signal as its exit code and the system goes on;
+/// the idle tasks, init and interrupt handlers cannot die, so the kernel
+/// panics instead.
+pub fn make_task_dead(signr: i32) -> ! {
+    use pagoda_klib::sync::{in_interrupt, preempt_count, preempt_count_sub};
+    if in_interrupt() {
+        panic!("Aiee, killing interrupt handler!");
+    }
+    let Some(me) = current() else { panic!("Fatal exception") };
+    if me.is_idle() {
+        panic!("Attempted to kill the idle task!");
+    }
+    if me.pid == 1 {
+        panic!("Attempted to kill init! exitcode={signr:#010x}");
+    }
+    // It may have died holding spin locks: they stay held (anyone waiting
+    // for them will hang and show up in ps), but this CPU must not stay in
+    // atomic context for the tasks that run next.
+    let count = preempt_count();
+    if count != 0 {
+        log::info!("note: {}[{}] exited with preempt_count {count}", me.name(), me.pid);
+        preempt_count_sub(count);
+    }
+    drop(me);
+    do_exit(signr)
+}
+
+/// Frees the stacks of dead tasks and drops the task list's references
+/// (Linux: release_task -> put_task_struct, and the stack freeing of
+/// finish_task_switch). Called from process context only.
+pub fn reap() {
+    let dead: Vec<TaskRef> = {
+        let mut tasks = TASKS.lock();
+        let mut dead = Vec::new();
+        if dead.try_reserve(tasks.len()).is_err() {
+            return; // try again next time
+        }
+        tasks.retain(|t| {
+            let is_dead = t.state() == TASK_DEAD;
+            if is_dead {
+                dead.push(t.clone());
+            }
+            !is_dead
+        });
+        dead
+    };
+    for t in dead {
+        // The CPU that ran it may still be switching away from it.
+        while t.on_cpu.load(Acquire) {
+            core::hint::spin_loop();
+        }
+        let stack = t.stack.lock().take();
+        drop(stack); // vfree, with no lock held
+    }
+}

@@ -1,0 +1,60 @@
+//! Kernel stacks (Linux: kernel/fork.c alloc_thread_stack_node with
+//! CONFIG_VMAP_STACK; arch/arm64/include/asm/memory.h THREAD_SIZE).
+//!
+//! Every task's stack is THREAD_SIZE bytes of vmalloc space, aligned to
+//! 2 × THREAD_SIZE. The page below it is never mapped (vmalloc leaves a
+//! guard page after every area, and the alignment gap or the previous
+//! area's guard lies below ours), so running off the bottom faults instead
+//! of silently overwriting whatever lies below.
+//!
+//! The alignment is what lets the exception entry notice the overflow
+//! without touching memory: every valid stack pointer has bit THREAD_SHIFT
+//! clear, and one that ran off the bottom has it set (entry.S,
+//! `kernel_ventry`). The boot CPU's stack in the image is aligned the same
+//! way (linker.ld), and the secondary CPUs start on their idle task's stack.
+
+use crate::mm::vmalloc::{__vmalloc_node, vfree};
+use pagoda_mm::gfp::Gfp;
+
+/// log2 of the kernel stack size (64 KiB; Linux arm64 uses 16 KiB, but
+/// Pagoda's test kernel keeps larger frames on the stack).
+pub const THREAD_SHIFT: usize = 16;
+pub const THREAD_SIZE: usize = 1 << THREAD_SHIFT;
+/// Stacks are aligned to twice their size (Linux: THREAD_ALIGN).
+pub const THREAD_ALIGN: usize = 2 * THREAD_SIZE;
+
+const _: () = assert!(THREAD_SHIFT == 16, "entry.S and linker.ld hard-code THREAD_SHIFT = 16");
+
+/// A task's kernel stack; freed when dropped.
+pub struct KernelStack {
+    bottom: usize,
+}
+
+impl KernelStack {
+    /// Linux: alloc_thread_stack_node. None when memory is short.
+    pub fn alloc() -> Option<Self> {
+        let bottom = __vmalloc_node(THREAD_SIZE, THREAD_ALIGN, Gfp::GFP_KERNEL)?;
+        Some(KernelStack { bottom })
+    }
+
+    pub fn bottom(&self) -> usize {
+        self.bottom
+    }
+
+    /// The initial stack pointer.
+    pub fn top(&self) -> usize {
+        self.bottom + THREAD_SIZE
+    }
+}
+
+impl Drop for KernelStack {
+    fn drop(&mut self) {
+        vfree(self.bottom);
+    }
+}
+
+/// Whether `sp` lies on a stack placed as above: the test the exception
+/// entry makes in assembly, for host-side reasoning and ktests.
+pub fn sp_in_lower_half(sp: usize) -> bool {
+    sp & THREAD_SIZE == 0
+}

@@ -1,0 +1,258 @@
+//! Tasks (Linux: include/linux/sched.h struct task_struct, kernel/fork.c,
+//! kernel/pid.c; arch/arm64/include/asm/current.h).
+//!
+//! A task is reference-counted ([`TaskRef`]): the task list, a run queue
+//! that holds it, a wait queue or timer it sleeps on, and a kthread handle
+//! each own a reference, so nothing is freed while another CPU can still
+//! reach it (Linux: get_task_struct / put_task_struct). Its kernel stack is
+//! freed earlier, when the dead task is reaped (see `exit.rs`), because
+//! handles may outlive the thread.
+//!
+//! `current` is read from `sp_el0`, as arm64 Linux does: the kernel runs on
+//! `SP_EL1`, so `SP_EL0` is a free register while at EL1, and
+//! `cpu_switch_to` loads it with the next task. Entry from EL0 reloads it
+//! from the per-CPU `__entry_task` (the user's stack pointer is in `SP_EL0`
+//! while user code runs).
+//!
+//! Locking: `state` changes follow the rules in `core.rs`; `mm` is only
+//! changed by the task itself (kthread_use_mm) and read under its lock
+//! (Linux: task_lock); `ctx` only by the CPU switching the task.
+
+use super::stack::KernelStack;
+use crate::mm::mm_types::MmRef;
+use crate::sync::SpinLockIrq;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::*};
+use pagoda_klib::arc::Arc;
+use pagoda_klib::errno::Errno;
+
+/// A counted reference to a task (Linux: a `task_struct *` with a reference).
+pub type TaskRef = Arc<Task>;
+
+/// Task states, with Linux's values (include/linux/sched.h). A task that
+/// runs or waits on a run queue is TASK_RUNNING; `on_rq` tells which.
+pub const TASK_RUNNING: u32 = 0x0000;
+pub const TASK_INTERRUPTIBLE: u32 = 0x0001;
+pub const TASK_UNINTERRUPTIBLE: u32 = 0x0002;
+pub const TASK_DEAD: u32 = 0x0080;
+pub const TASK_NEW: u32 = 0x0800;
+/// The states a plain wake-up ends (Linux: TASK_NORMAL).
+pub const TASK_NORMAL: u32 = TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE;
+
+/// Task flags, with Linux's values.
+pub const PF_IDLE: u32 = 0x0000_0002;
+pub const PF_KTHREAD: u32 = 0x0020_0000;
+
+/// Saved callee-saved state of a task (layout shared with cpu_switch_to).
+#[repr(C)]
+#[derive(Default)]
+pub(super) struct CpuContext {
+    pub regs: [u64; 12], // x19..x30
+    pub sp: u64,
+}
+
+/// A thread of execution (Linux: struct task_struct, the parts Pagoda uses).
+pub struct Task {
+    pub pid: usize,
+    comm: [u8; 16],
+    flags: u32,
+    /// TASK_* (Linux: __state).
+    state: AtomicU32,
+    /// On a run queue: queued or running (Linux: on_rq). Changed under the
+    /// run queue's lock.
+    pub(super) on_rq: AtomicBool,
+    /// A CPU is running this task or still switching away from it: its
+    /// saved context is not valid yet, so it must not run elsewhere, be
+    /// migrated or be reaped (Linux: on_cpu).
+    pub(super) on_cpu: AtomicBool,
+    /// The CPU it runs or last ran on.
+    cpu: AtomicUsize,
+    /// The only CPU it may run on, if pinned (Linux: cpus_mask of one CPU).
+    pub(super) affinity: Option<usize>,
+    /// Serialises wake-ups of this task (Linux: pi_lock). Taken before a
+    /// run-queue lock.
+    pub(super) pi_lock: SpinLockIrq<()>,
+    pub(super) ctx: UnsafeCell<CpuContext>,
+    /// None for the boot CPU's idle task, which runs on the image's init_stack.
+    pub(super) stack: SpinLockIrq<Option<KernelStack>>,
+    /// The user address space, if any (Linux: mm; kernel threads have none
+    /// unless they borrow one with kthread_use_mm).
+    pub(super) mm: SpinLockIrq<Option<MmRef>>,
+    pub(super) entry: Option<(fn(usize), usize)>,
+    exit_code: AtomicI32,
+    /// Times this task was switched in (Linux: nvcsw + nivcsw).
+    pub switches: AtomicUsize,
+}
+
+// SAFETY: `ctx` is touched only by the CPU switching the task in or out,
+// with interrupts masked (see core.rs); every other field is atomic or
+// behind a lock.
+unsafe impl Sync for Task {}
+// SAFETY: as above.
+unsafe impl Send for Task {}
+
+impl Task {
+    pub(super) fn new(
+        name: &str,
+        pid: usize,
+        flags: u32,
+        stack: Option<KernelStack>,
+        entry: Option<(fn(usize), usize)>,
+        affinity: Option<usize>,
+    ) -> Result<TaskRef, Errno> {
+        let mut comm = [0u8; 16];
+        let len = name.len().min(15); // TASK_COMM_LEN - 1
+        comm[..len].copy_from_slice(&name.as_bytes()[..len]);
+        let task = Task {
+            pid,
+            comm,
+            flags,
+            state: AtomicU32::new(TASK_NEW),
+            on_rq: AtomicBool::new(false),
+            on_cpu: AtomicBool::new(false),
+            cpu: AtomicUsize::new(affinity.unwrap_or(0)),
+            affinity,
+            pi_lock: SpinLockIrq::new(()),
+            ctx: UnsafeCell::new(CpuContext::default()),
+            stack: SpinLockIrq::new(stack),
+            mm: SpinLockIrq::new(None),
+            entry,
+            exit_code: AtomicI32::new(0),
+            switches: AtomicUsize::new(0),
+        };
+        Arc::try_new(task).map_err(|_| Errno::ENOMEM)
+    }
+
+    /// The command name (Linux: comm).
+    pub fn name(&self) -> &str {
+        let n = self.comm.iter().position(|&b| b == 0).unwrap_or(16);
+        core::str::from_utf8(&self.comm[..n]).unwrap_or("?")
+    }
+
+    pub fn state(&self) -> u32 {
+        self.state.load(Acquire)
+    }
+
+    /// Sets the state with a full barrier, so that a condition checked after
+    /// it cannot be read before it (Linux: set_current_state's smp_store_mb).
+    pub(super) fn set_state(&self, s: u32) {
+        self.state.store(s, SeqCst);
+    }
+
+    pub fn cpu(&self) -> usize {
+        self.cpu.load(Acquire)
+    }
+
+    pub(super) fn set_cpu(&self, cpu: usize) {
+        self.cpu.store(cpu, Release);
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.flags & PF_IDLE != 0
+    }
+
+    pub fn is_kthread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        self.exit_code.load(Acquire)
+    }
+
+    pub(super) fn set_exit_code(&self, code: i32) {
+        self.exit_code.store(code, Release);
+    }
+
+    /// The task's user address space (Linux: get_task_mm).
+    pub fn mm(&self) -> Option<MmRef> {
+        self.mm.lock().clone()
+    }
+
+    /// The bounds `[bottom, top)` of the task's kernel stack, if it has one.
+    pub fn stack_range(&self) -> Option<(usize, usize)> {
+        self.stack.try_lock()?.as_ref().map(|s| (s.bottom(), s.top()))
+    }
+
+    /// The state letter `ps` shows (Linux: task_state_to_char).
+    pub fn state_char(&self) -> char {
+        match self.state() {
+            _ if self.is_idle() => 'I',
+            TASK_RUNNING => 'R',
+            TASK_INTERRUPTIBLE => 'S',
+            TASK_UNINTERRUPTIBLE => 'D',
+            TASK_DEAD => 'Z',
+            _ => 'N',
+        }
+    }
+}
+
+/// Every task that has not been reaped (Linux: the init_task.tasks list).
+pub(super) static TASKS: SpinLockIrq<Vec<TaskRef>> = SpinLockIrq::new(Vec::new());
+static NEXT_PID: AtomicUsize = AtomicUsize::new(2);
+
+/// A new PID; 1 is init's, 0 the idle tasks' (Linux: alloc_pid).
+pub(super) fn alloc_pid() -> usize {
+    NEXT_PID.fetch_add(1, Relaxed)
+}
+
+/// Adds a task to the task list (Linux: the list_add_tail_rcu in copy_process).
+pub(super) fn register(t: &TaskRef) -> Result<(), Errno> {
+    let mut tasks = TASKS.lock();
+    tasks.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+    tasks.push(t.clone());
+    Ok(())
+}
+
+pub fn nr_tasks() -> usize {
+    TASKS.lock().len()
+}
+
+/// The task this CPU runs, as a raw pointer from `sp_el0` (null before the
+/// scheduler starts).
+#[inline(always)]
+pub(super) fn current_ptr() -> *const Task {
+    crate::arch::cpu::read_sp_el0() as *const Task
+}
+
+/// The task running on this CPU (Linux: current), or None before the
+/// scheduler starts. Lock-free: safe in the oops path.
+pub fn current() -> Option<TaskRef> {
+    // SAFETY: sp_el0 holds the running task, which its run queue keeps
+    // alive while it runs (it cannot be reaped before it switches away).
+    unsafe { current_ptr().as_ref() }.map(|t| {
+        // SAFETY: as above, `t` lives inside a TaskRef.
+        unsafe { Arc::from_inner(t) }
+    })
+}
+
+/// PID and name of the current task without taking a reference, for
+/// messages: (0, "swapper/N") when there is no task yet.
+pub fn current_pid_comm(w: impl FnOnce(usize, &str)) {
+    // SAFETY: as in current().
+    match unsafe { current_ptr().as_ref() } {
+        Some(t) => w(t.pid, t.name()),
+        None => w(0, "swapper"),
+    }
+}
+
+/// `ps`: every task with its CPU, state and switch count.
+pub fn show_tasks() {
+    crate::kprintln!("  PID  CPU  STATE  SWITCHES  COMMAND");
+    for t in TASKS.lock().iter() {
+        crate::kprintln!(
+            "{:5}  {:3}  {:5}  {:8}  {}",
+            t.pid,
+            t.cpu(),
+            t.state_char(),
+            t.switches.load(Relaxed),
+            t.name()
+        );
+    }
+}
+
+fn cmd_ps(_: &str) {
+    show_tasks();
+}
+
+crate::monitor_cmd!(MON_PS, "ps", "tasks: pid, CPU, state, switches", cmd_ps);
