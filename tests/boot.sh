@@ -80,6 +80,7 @@ boot "MEM=6G: DMA32 and Normal, /proc views" "MEM=6G" 'meminfo\nbuddyinfo\npaget
   "${TS}  DMA32    \\[mem 0x0000000040000000-0x00000000ffffffff\\]" \
   "${TS}  Normal   \\[mem 0x0000000100000000-0x00000001bfffffff\\]" \
   "^MemTotal: +[0-9]+ kB$" "^MemFree: +[0-9]+ kB$" "^MemAvailable: +[0-9]+ kB$" \
+  "^Active\\(anon\\): +0 kB$" "^SwapTotal: +0 kB$" "^KernelStack: +[1-9][0-9]+ kB$" \
   "^Node 0, zone +DMA32( +[0-9]+){11} $" "^Node 0, zone +Normal( +[0-9]+){11} $" \
   "^Node    0, zone    DMA32, type      Movable( +[0-9]+){11} $" \
   "^Number of blocks type +Unmovable +Movable +Reclaimable +HighAtomic +Isolate $" \
@@ -96,7 +97,8 @@ boot "slab and vmalloc views" "" 'slabinfo\nvmallocinfo\nmeminfo\nslabreap shrin
 boot "slab_debug turns on red zones" "CMDLINE=slab_debug" 'slabinfo\npoweroff\n' \
   "${TS}slab: debugging on: red zones and poisoning in every kmalloc cache" \
   "${TS}kmem_cache_create: kmalloc-64 +object +64 stride +192 align +64"
-boot "NUMA=2: two nodes, their zones and zonelists" "MEM=2G NUMA=2 SMP=2" 'buddyinfo\npoweroff\n' "${COMMON[@]}" \
+boot "NUMA=2: two nodes, their zones and zonelists, a CPU on each" "MEM=2G NUMA=2 SMP=2" 'buddyinfo\ncpus\npoweroff\n' "${COMMON[@]}" \
+  "^  0  0x0000000000  0x[0-9a-f]+  Cortex-A72 r0p3 +online +0 " "^  1  0x0000000001  0x[0-9a-f]+  Cortex-A72 r0p3 +online +1 " \
   "  memory: \\[mem 0x0000000080000000-0x00000000bfffffff\\] 1024 MiB, node 1" \
   "${TS}  node   1: \\[mem 0x0000000080000000-0x00000000bfffffff\\]" \
   "${TS}Built 2 zonelists" "${TS}Fallback order for Node 0: 0 1" "${TS}Fallback order for Node 1: 1 0" \

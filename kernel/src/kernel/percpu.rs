@@ -15,12 +15,30 @@ pub use pagoda_klib::sync::NR_CPUS;
 static HWIDS: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(usize::MAX) }; NR_CPUS];
 static MIDRS: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(0) }; NR_CPUS];
 static ONLINE: AtomicUsize = AtomicUsize::new(1);
+/// The NUMA node of each CPU, from the device tree's `numa-node-id` on its
+/// /cpus entry (Linux: numa_store_cpu_info / cpu_to_node).
+static CPU_NODE: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(0) }; NR_CPUS];
 
 /// Records that this CPU is `cpu` (Linux: set_my_cpu_offset).
 pub fn set_my_cpu(cpu: usize) {
     TPIDR_EL1.set(cpu as u64 + 1);
     HWIDS[cpu].store(crate::arch::cpu::hwid() as usize, Relaxed);
     MIDRS[cpu].store(crate::arch::cpu::midr().0 as usize, Relaxed);
+}
+
+/// Records the node of `cpu` (Linux: set_cpu_numa_node).
+pub fn set_cpu_node(cpu: usize, nid: usize) {
+    CPU_NODE[cpu].store(nid, Relaxed);
+}
+
+/// The node of `cpu` (Linux: cpu_to_node).
+pub fn cpu_to_node(cpu: usize) -> usize {
+    CPU_NODE[cpu].load(Relaxed)
+}
+
+/// The node of the CPU running this code (Linux: numa_node_id).
+pub fn numa_node_id() -> usize {
+    cpu_to_node(smp_processor_id())
 }
 
 /// The MIDR_EL1 an online CPU reported when it came up.

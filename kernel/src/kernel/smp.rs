@@ -16,8 +16,6 @@ use log::{info, warn};
 pub const IPI_RESCHEDULE: u32 = 0;
 pub const IPI_CALL_FUNC: u32 = 1;
 
-const PSCI_0_2_FN64_CPU_ON: u32 = 0xc400_0003;
-
 extern "C" {
     static mut secondary_data: [u64; 2];
     fn secondary_entry();
@@ -92,10 +90,12 @@ pub fn on_each_cpu(f: fn()) {
 }
 
 /// The MPIDRs of /cpus, in device-tree order.
-fn dt_cpus() -> [Option<u64>; NR_CPUS] {
+/// (MPIDR affinity, NUMA node) of each CPU in the device tree's /cpus.
+fn dt_cpus() -> [Option<(u64, usize)>; NR_CPUS] {
     let mut out = [None; NR_CPUS];
     for (i, c) in crate::drivers::devicetree::get().cpus().take(NR_CPUS).enumerate() {
-        out[i] = Some(c.ids().first() as u64);
+        let nid = c.property("numa-node-id").and_then(|p| p.as_usize()).unwrap_or(0);
+        out[i] = Some((c.ids().first() as u64, nid));
     }
     out
 }
@@ -108,10 +108,14 @@ pub fn smp_init() {
     let ttbr1 = crate::arch::mm::mmu::swapper_pg_dir_pa().0 as u64;
     let entry = crate::arch::mm::layout::pa_symbol(secondary_entry as *const u8) as u64;
     let mut cpu = 1;
-    for hwid in dt_cpus().into_iter().flatten() {
+    for (hwid, nid) in dt_cpus().into_iter().flatten() {
+        if hwid == boot_hwid {
+            percpu::set_cpu_node(0, nid);
+        }
         if hwid == boot_hwid || cpu >= NR_CPUS {
             continue;
         }
+        percpu::set_cpu_node(cpu, nid);
         // The CPU starts on the stack of its idle task (Linux: fork_idle,
         // then secondary_data.task).
         let top = match crate::sched::fork_idle(cpu) {
@@ -129,7 +133,7 @@ pub fn smp_init() {
             (*d)[1] = top as u64;
             core::arch::asm!("dc cvac, {0}", "dsb sy", in(reg) d as usize);
         }
-        let ret = psci::call(PSCI_0_2_FN64_CPU_ON, hwid, entry, cpu as u64);
+        let ret = psci::cpu_on(hwid, entry, cpu as u64);
         if ret != 0 {
             warn!("psci: failed to boot CPU{cpu} (hwid {hwid:#x}): error {ret}");
             crate::sched::unfork_idle(cpu);
@@ -170,14 +174,15 @@ extern "C" fn secondary_start_kernel(cpu: usize) -> ! {
 }
 
 fn cmd_cpus(_: &str) {
-    kprintln!("CPU  hwid          MIDR        core              state    IPIs(resched/call)");
+    kprintln!("CPU  hwid          MIDR        core              state    node  IPIs(resched/call)");
     for (cpu, ipis) in IPI_COUNTS.iter().enumerate() {
         let Some(hwid) = percpu::cpu_hwid(cpu) else { continue };
         kprintln!(
-            "{cpu:3}  {hwid:#012x}  {:#010x}  {:<16}  {:<7}  {}/{}",
+            "{cpu:3}  {hwid:#012x}  {:#010x}  {:<16}  {:<7}  {:4}  {}/{}",
             percpu::cpu_midr(cpu).0,
             alloc::format!("{}", percpu::cpu_midr(cpu)),
             if cpu_online(cpu) { "online" } else { "offline" },
+            percpu::cpu_to_node(cpu),
             ipis[0].load(Relaxed),
             ipis[1].load(Relaxed)
         );

@@ -270,6 +270,7 @@ pub fn free_area_init(cmdline: &str) {
     pa.setup_pcp();
     pa.hooks.wakeup_kswapd = Some(super::kswapd::wakeup_kswapd);
     pa.hooks.this_cpu = crate::kernel::percpu::smp_processor_id;
+    pa.hooks.this_node = crate::kernel::percpu::numa_node_id;
     info!(
         "Built {} zonelists, mobility grouping on.  Total pages: {}",
         pa.nr_online_nodes,

@@ -14,4 +14,5 @@ pub mod page_alloc;
 pub mod pgalloc;
 pub mod procfs;
 pub mod slab;
+pub mod swapfile;
 pub mod vmalloc;

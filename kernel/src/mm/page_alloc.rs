@@ -373,3 +373,19 @@ mod tests {
         assert_eq!(mem_free_pages(), before);
     }
 }
+
+/// The sum of a node counter over every node, never negative (Linux:
+/// global_node_page_state).
+pub fn global_node_page_state(item: pagoda_mm::vmstat::NodeStatItem) -> usize {
+    page_allocator().online_nodes().map(|n| n.vm_stat.get(item as usize)).sum::<isize>().max(0) as usize
+}
+
+/// Adds `delta` to a counter of the node that holds `pfn` (Linux:
+/// mod_node_page_state(page_pgdat(page), ...)).
+pub fn mod_node_page_state(pfn: usize, item: pagoda_mm::vmstat::NodeStatItem, delta: isize) {
+    let pa = page_allocator();
+    let nid = pa.pfn_zone(pfn).map_or(0, |z| z.nid);
+    if let Some(n) = pa.node(nid) {
+        n.vm_stat.add(item as usize, delta);
+    }
+}

@@ -34,26 +34,61 @@ fn mi(name: &str, kb: usize) {
     kprintln!("{:<16}{kb:>8} kB", label.as_str());
 }
 
+/// A zone counter summed over every zone (Linux: global_zone_page_state).
+fn global_zone_page_state(item: ZoneStatItem) -> usize {
+    page_allocator().zones().map(|z| z.zone_page_state(item)).sum()
+}
+
+/// Page-cache pages of block devices (Linux: nr_blockdev_pages). Pagoda has
+/// no block devices until the file issue's virtio-blk.
+fn nr_blockdev_pages() -> usize {
+    0
+}
+
+/// /proc/meminfo, the lines of Linux 6.1 that Pagoda has counters for, in
+/// its order and format. Lines whose subsystem has not landed yet (the page
+/// cache, LRU lists, swap) read their real counters, which are zero until
+/// then.
 pub fn show_meminfo() {
+    use super::page_alloc::global_node_page_state as node;
+    use pagoda_mm::vmstat::NodeStatItem::*;
     let pa = page_allocator();
     let total = pa.totalram_pages();
     let free = mem_free_pages();
     let available = free.saturating_sub(totalreserve_pages());
+    let buffers = nr_blockdev_pages();
+    let swapcached = node(NrSwapcache);
+    let cached = node(NrFilePages).saturating_sub(swapcached + buffers);
+    let lru = [node(NrActiveAnon), node(NrInactiveAnon), node(NrActiveFile), node(NrInactiveFile)];
     mi("MemTotal", total * K);
     mi("MemFree", free * K);
     mi("MemAvailable", available * K);
-    for name in ["Buffers", "Cached", "SwapCached", "Active", "Inactive", "Unevictable", "Mlocked"] {
-        mi(name, 0);
-    }
-    mi("SwapTotal", 0);
-    mi("SwapFree", 0);
-    for name in ["Dirty", "Writeback", "AnonPages", "Mapped", "Shmem"] {
-        mi(name, 0);
-    }
+    mi("Buffers", buffers * K);
+    mi("Cached", cached * K);
+    mi("SwapCached", swapcached * K);
+    mi("Active", (lru[0] + lru[2]) * K);
+    mi("Inactive", (lru[1] + lru[3]) * K);
+    mi("Active(anon)", lru[0] * K);
+    mi("Inactive(anon)", lru[1] * K);
+    mi("Active(file)", lru[2] * K);
+    mi("Inactive(file)", lru[3] * K);
+    mi("Unevictable", node(NrUnevictable) * K);
+    mi("Mlocked", global_zone_page_state(ZoneStatItem::NrMlock) * K);
+    mi("SwapTotal", super::swapfile::total_swap_pages() * K);
+    mi("SwapFree", super::swapfile::nr_swap_pages() * K);
+    mi("Dirty", node(NrFileDirty) * K);
+    mi("Writeback", node(NrWriteback) * K);
+    mi("AnonPages", node(NrAnonMapped) * K);
+    mi("Mapped", node(NrFileMapped) * K);
+    mi("Shmem", node(NrShmem) * K);
     let (reclaimable, unreclaimable) = super::slab::slab_bytes();
+    mi("KReclaimable", reclaimable >> 10);
     mi("Slab", (reclaimable + unreclaimable) >> 10);
     mi("SReclaimable", reclaimable >> 10);
     mi("SUnreclaim", unreclaimable >> 10);
+    mi("KernelStack", node(NrKernelStackKb));
+    mi("PageTables", node(NrPagetable) * K);
+    mi("Bounce", global_zone_page_state(ZoneStatItem::NrBounce) * K);
     mi("VmallocTotal", (crate::arch::mm::layout::VMALLOC_END - crate::arch::mm::layout::VMALLOC_START) >> 10);
     mi("VmallocUsed", super::vmalloc::vmalloc_used_pages() * K);
 }
@@ -133,11 +168,11 @@ fn show_zone(z: &Zone, node: Option<&PglistData>) {
         kprintln!("      {name:<22} {}", z.vm_stat.get(i));
     }
     kprintln!("  pagesets");
-    for (cpu, pcp) in z.pcp.iter().enumerate() {
+    // Every online CPU's lists, as Linux shows every possible CPU's.
+    for (cpu, pcp) in z.pcp.iter().enumerate().take(crate::kernel::percpu::num_online_cpus()) {
         let p = pcp.lock();
-        // One CPU runs for now; show the others only once they hold pages.
-        if p.high == 0 || (cpu > 0 && p.count == 0) {
-            continue;
+        if p.high == 0 {
+            continue; // a zone too small for pcp lists
         }
         kprintln!("    cpu: {cpu}");
         kprintln!("              count: {}", p.count);

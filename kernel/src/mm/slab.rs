@@ -77,7 +77,7 @@ impl SlabBackend for KernelSlabBackend {
         crate::kernel::percpu::smp_processor_id()
     }
     fn this_node(&self) -> usize {
-        0
+        crate::kernel::percpu::numa_node_id()
     }
     fn account_slab_pages(&self, nid: usize, reclaimable: bool, pages: isize) {
         if let Some(node) = super::page_alloc::page_allocator().node(nid) {
@@ -216,8 +216,12 @@ pub fn kmem_cache_create(
     flags: SlabFlags,
     ctor: Option<fn(*mut u8)>,
 ) -> Result<&'static KmemCache, SlabError> {
-    // Off-slab descriptors come from kmalloc-1k, which fits any descriptor.
-    let mgmt = KMALLOC.get().map(|k| k.caches[9]);
+    // Off-slab descriptors come from the kmalloc cache that fits the largest
+    // descriptor (kmalloc-1k).
+    const OFF_SLAB_MGMT_MAX: usize = 1024;
+    let index =
+        pagoda_mm::slab::kmalloc::kmalloc_index(OFF_SLAB_MGMT_MAX).expect("a kmalloc cache fits 1 KiB");
+    let mgmt = KMALLOC.get().map(|k| k.caches[index]);
     let c = KmemCache::create(name, size, align, flags, ctor, &BACKEND, mgmt)?;
     register(c);
     Ok(c)
@@ -480,6 +484,7 @@ mod tests {
         assert_eq!(ksize(c), 512);
         // SAFETY: z is a live kmalloc block; its first bytes survive the move.
         unsafe { z.write(9) };
+        // SAFETY: z is a live kmalloc block, not used again after the move.
         let r = unsafe { krealloc(z, 3000, Gfp::GFP_KERNEL) }.unwrap();
         assert_eq!(ksize(r), 4096);
         // SAFETY: ours.

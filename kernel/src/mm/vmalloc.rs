@@ -6,7 +6,7 @@
 //! generic page-table API. vfree unmaps (flushing the TLB for each page, no
 //! lazy purge), frees the pages and returns the range.
 
-use super::page_alloc::{__free_pages, alloc_pages, page_allocator};
+use super::page_alloc::{__free_pages, alloc_pages};
 use crate::arch::mm::layout::{KIMAGE_VADDR, VMALLOC_END, VMALLOC_START};
 use crate::arch::mm::mmu::with_kernel_pgtable;
 use crate::sync::SpinLockIrq;
@@ -67,9 +67,10 @@ pub fn find_area(addr: usize) -> Option<(usize, usize, VmKind)> {
     vmap().lock().find(addr).map(|a| (a.start, a.size(), a.kind))
 }
 
-fn account(pages: isize) {
-    if let Some(n) = page_allocator().node(0) {
-        n.vm_stat.add(NodeStatItem::NrVmallocPages as usize, pages);
+/// Counts vmalloc pages on the nodes they come from (Linux: NR_VMALLOC).
+fn account(pages: &[usize], sign: isize) {
+    for &pfn in pages {
+        super::page_alloc::mod_node_page_state(pfn, NodeStatItem::NrVmallocPages, sign);
     }
 }
 
@@ -121,7 +122,7 @@ pub fn __vmalloc_node(size: usize, align: usize, gfp: Gfp) -> Option<usize> {
         }
         return None;
     }
-    account(n as isize);
+    account(&pages, 1);
     if let Some(a) = vmap().lock().find_mut(start) {
         a.pages = pages;
     }
@@ -158,7 +159,7 @@ pub fn vfree(addr: usize) {
     for &pfn in &area.pages {
         __free_pages(pfn, 0);
     }
-    account(-(area.pages.len() as isize));
+    account(&area.pages, -1);
     free_vm_area(area.start);
 }
 
@@ -169,9 +170,7 @@ pub fn vmalloc_to_pfn(addr: usize) -> Option<usize> {
 
 /// Pages backing vmalloc areas.
 pub fn vmalloc_used_pages() -> usize {
-    page_allocator()
-        .node(0)
-        .map_or(0, |n| n.vm_stat.get(NodeStatItem::NrVmallocPages as usize).max(0) as usize)
+    super::page_alloc::global_node_page_state(NodeStatItem::NrVmallocPages)
 }
 
 /// /proc/vmallocinfo.

@@ -13,8 +13,10 @@
 //! `kernel_ventry`). The boot CPU's stack in the image is aligned the same
 //! way (linker.ld), and the secondary CPUs start on their idle task's stack.
 
-use crate::mm::vmalloc::{__vmalloc_node, vfree};
+use crate::mm::page_alloc::mod_node_page_state;
+use crate::mm::vmalloc::{__vmalloc_node, vfree, vmalloc_to_pfn};
 use pagoda_mm::gfp::Gfp;
+use pagoda_mm::vmstat::NodeStatItem;
 
 /// log2 of the kernel stack size (64 KiB; Linux arm64 uses 16 KiB, but
 /// Pagoda's test kernel keeps larger frames on the stack).
@@ -34,6 +36,7 @@ impl KernelStack {
     /// Linux: alloc_thread_stack_node. None when memory is short.
     pub fn alloc() -> Option<Self> {
         let bottom = __vmalloc_node(THREAD_SIZE, THREAD_ALIGN, Gfp::GFP_KERNEL)?;
+        account_kernel_stack(bottom, 1);
         Some(KernelStack { bottom })
     }
 
@@ -49,7 +52,18 @@ impl KernelStack {
 
 impl Drop for KernelStack {
     fn drop(&mut self) {
+        account_kernel_stack(self.bottom, -1);
         vfree(self.bottom);
+    }
+}
+
+/// Counts the stack's pages in NR_KERNEL_STACK_KB of the nodes they come
+/// from (Linux: account_kernel_stack; meminfo's KernelStack line).
+fn account_kernel_stack(bottom: usize, sign: isize) {
+    for va in (bottom..bottom + THREAD_SIZE).step_by(pagoda_mm::addr::PAGE_SIZE) {
+        if let Some(pfn) = vmalloc_to_pfn(va) {
+            mod_node_page_state(pfn, NodeStatItem::NrKernelStackKb, sign * 4);
+        }
     }
 }
 

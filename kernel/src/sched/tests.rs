@@ -369,3 +369,22 @@ fn schedule_switches_the_user_address_space() {
         __free_pages(pfn, 0);
     }
 }
+
+/// Every kernel stack is counted in NR_KERNEL_STACK_KB (meminfo's
+/// KernelStack) from its allocation until the dead task is reaped.
+#[ktest]
+fn kernel_stacks_are_counted_in_kernelstack() {
+    use crate::mm::page_alloc::global_node_page_state;
+    use pagoda_mm::vmstat::NodeStatItem::NrKernelStackKb;
+    reap();
+    let before = global_node_page_state(NrKernelStackKb);
+    assert!(
+        before >= (num_online_cpus() + 1) * (stack::THREAD_SIZE >> 10),
+        "the idle and init stacks are not counted"
+    );
+    let t = kthread_create("ktest-kstack", nothing, 0, None).unwrap();
+    assert_eq!(global_node_page_state(NrKernelStackKb), before + (stack::THREAD_SIZE >> 10));
+    t.start();
+    kthread_join(t);
+    assert_eq!(global_node_page_state(NrKernelStackKb), before);
+}

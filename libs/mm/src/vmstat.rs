@@ -48,14 +48,21 @@ pub enum NodeStatItem {
     NrSlabReclaimableB,
     NrSlabUnreclaimableB,
     NrAnonMapped,
+    NrFileMapped,
     NrFilePages,
+    NrFileDirty,
+    NrWriteback,
+    NrShmem,
     NrKernelStackKb,
     NrPagetable,
+    NrSwapcache,
     NrVmallocPages,
 }
 
-pub const NR_VM_NODE_STAT_ITEMS: usize = 12;
+pub const NR_VM_NODE_STAT_ITEMS: usize = 17;
 
+/// Names as /proc/vmstat and /proc/zoneinfo print them, in Linux's order
+/// (enum node_stat_item).
 pub const NODE_STAT_NAMES: [&str; NR_VM_NODE_STAT_ITEMS] = [
     "nr_inactive_anon",
     "nr_active_anon",
@@ -65,9 +72,14 @@ pub const NODE_STAT_NAMES: [&str; NR_VM_NODE_STAT_ITEMS] = [
     "nr_slab_reclaimable",
     "nr_slab_unreclaimable",
     "nr_anon_pages",
+    "nr_mapped",
     "nr_file_pages",
+    "nr_dirty",
+    "nr_writeback",
+    "nr_shmem",
     "nr_kernel_stack",
     "nr_page_table_pages",
+    "nr_swapcached",
     "nr_vmalloc",
 ];
 

@@ -80,8 +80,12 @@ pub struct Hooks {
     pub direct_reclaim: Option<fn(gfp: Gfp, order: usize) -> usize>,
     /// Which CPU is running (the pcp to use).
     pub this_cpu: fn() -> usize,
+    /// The node of the running CPU: where allocations start looking
+    /// (Linux: numa_node_id).
+    pub this_node: fn() -> usize,
 }
 
+/// The default for both hooks: CPU 0 on node 0.
 fn cpu0() -> usize {
     0
 }
@@ -108,7 +112,7 @@ impl PageAllocator {
             nodes: [const { None }; MAX_NUMNODES],
             nr_online_nodes: 0,
             min_free_kbytes: 0,
-            hooks: Hooks { wakeup_kswapd: None, direct_reclaim: None, this_cpu: cpu0 },
+            hooks: Hooks { wakeup_kswapd: None, direct_reclaim: None, this_cpu: cpu0, this_node: cpu0 },
             alloc_failures: AtomicUsize::new(0),
             alloc_stalls: AtomicUsize::new(0),
         }
@@ -394,7 +398,7 @@ impl PageAllocator {
 
 impl FrameAllocator for PageAllocator {
     fn alloc_frames(&self, gfp: Gfp, order: usize) -> Result<usize, AllocFailure> {
-        self.alloc_pages(gfp, order, 0)
+        self.alloc_pages(gfp, order, (self.hooks.this_node)())
     }
     fn free_frames(&self, pfn: usize, order: usize) {
         self.free_pages(pfn, order)

@@ -2,11 +2,14 @@
 //! traps.c and mm/fault.c (the kernel-fault half).
 //!
 //! entry.S saves a [`TrapFrame`] and calls [`handle_exception`] with the
-//! vector index. Today every synchronous exception taken from EL1 is a kernel
-//! bug, so it prints a Linux-style oops and panics; the exceptions that come
-//! from EL0 will be routed to the mm fault handler and syscalls once user
-//! tasks exist. The in-kernel test runner can ask to recover from a fault
-//! instead (see `ktest`), which is how expected-fault tests pass.
+//! vector index. A synchronous exception taken from EL1 is a kernel bug: it
+//! prints a Linux-style oops and kills the task that caused it (a kernel
+//! thread dies alone; in an interrupt, the idle task or init, or with
+//! `panic_on_oops`, the kernel panics). A kernel stack overflow is caught
+//! on the way in (entry.S) and reported by `handle_bad_stack`. Exceptions
+//! from EL0 will be routed to the mm fault handler and the system calls by
+//! the user-task issue. The in-kernel test runner can ask to recover from a
+//! fault instead (see `ktest`), which is how expected-fault tests pass.
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};

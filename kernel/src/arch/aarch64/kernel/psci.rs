@@ -1,4 +1,5 @@
-//! PSCI (Arm DEN 0022) calls: SYSTEM_OFF now, CPU_ON when SMP arrives.
+//! PSCI (Arm DEN 0022) calls: PSCI_VERSION, CPU_ON, SYSTEM_OFF, SYSTEM_RESET.
+//! Every function id Pagoda uses is defined here.
 //! The conduit (HVC or SMC) comes from the device tree's /psci `method`,
 //! as in drivers/firmware/psci/psci.c.
 
@@ -7,6 +8,7 @@ use spin::Once;
 pub const PSCI_0_2_FN_SYSTEM_OFF: u32 = 0x8400_0008;
 pub const PSCI_0_2_FN_SYSTEM_RESET: u32 = 0x8400_0009;
 pub const PSCI_0_2_FN_PSCI_VERSION: u32 = 0x8400_0000;
+pub const PSCI_0_2_FN64_CPU_ON: u32 = 0xc400_0003;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conduit {
@@ -48,6 +50,12 @@ pub fn version() -> Option<(u16, u16)> {
     CONDUIT.get()?;
     let v = call(PSCI_0_2_FN_PSCI_VERSION, 0, 0, 0);
     (v >= 0).then_some(((v >> 16) as u16, v as u16))
+}
+
+/// Starts the CPU with MPIDR affinity `hwid` at physical address `entry`
+/// with x0 = `context_id` (Linux: psci_cpu_on). Returns 0 or a PSCI error.
+pub fn cpu_on(hwid: u64, entry: u64, context_id: u64) -> i64 {
+    call(PSCI_0_2_FN64_CPU_ON, hwid, entry, context_id)
 }
 
 /// Powers the machine off. Returns only if PSCI is missing or refuses.
