@@ -176,20 +176,21 @@ pub fn vmalloc_used_pages() -> usize {
 /// /proc/vmallocinfo.
 pub fn show_vmallocinfo() {
     for a in vmap().lock().busy() {
-        let extra = match a.kind {
-            VmKind::Vmalloc => alloc::format!(" pages={}", a.pages.len()),
-            VmKind::Ioremap => alloc::format!(" phys={:#x}", a.phys),
-            _ => alloc::string::String::new(),
-        };
         // Areas carry a guard page, which vmallocinfo counts; reservations do not.
         let guard = if a.kind == VmKind::Reserved { 0 } else { PAGE_SIZE };
-        kprintln!(
-            "{:#018x}-{:#018x} {:>10} {}{extra}",
+        crate::kprint!(
+            "{:#018x}-{:#018x} {:>10} {}",
             a.start,
             a.end + guard,
             a.size() + guard,
             a.kind.name()
         );
+        // Printed piece by piece: this view must work when memory is short.
+        match a.kind {
+            VmKind::Vmalloc => kprintln!(" pages={}", a.pages.len()),
+            VmKind::Ioremap => kprintln!(" phys={:#x}", a.phys),
+            _ => kprintln!(),
+        }
     }
 }
 

@@ -1,16 +1,19 @@
 //! Kernel virtual address ranges for vmalloc and ioremap (Linux:
 //! mm/vmalloc.c, struct vmap_area, alloc_vmap_area / free_vmap_area).
 //!
-//! Two ordered trees, as Linux keeps: busy areas by start address, and
+//! Two ordered sets, as Linux keeps: busy areas by start address, and
 //! free ranges by start address. Allocation is first fit from the lowest
 //! address (Linux: the lowest free area that fits, found through its
 //! augmented free tree); freeing merges with free neighbours. Every area
 //! gets an unmapped guard page after it, so running off its end faults.
 //!
-//! Differences from Linux: BTreeMaps instead of augmented rb-trees (so the
-//! search is a scan of the free ranges, not O(log n)), and no lazy purge.
+//! Both sets are sorted vectors whose room is reserved (fallibly) when an
+//! area is allocated, so an allocation fails cleanly when memory is short
+//! and freeing never allocates.
+//!
+//! Differences from Linux: sorted vectors instead of augmented rb-trees (so
+//! the search is a scan of the free ranges, not O(log n)), and no lazy purge.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 pub use crate::addr::PAGE_SIZE;
@@ -57,95 +60,134 @@ impl VmapArea {
 }
 
 pub struct VmapAreas {
-    busy: BTreeMap<usize, VmapArea>,
-    /// start -> end of each free range.
-    free: BTreeMap<usize, usize>,
+    /// Busy areas, sorted by start.
+    busy: Vec<VmapArea>,
+    /// Free ranges [start, end), sorted by start.
+    free: Vec<(usize, usize)>,
     pub start: usize,
     pub end: usize,
 }
 
 impl VmapAreas {
     pub fn new(start: usize, end: usize) -> Self {
-        let mut free = BTreeMap::new();
-        free.insert(start, end);
-        VmapAreas { busy: BTreeMap::new(), free, start, end }
+        VmapAreas { busy: Vec::new(), free: alloc::vec![(start, end)], start, end }
     }
 
-    /// Takes `[start, end)` out of the free ranges.
+    /// Makes room for one more busy area, and for every free range there can
+    /// then be (one more than the busy areas, plus one while freeing), so
+    /// that `take` and `free` never allocate. False if memory is short.
+    fn reserve_room(&mut self) -> bool {
+        let free_room = (self.busy.len() + 3).saturating_sub(self.free.len());
+        self.busy.try_reserve(1).is_ok() && self.free.try_reserve(free_room).is_ok()
+    }
+
+    /// The index of the free range containing `addr`, if any.
+    fn free_index(&self, addr: usize) -> Option<usize> {
+        let i = self.free.partition_point(|&(s, _)| s <= addr).checked_sub(1)?;
+        (addr < self.free[i].1).then_some(i)
+    }
+
+    /// Takes `[start, end)`, which lies in one free range, out of the free
+    /// ranges. Room was reserved by the caller.
     fn take(&mut self, start: usize, end: usize) {
-        let (&fs, &fe) = self.free.range(..=start).next_back().expect("range not free");
+        let i = self.free_index(start).expect("range not free");
+        let (fs, fe) = self.free[i];
         debug_assert!(fe >= end);
-        self.free.remove(&fs);
-        if fs < start {
-            self.free.insert(fs, start);
+        match (fs < start, end < fe) {
+            (true, true) => {
+                self.free[i] = (fs, start);
+                self.free.insert(i + 1, (end, fe));
+            }
+            (true, false) => self.free[i] = (fs, start),
+            (false, true) => self.free[i] = (end, fe),
+            (false, false) => {
+                self.free.remove(i);
+            }
         }
-        if end < fe {
-            self.free.insert(end, fe);
-        }
+    }
+
+    fn insert_busy(&mut self, area: VmapArea) {
+        let i = self.busy.partition_point(|a| a.start < area.start);
+        self.busy.insert(i, area);
     }
 
     /// Reserves `[start, end)`, which must be free (e.g. the kernel image).
     pub fn reserve(&mut self, start: usize, end: usize, kind: VmKind) -> bool {
-        let free = self.free.range(..=start).next_back().is_some_and(|(_, &fe)| fe >= end);
-        if free {
-            self.take(start, end);
-            self.busy.insert(start, VmapArea { start, end, kind, pages: Vec::new(), phys: 0 });
+        let free = self.free_index(start).is_some_and(|i| self.free[i].1 >= end);
+        if !free || !self.reserve_room() {
+            return false;
         }
-        free
+        self.take(start, end);
+        self.insert_busy(VmapArea { start, end, kind, pages: Vec::new(), phys: 0 });
+        true
     }
 
     /// A new area of `size` bytes aligned to `align`, plus a guard page
-    /// (Linux: alloc_vmap_area). Returns its start.
+    /// (Linux: alloc_vmap_area). Returns its start; None if no range fits or
+    /// memory for the bookkeeping is short.
     pub fn alloc(&mut self, size: usize, align: usize, kind: VmKind) -> Option<usize> {
         let size = size.checked_next_multiple_of(PAGE_SIZE)?;
         if size == 0 {
             return None;
         }
-        let need = size + PAGE_SIZE;
-        let (start, _) = self
+        let need = size.checked_add(PAGE_SIZE)?;
+        let align = align.max(PAGE_SIZE);
+        let start = self
             .free
             .iter()
-            .map(|(&s, &e)| (s.next_multiple_of(align.max(PAGE_SIZE)), e))
-            .find(|&(s, e)| s.checked_add(need).is_some_and(|x| x <= e))?;
+            .filter_map(|&(s, e)| s.checked_next_multiple_of(align).map(|s| (s, e)))
+            .find(|&(s, e)| s.checked_add(need).is_some_and(|x| x <= e))?
+            .0;
+        if !self.reserve_room() {
+            return None;
+        }
         self.take(start, start + need);
-        self.busy.insert(start, VmapArea { start, end: start + size, kind, pages: Vec::new(), phys: 0 });
+        self.insert_busy(VmapArea { start, end: start + size, kind, pages: Vec::new(), phys: 0 });
         Some(start)
     }
 
     /// Releases the area starting at `start` with its guard page, merging
-    /// free neighbours (Linux: free_vmap_area). Returns the area.
+    /// free neighbours (Linux: free_vmap_area). Never allocates. Returns
+    /// the area.
     pub fn free(&mut self, start: usize) -> Option<VmapArea> {
-        let area = self.busy.remove(&start)?;
-        let (mut s, mut e) = (area.start, area.end + PAGE_SIZE);
-        if let Some((&ps, &pe)) = self.free.range(..s).next_back() {
-            if pe == s {
-                self.free.remove(&ps);
-                s = ps;
+        let i = self.busy.binary_search_by_key(&start, |a| a.start).ok()?;
+        let area = self.busy.remove(i);
+        let (s, e) = (area.start, area.end + PAGE_SIZE);
+        let j = self.free.partition_point(|&(fs, _)| fs < s);
+        let merges_prev = j > 0 && self.free[j - 1].1 == s;
+        let merges_next = j < self.free.len() && self.free[j].0 == e;
+        match (merges_prev, merges_next) {
+            (true, true) => {
+                self.free[j - 1].1 = self.free[j].1;
+                self.free.remove(j);
+            }
+            (true, false) => self.free[j - 1].1 = e,
+            (false, true) => self.free[j].0 = s,
+            (false, false) => {
+                debug_assert!(self.free.len() < self.free.capacity(), "room reserved by alloc");
+                self.free.insert(j, (s, e));
             }
         }
-        if let Some(&ne) = self.free.get(&e) {
-            self.free.remove(&e);
-            e = ne;
-        }
-        self.free.insert(s, e);
         Some(area)
     }
 
     /// The busy area containing `addr` (Linux: find_vmap_area).
     pub fn find(&self, addr: usize) -> Option<&VmapArea> {
-        self.busy.range(..=addr).next_back().map(|(_, a)| a).filter(|a| addr < a.end)
+        let i = self.busy.partition_point(|a| a.start <= addr).checked_sub(1)?;
+        Some(&self.busy[i]).filter(|a| addr < a.end)
     }
 
     pub fn find_mut(&mut self, start: usize) -> Option<&mut VmapArea> {
-        self.busy.get_mut(&start)
+        let i = self.busy.binary_search_by_key(&start, |a| a.start).ok()?;
+        Some(&mut self.busy[i])
     }
 
     pub fn busy(&self) -> impl Iterator<Item = &VmapArea> {
-        self.busy.values()
+        self.busy.iter()
     }
 
     pub fn free_ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.free.iter().map(|(&s, &e)| (s, e))
+        self.free.iter().copied()
     }
 }
 
@@ -185,6 +227,31 @@ mod tests {
         }
         assert_eq!(v.free_ranges().collect::<Vec<_>>(), [(S, S + 0x10_0000)]);
         assert!(v.free(areas[3]).is_none(), "double vfree is refused");
+    }
+
+    #[test]
+    fn many_areas_alloc_and_free_in_any_order_restore_one_range() {
+        let mut v = VmapAreas::new(S, S + 0x100_0000);
+        let mut areas: Vec<usize> = (0..200)
+            .map(|i| v.alloc(4096 * (1 + i % 3), PAGE_SIZE << (i % 2), VmKind::Vmalloc).unwrap())
+            .collect();
+        for (i, a) in areas.iter().enumerate() {
+            assert_eq!(v.find(*a).unwrap().start, *a, "area {i} not found");
+        }
+        // Free in a scrambled order: every merge case happens.
+        let mut x = 12345u64;
+        while !areas.is_empty() {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let a = areas.swap_remove((x >> 33) as usize % areas.len());
+            v.free(a).unwrap();
+            let ranges: Vec<_> = v.free_ranges().collect();
+            assert!(
+                ranges.windows(2).all(|w| w[0].1 < w[1].0),
+                "free ranges unsorted or unmerged: {ranges:x?}"
+            );
+        }
+        assert_eq!(v.free_ranges().collect::<Vec<_>>(), [(S, S + 0x100_0000)]);
+        assert_eq!(v.busy().count(), 0);
     }
 
     #[test]
