@@ -13,7 +13,7 @@
 use crate::arch::mm::context::check_and_switch_context;
 use crate::arch::mm::layout::TASK_SIZE;
 use crate::arch::mm::mmu::KernelPgtableMem;
-use crate::sync::SpinLockIrq;
+use crate::sync::Mutex;
 use core::sync::atomic::{AtomicU64, Ordering};
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::Errno;
@@ -26,16 +26,18 @@ pub struct MmStruct {
     pgd: PhysAddr,
     /// ASID and generation (Linux: mm->context.id); 0 until first loaded.
     context_id: AtomicU64,
-    /// Serialises changes to the page tables (Linux: page_table_lock; the
-    /// split PTE locks come later).
-    page_table_lock: SpinLockIrq<()>,
+    /// Serialises changes to the page tables. A sleeping mutex, because
+    /// table pages are allocated (GFP_KERNEL) while it is held; Linux
+    /// allocates a table before taking its spinning page_table_lock, which
+    /// is what the fault path of the address-space issue will do.
+    page_table_lock: Mutex<()>,
 }
 
 impl MmStruct {
     /// A new, empty address space (Linux: mm_alloc -> mm_init -> pgd_alloc).
     pub fn alloc() -> Result<MmRef, Errno> {
         let pgd = KernelPgtableMem.alloc_table().ok_or(Errno::ENOMEM)?;
-        let mm = MmStruct { pgd, context_id: AtomicU64::new(0), page_table_lock: SpinLockIrq::new(()) };
+        let mm = MmStruct { pgd, context_id: AtomicU64::new(0), page_table_lock: Mutex::new(()) };
         // On failure the returned value is dropped, which frees the pgd.
         Arc::try_new(mm).map_err(|_| Errno::ENOMEM)
     }

@@ -15,4 +15,5 @@ pub mod pgalloc;
 pub mod procfs;
 pub mod slab;
 pub mod swapfile;
+pub mod uaccess;
 pub mod vmalloc;

@@ -8,14 +8,13 @@
 //!
 //! A spin lock must never be held while taking a `Mutex` or `RwSem`, or
 //! while calling anything that may sleep: `might_sleep()` reports it.
-// The sleeping locks' first users (mmap_lock, block I/O) arrive with the
-// address-space issue; until then only their tests construct them.
-#[cfg_attr(not(feature = "ktest"), allow(dead_code, unused_imports))]
+// The rwsem's first user (mmap_lock) arrives with the address-space issue;
+// until then only its tests construct one.
+#[cfg_attr(not(feature = "ktest"), allow(dead_code))]
 mod mutex;
 #[cfg_attr(not(feature = "ktest"), allow(dead_code, unused_imports))]
 mod rwsem;
 mod spinlock;
-#[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use mutex::*;
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use rwsem::*;

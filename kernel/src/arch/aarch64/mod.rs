@@ -3,7 +3,9 @@
 //!   identification, interrupt masking, the generic timer's counter, PSCI,
 //!   semihosting, the frame-pointer unwinder;
 //! - `mm/`: the MMU and the kernel page table, the memory layout, the fixmap,
-//!   TLB maintenance, ASIDs and TTBR0 switching, the page-table dump.
+//!   TLB maintenance, ASIDs and TTBR0 switching, the page-table dump, and
+//!   the exception table (extable.rs);
+//! - `lib/`: the user-copy routines (uaccess.S).
 //!
 //! The generic kernel reaches the first group as `crate::arch::cpu`,
 //! `crate::arch::irqflags`, ... (re-exported below) and the second as
@@ -20,3 +22,4 @@ pub use kernel::{backtrace, cpu, exception, irqflags, psci, semihosting, time};
 global_asm!(include_str!("../../../../boot/sysregs.inc"), include_str!("../../../../boot/head.S"));
 global_asm!(include_str!("kernel/entry.S"));
 global_asm!(include_str!("mm/proc.S"));
+global_asm!(include_str!("lib/uaccess.S"));

@@ -72,6 +72,13 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
 /// A synchronous exception taken from the kernel itself (EL1h).
 fn el1h_sync(frame: &mut TrapFrame) {
     let esr = Esr(frame.esr);
+    // A user access from a uaccess routine that faulted: resume at its
+    // fixup, which returns -EFAULT (Linux: __do_kernel_fault ->
+    // fixup_exception). Once user page faults exist, do_page_fault tries to
+    // bring the page in first.
+    if esr.ec() == esr::ec::DABT_CUR && crate::arch::mm::extable::fixup_exception(frame) {
+        return;
+    }
     if try_recover(frame) {
         return;
     }

@@ -4,6 +4,7 @@
 //! descriptor helpers for early mappings (pte) and the page-table views
 //! (ptdump).
 pub mod context;
+pub mod extable;
 pub mod fixmap;
 pub mod layout;
 pub mod mmu;
