@@ -8,7 +8,8 @@ CMDLINE  ?=
 MACHINE  ?= virt
 CPU      ?= cortex-a72
 QEMU_ARGS ?=
-INITRD   ?=
+# The initramfs: the user programs of user/ (see user/README.md).
+INITRD   ?= build/initramfs.cpio
 KTEST_TIMEOUT ?= 300
 # The in-kernel tests run on four CPUs (SMP, IPIs, the allocator stress test).
 KTEST_SMP ?= 4
@@ -24,8 +25,12 @@ BUILD    := build
 KERNEL_ELF := target/$(TARGET)/$(PROFILE)/pagoda
 KTEST_ELF  := target/ktest/$(TARGET)/$(PROFILE)/pagoda
 KALLSYMS   := target/$(PROFILE)/kallsyms
+USER_CC    := aarch64-linux-gnu-gcc
+USER_CFLAGS := -static -O2 -Wall -Wextra
+USER_BINS  := $(patsubst user/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/*.c))
+INITRAMFS  := $(BUILD)/initramfs.cpio
 
-.PHONY: all deps kernel ktest-kernel qemu debug gdb test test-host test-kernel test-boot bench \
+.PHONY: all deps kernel ktest-kernel initramfs qemu debug gdb test test-host test-kernel test-boot bench \
         lint fmt clippy clean help
 
 all: kernel
@@ -41,6 +46,7 @@ help:
 	@echo "  make debug       boot halted with a gdb stub on :1234; then 'make gdb' in another shell"
 	@echo "  make gdb         attach gdb-multiarch with kernel symbols"
 	@echo "  make lint        cargo fmt --check and cargo clippy"
+	@echo "  make initramfs   build user/*.c (static aarch64 binaries) into build/initramfs.cpio"
 	@echo "  make deps        check/install qemu, gdb-multiarch, the cross gcc and cpio"
 	@echo "  make clean       remove build outputs"
 	@echo "Variables: MEM=$(MEM) SMP=$(SMP) NUMA=<nodes> CMDLINE=\"...\" MACHINE=$(MACHINE)"
@@ -75,10 +81,23 @@ ktest-kernel: deps $(KALLSYMS)
 	$(call make_image,$(KTEST_ELF),$(BUILD)/Image-ktest)
 	@cp $(KTEST_ELF) $(BUILD)/vmlinux-ktest
 
-qemu: kernel
+# User programs: static Linux binaries, as a distribution would build them.
+$(BUILD)/rootfs/bin/%: user/%.c | deps
+	@mkdir -p $(@D)
+	@$(USER_CC) $(USER_CFLAGS) -o $@ $<
+
+# The archive, in the newc format Linux's initramfs reads, in a stable order.
+$(INITRAMFS): $(USER_BINS) $(shell find user/rootfs -type f)
+	@mkdir -p $(BUILD)/rootfs
+	@cp -r user/rootfs/. $(BUILD)/rootfs/
+	@cd $(BUILD)/rootfs && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 > ../initramfs.cpio
+
+initramfs: $(INITRAMFS)
+
+qemu: kernel initramfs
 	@scripts/run-qemu.sh $(BUILD)/Image
 
-debug: kernel
+debug: kernel initramfs
 	@echo "QEMU halted with a gdb stub on localhost:1234; run 'make gdb' in another terminal"
 	@scripts/run-qemu.sh $(BUILD)/Image -s -S
 
@@ -90,7 +109,7 @@ test: test-host test-kernel test-boot
 
 # Benchmarks print figures and ratios; nothing asserts a time. -icount makes
 # guest time count instructions, so the figures repeat exactly run to run.
-bench: kernel
+bench: kernel initramfs
 	@CMDLINE="bench loglevel=4 panic=-1 $(CMDLINE)" QEMU_ARGS="-icount shift=0 $(QEMU_ARGS)" \
 	  timeout --foreground 600 scripts/run-qemu.sh $(BUILD)/Image </dev/null | tr -d '\r' | grep -E '^bench:|panic'
 	@# Per-CPU scaling needs the CPUs to run in parallel: no -icount here.
@@ -100,10 +119,10 @@ bench: kernel
 test-host: deps
 	cargo test --workspace --exclude pagoda-kernel
 
-test-kernel: ktest-kernel
+test-kernel: ktest-kernel initramfs
 	@SMP=$(KTEST_SMP) tests/ktest.sh $(BUILD)/Image-ktest
 
-test-boot: kernel
+test-boot: kernel initramfs
 	@tests/boot.sh
 
 lint: fmt clippy

@@ -124,6 +124,13 @@ boot "EL2 entry with SMP=2 (PSCI over SMC)" "MACHINE=virt,virtualization=on SMP=
 boot "CPU=cortex-a57" "CPU=cortex-a57" 'poweroff\n' "${COMMON[@]}" "${TS}CPU0: Cortex-A57 r1p0"
 boot "command line and loglevel=8" "CMDLINE=loglevel=8" 'cmdline\npoweroff\n' \
   "${TS}Kernel command line: loglevel=8$" "^loglevel=8$"
+boot "initramfs: the user programs' archive, read in place" "" 'ls /\nls /bin\ncat /etc/motd\ncat /nope\npoweroff\n' "${COMMON[@]}" \
+  "${TS}  initrd: \\[mem 0x[0-9a-f]+-0x[0-9a-f]+\\] [0-9]+ bytes" \
+  "${TS}Trying to unpack rootfs image as initramfs\\.\\.\\.$" \
+  "${TS}initramfs: 5 entries, 2 files, [0-9]+ KiB kept in place$" \
+  "^drwxr-xr-x +0 bin$" "^drwxr-xr-x +0 etc$" "^-rwxr-xr-x +[0-9]{5,} hello$" \
+  "^Welcome to Pagoda: this file came from the initramfs\\.$" \
+  "^cat: /nope: No such file or directory$"
 boot "mem=512M caps RAM" "CMDLINE=mem=512M" 'poweroff\n' \
   "${TS}memblock: mem=512M: RAM limited to 512 MiB" \
   "${TS} memory\[0x0\].\[0x0000000040000000-0x000000005fffffff\]"

@@ -95,6 +95,7 @@ fn kernel_init(_: usize) {
         smp::smp_init();
         mm::kswapd::kswapd_init();
     }
+    fs::initramfs::populate_rootfs();
     mm::mm_init::print_buddyinfo();
 
     match pagoda_klib::cmdline::get(cmdline, "bench") {

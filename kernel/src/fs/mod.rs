@@ -1,3 +1,4 @@
-//! Filesystems (Linux: fs/): the VFS, tmpfs, the initramfs, binfmt_elf and
-//! /proc arrive with the user-space issues. Empty for now; the /proc-style
-//! views live in mm/procfs.rs until procfs exists.
+//! Filesystems (Linux: fs/). So far the initramfs, read in place; the VFS,
+//! tmpfs, binfmt_elf and /proc arrive with the user-space and file issues.
+//! The /proc-style views live in mm/procfs.rs until procfs exists.
+pub mod initramfs;
