@@ -27,7 +27,9 @@ KTEST_ELF  := target/ktest/$(TARGET)/$(PROFILE)/pagoda
 KALLSYMS   := target/$(PROFILE)/kallsyms
 USER_CC    := aarch64-linux-gnu-gcc
 USER_CFLAGS := -static -O2 -Wall -Wextra
-USER_BINS  := $(patsubst user/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/*.c))
+USER_NOLIBC_CFLAGS := -static -nostdlib -ffreestanding -fno-stack-protector -mgeneral-regs-only -O2 -Wall -Wextra
+USER_BINS  := $(patsubst user/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/*.c)) \
+              $(patsubst user/nolibc/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/nolibc/*.c))
 INITRAMFS  := $(BUILD)/initramfs.cpio
 
 .PHONY: all deps kernel ktest-kernel initramfs qemu debug gdb test test-host test-kernel test-boot bench \
@@ -85,6 +87,11 @@ ktest-kernel: deps $(KALLSYMS)
 $(BUILD)/rootfs/bin/%: user/%.c | deps
 	@mkdir -p $(@D)
 	@$(USER_CC) $(USER_CFLAGS) -o $@ $<
+
+# Programs without a C library (user/nolibc): raw system calls, no FP/SIMD.
+$(BUILD)/rootfs/bin/%: user/nolibc/%.c | deps
+	@mkdir -p $(@D)
+	@$(USER_CC) $(USER_NOLIBC_CFLAGS) -o $@ $<
 
 # The archive, in the newc format Linux's initramfs reads, in a stable order.
 $(INITRAMFS): $(USER_BINS) $(shell find user/rootfs -type f)

@@ -14,7 +14,7 @@ use crate::arch::mm::context::check_and_switch_context;
 use crate::arch::mm::layout::TASK_SIZE;
 use crate::arch::mm::mmu::KernelPgtableMem;
 use crate::sync::Mutex;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::Errno;
 use pagoda_mm::addr::PhysAddr;
@@ -24,6 +24,10 @@ pub type MmRef = Arc<MmStruct>;
 
 pub struct MmStruct {
     pgd: PhysAddr,
+    /// Tasks using this address space (Linux: mm_users). When the last one
+    /// goes, its mappings are torn down (`mmput` -> `exit_mmap`), even if
+    /// CPUs still hold the struct lazily.
+    mm_users: AtomicUsize,
     /// ASID and generation (Linux: mm->context.id); 0 until first loaded.
     context_id: AtomicU64,
     /// Serialises changes to the page tables. A sleeping mutex, because
@@ -37,7 +41,12 @@ impl MmStruct {
     /// A new, empty address space (Linux: mm_alloc -> mm_init -> pgd_alloc).
     pub fn alloc() -> Result<MmRef, Errno> {
         let pgd = KernelPgtableMem.alloc_table().ok_or(Errno::ENOMEM)?;
-        let mm = MmStruct { pgd, context_id: AtomicU64::new(0), page_table_lock: Mutex::new(()) };
+        let mm = MmStruct {
+            pgd,
+            mm_users: AtomicUsize::new(0),
+            context_id: AtomicU64::new(0),
+            page_table_lock: Mutex::new(()),
+        };
         // On failure the returned value is dropped, which frees the pgd.
         Arc::try_new(mm).map_err(|_| Errno::ENOMEM)
     }
@@ -57,6 +66,40 @@ impl MmStruct {
         let mut mem = KernelPgtableMem;
         let mut pt = PageTable::new(self.pgd, &mut mem);
         f(&mut pt)
+    }
+
+    /// One more task uses this address space (Linux: mmget).
+    pub fn mmget(&self) {
+        self.mm_users.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A task stops using it; the last one tears the mappings down (Linux:
+    /// mmput).
+    pub fn mmput(&self) {
+        if self.mm_users.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.exit_mmap();
+        }
+    }
+
+    /// Unmaps all of user space and frees the pages and page tables, with
+    /// one TLB flush before anything is freed (Linux: exit_mmap with a
+    /// fullmm mmu_gather). Pages are released with put_page: the mapping
+    /// held one reference.
+    fn exit_mmap(&self) {
+        let mut tlb = MmuGather::new_fullmm();
+        let mut mem = KernelPgtableMem;
+        {
+            let _ptl = self.page_table_lock.lock();
+            let mut pt = PageTable::new(self.pgd, &mut mem);
+            let _ = pt.zap_range(0, TASK_SIZE, &mut tlb, |_, pte: Pte, _, tlb| {
+                if pte.pte_present() && !pte.pte_special() && !tlb.tlb_remove_page(pte.pte_pfn()) {
+                    // No room to queue it: flush now and free it at once.
+                    crate::arch::mm::tlb::flush_tlb_all();
+                    crate::mm::page_alloc::put_page(pte.pte_pfn());
+                }
+            });
+        }
+        tlb.tlb_finish_mmu(&mut mem, crate::mm::page_alloc::put_page);
     }
 
     /// Installs this mm in TTBR0 on `cpu`, which must be the calling CPU,

@@ -19,8 +19,15 @@ pub static EXIT_WQ: WaitQueue = WaitQueue::new();
 /// Ends the current task (Linux: do_exit).
 pub fn do_exit(code: i32) -> ! {
     let me = current().expect("do_exit without a task");
-    // A kernel thread's borrowed mm is given back (Linux: exit_mm).
-    drop(me.mm.lock().take());
+    // The address space is let go (Linux: exit_mm): a user process's last
+    // user tears its mappings down; a kernel thread's borrowed mm is just
+    // given back. This CPU may keep it loaded lazily until it switches.
+    let mm = me.mm.lock().take();
+    if let Some(mm) = mm {
+        if !me.is_kthread() {
+            mm.mmput();
+        }
+    }
     me.set_exit_code(code);
     me.set_state(TASK_DEAD);
     drop(me);

@@ -127,6 +127,22 @@ pub fn kthread_use_mm(mm: &MmRef) {
     drop(switch_mm_here(mm));
 }
 
+/// Makes `mm` the current task's address space for good, loads it, and
+/// turns the kernel thread into a user process (Linux: exec_mmap and the
+/// PF_KTHREAD clearing of begin_new_exec). The caller holds an mm_users
+/// reference for the task (mmget), which do_exit gives back.
+pub fn exec_mmap(mm: MmRef) {
+    let me = current().expect("exec_mmap before the scheduler");
+    drop(switch_mm_here(&mm));
+    let old = me.mm.lock().replace(mm);
+    if let Some(old) = old {
+        if !me.is_kthread() {
+            old.mmput();
+        }
+    }
+    me.clear_kthread();
+}
+
 /// Gives the mm back (Linux: kthread_unuse_mm). It stays loaded on this
 /// CPU, lazily, until a task with another mm runs here.
 pub fn kthread_unuse_mm() {

@@ -27,10 +27,12 @@ pub use self::core::{
     yield_now,
 };
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
-pub use exit::{make_task_dead, reap};
+pub use exit::{do_exit, make_task_dead, reap};
 pub use idle::{cpu_idle, fork_idle, init_idle, unfork_idle};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
-pub use kthread::{kthread_create, kthread_join, kthread_run, kthread_unuse_mm, kthread_use_mm, KThread};
+pub use kthread::{
+    exec_mmap, kthread_create, kthread_join, kthread_run, kthread_unuse_mm, kthread_use_mm, KThread,
+};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use task::{
     current, current_pid_comm, nr_tasks, TaskRef, TASK_INTERRUPTIBLE, TASK_NEW, TASK_RUNNING,

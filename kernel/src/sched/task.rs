@@ -27,6 +27,23 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::Errno;
 
+/// A copy of a task's command name (Linux: char comm[TASK_COMM_LEN]).
+#[derive(Clone, Copy)]
+pub struct Comm([u8; 16]);
+
+impl Comm {
+    pub fn as_str(&self) -> &str {
+        let n = self.0.iter().position(|&b| b == 0).unwrap_or(16);
+        core::str::from_utf8(&self.0[..n]).unwrap_or("?")
+    }
+}
+
+impl core::fmt::Display for Comm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A counted reference to a task (Linux: a `task_struct *` with a reference).
 pub type TaskRef = Arc<Task>;
 
@@ -55,8 +72,8 @@ pub(super) struct CpuContext {
 /// A thread of execution (Linux: struct task_struct, the parts Pagoda uses).
 pub struct Task {
     pub pid: usize,
-    comm: [u8; 16],
-    flags: u32,
+    comm: SpinLockIrq<[u8; 16]>,
+    flags: AtomicU32,
     /// TASK_* (Linux: __state).
     state: AtomicU32,
     /// On a run queue: queued or running (Linux: on_rq). Changed under the
@@ -106,8 +123,8 @@ impl Task {
         comm[..len].copy_from_slice(&name.as_bytes()[..len]);
         let task = Task {
             pid,
-            comm,
-            flags,
+            comm: SpinLockIrq::new(comm),
+            flags: AtomicU32::new(flags),
             state: AtomicU32::new(TASK_NEW),
             on_rq: AtomicBool::new(false),
             on_cpu: AtomicBool::new(false),
@@ -125,9 +142,10 @@ impl Task {
     }
 
     /// The command name (Linux: comm).
-    pub fn name(&self) -> &str {
-        let n = self.comm.iter().position(|&b| b == 0).unwrap_or(16);
-        core::str::from_utf8(&self.comm[..n]).unwrap_or("?")
+    /// The command name. Lock-free for the oops path: if someone is renaming
+    /// the task right now, "?" is shown.
+    pub fn name(&self) -> Comm {
+        self.comm.try_lock().map_or(Comm(*b"?\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), |c| Comm(*c))
     }
 
     pub fn state(&self) -> u32 {
@@ -149,11 +167,25 @@ impl Task {
     }
 
     pub fn is_idle(&self) -> bool {
-        self.flags & PF_IDLE != 0
+        self.flags.load(Relaxed) & PF_IDLE != 0
     }
 
     pub fn is_kthread(&self) -> bool {
-        self.flags & PF_KTHREAD != 0
+        self.flags.load(Relaxed) & PF_KTHREAD != 0
+    }
+
+    /// A kernel thread becoming a user process drops PF_KTHREAD (Linux:
+    /// begin_new_exec -> current->flags &= ~PF_KTHREAD).
+    pub(crate) fn clear_kthread(&self) {
+        self.flags.fetch_and(!PF_KTHREAD, Relaxed);
+    }
+
+    /// Renames the task (Linux: __set_task_comm, at exec).
+    pub(crate) fn set_comm(&self, name: &str) {
+        let mut comm = [0u8; 16];
+        let len = name.len().min(15);
+        comm[..len].copy_from_slice(&name.as_bytes()[..len]);
+        *self.comm.lock() = comm;
     }
 
     pub fn exit_code(&self) -> i32 {
@@ -231,7 +263,7 @@ pub fn current() -> Option<TaskRef> {
 pub fn current_pid_comm(w: impl FnOnce(usize, &str)) {
     // SAFETY: as in current().
     match unsafe { current_ptr().as_ref() } {
-        Some(t) => w(t.pid, t.name()),
+        Some(t) => w(t.pid, t.name().as_str()),
         None => w(0, "swapper"),
     }
 }

@@ -1,3 +1,59 @@
-//! The system-call table and its thin wrappers (Linux: arch/arm64/kernel/
-//! syscall.c and the SYSCALL_DEFINE functions), which check arguments and
-//! call mm/, fs/ and sched/. Empty until user tasks arrive.
+//! The system-call table (Linux: arch/arm64/kernel/syscall.c invoke_syscall
+//! and the SYSCALL_DEFINE functions), with Linux's aarch64 numbers
+//! (include/uapi/asm-generic/unistd.h).
+//!
+//! `svc #0` arrives here from el0_sync with the number in x8 and up to six
+//! arguments in x0-x5; the result goes back in x0, a negative errno on
+//! failure. Every argument from user space is untrusted: pointers go
+//! through uaccess, and nothing here may panic on any value.
+//!
+//! What exists so far is what a first program needs: write, exit,
+//! exit_group, getpid, gettid, getppid. Everything else returns -ENOSYS and
+//! is logged once at debug level with its number.
+
+mod process;
+mod write;
+
+use crate::arch::exception::TrapFrame;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use pagoda_klib::errno::{Errno, KResult};
+
+pub const NR_WRITE: u64 = 64;
+pub const NR_EXIT: u64 = 93;
+pub const NR_EXIT_GROUP: u64 = 94;
+pub const NR_GETPID: u64 = 172;
+pub const NR_GETPPID: u64 = 173;
+pub const NR_GETTID: u64 = 178;
+
+/// The first 448 syscall numbers (Linux's NR_syscalls on arm64 in 6.1 is
+/// 451), one bit each: which unknown numbers were already logged.
+static ENOSYS_LOGGED: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+
+/// Runs the system call in `frame` and stores its result in x0 (Linux:
+/// invoke_syscall).
+pub fn invoke_syscall(frame: &mut TrapFrame) {
+    let nr = frame.regs[8];
+    let a = [frame.regs[0], frame.regs[1], frame.regs[2], frame.regs[3], frame.regs[4], frame.regs[5]];
+    let ret: KResult<usize> = match nr {
+        NR_WRITE => write::sys_write(a[0] as i32, a[1] as usize, a[2] as usize),
+        NR_EXIT => process::sys_exit(a[0] as i32),
+        NR_EXIT_GROUP => process::sys_exit_group(a[0] as i32),
+        NR_GETPID | NR_GETTID => process::sys_getpid(),
+        NR_GETPPID => process::sys_getppid(),
+        _ => sys_ni_syscall(nr),
+    };
+    frame.regs[0] = match ret {
+        Ok(v) => v as u64,
+        Err(e) => e.as_syscall_ret() as u64,
+    };
+}
+
+/// An unimplemented system call (Linux: sys_ni_syscall).
+fn sys_ni_syscall(nr: u64) -> KResult<usize> {
+    if let Some(word) = ENOSYS_LOGGED.get((nr / 64) as usize) {
+        if word.fetch_or(1 << (nr % 64), Relaxed) & (1 << (nr % 64)) == 0 {
+            log::debug!("syscall {nr} is not implemented: -ENOSYS");
+        }
+    }
+    Err(Errno::ENOSYS)
+}

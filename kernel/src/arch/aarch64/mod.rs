@@ -16,7 +16,7 @@ use core::arch::global_asm;
 pub mod kernel;
 pub mod mm;
 
-pub use kernel::{backtrace, cpu, exception, irqflags, psci, semihosting, time};
+pub use kernel::{backtrace, cpu, exception, irqflags, process, psci, semihosting, time};
 
 // boot/head.S (the Image header and early boot) and the exception vectors.
 global_asm!(include_str!("../../../../boot/sysregs.inc"), include_str!("../../../../boot/head.S"));

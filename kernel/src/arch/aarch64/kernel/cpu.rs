@@ -55,3 +55,16 @@ pub fn write_sp_el0(v: u64) {
     use tock_registers::interfaces::Writeable;
     SP_EL0.set(v);
 }
+
+/// The AT_HWCAP bits this CPU earns (Linux: elf_hwcap from the ID
+/// registers; arch/arm64/include/uapi/asm/hwcap.h). Only FP and AdvSIMD are
+/// reported so far.
+pub fn elf_hwcap() -> u64 {
+    const HWCAP_FP: u64 = 1 << 0;
+    const HWCAP_ASIMD: u64 = 1 << 1;
+    let pfr0 = ID_AA64PFR0_EL1.get();
+    // A field of 0xf means "not implemented".
+    let fp = (pfr0 >> 16) & 0xf != 0xf;
+    let asimd = (pfr0 >> 20) & 0xf != 0xf;
+    (if fp { HWCAP_FP } else { 0 }) | (if asimd { HWCAP_ASIMD } else { 0 })
+}

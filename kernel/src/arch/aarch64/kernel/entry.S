@@ -281,6 +281,16 @@ cpu_switch_to:
     ret
 
 /*
+ * ret_to_user(frame): leave the kernel for user space through a frame that
+ * start_thread built at the top of the task's kernel stack (Linux: the
+ * ret_to_user path a new process takes after execve).
+ */
+    .globl ret_to_user
+ret_to_user:
+    mov     sp, x0
+    kernel_exit 0
+
+/*
  * A new kernel thread starts here, from cpu_switch_to's `ret`, with
  * x19 = its Task. Call kthread_entry(task), which never returns.
  */

@@ -63,8 +63,15 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
     let from_el1 = index < 8;
     match (kind, from_el1, index) {
         (VectorKind::Sync, true, 4) => el1h_sync(frame),
-        (VectorKind::Irq, _, 5) | (VectorKind::Irq, _, 9) => crate::kernel::irq::handle_irq(),
-        (VectorKind::Sync, false, 8) => el0_sync(frame),
+        (VectorKind::Irq, _, 5) => crate::kernel::irq::handle_irq(),
+        (VectorKind::Irq, _, 9) => {
+            crate::kernel::irq::handle_irq();
+            exit_to_user_mode();
+        }
+        (VectorKind::Sync, false, 8) => {
+            el0_sync(frame);
+            exit_to_user_mode();
+        }
         _ => bad_mode(frame, index),
     }
 }
@@ -98,21 +105,52 @@ fn el1h_sync(frame: &mut TrapFrame) {
     }
 }
 
-/// A synchronous exception from user space (Linux: el0_sync). Aborts go
-/// to the mm fault handler with FAR and the decoded ESR, SVCs to the system
-/// call table: both arrive with user tasks; until then no code runs at EL0,
-/// and anything that does is reported as unhandled.
+/// A synchronous exception from user space (Linux: el0_sync,
+/// el0_svc/el0_da/el0_ia in entry-common.c). System calls go to the table
+/// with interrupts on; anything else kills the task with the signal Linux
+/// would send, printing the line Linux prints for an unhandled signal. (The
+/// mm fault handler that pages memory in arrives with the address-space
+/// issue; until then every user fault is fatal.)
 fn el0_sync(frame: &mut TrapFrame) {
     let esr = Esr(frame.esr);
+    // Work for user space runs with interrupts on, as any process context
+    // does (Linux: local_daif_restore(DAIF_PROCCTX) in el0_svc, el0_da...).
+    crate::arch::irqflags::local_irq_enable();
     match esr.ec() {
+        esr::ec::SVC64 => crate::syscall::invoke_syscall(frame),
         esr::ec::DABT_LOW | esr::ec::IABT_LOW => {
-            // FAR is valid for aborts unless ESR.FnV says otherwise.
-            let far = if esr.fnv() { None } else { Some(frame.far) };
-            log::error!("user {} at {far:x?}: {} (no user tasks yet)", esr.class_str(), esr.fsc_str());
+            let far = if esr.fnv() { 0 } else { frame.far };
+            user_fault(frame, SIGSEGV, "segfault", far);
         }
-        _ => log::error!("user exception {} (no user tasks yet)", esr.class_str()),
+        esr::ec::FP_ASIMD => user_fault(frame, SIGILL, "FP/SIMD (not enabled yet)", frame.pc),
+        _ => user_fault(frame, SIGILL, "unhandled exception", frame.pc),
     }
-    bad_mode(frame, 8);
+    crate::arch::irqflags::local_irq_disable();
+}
+
+/// Kills the current user task with `sig` after an exception it cannot
+/// survive (Linux: arm64_force_sig_fault with its show_unhandled_signals
+/// line; signal handlers arrive with the user-task issue).
+fn user_fault(frame: &TrapFrame, sig: i32, what: &str, addr: u64) -> ! {
+    crate::sched::current_pid_comm(|pid, comm| {
+        log::info!(
+            "{comm}[{pid}]: unhandled {what} ({sig}) at {addr:#018x}, esr {:#010x} -- {}",
+            frame.esr,
+            Esr(frame.esr).class_str()
+        )
+    });
+    // The wait status of a death by signal is the signal number.
+    crate::sched::do_exit(sig)
+}
+
+/// Linux's SIGILL, for an undefined or trapped instruction in user space.
+pub const SIGILL: i32 = 4;
+
+/// Work before returning to user space (Linux: exit_to_user_mode ->
+/// do_notify_resume): reschedule if the tick or a wake-up asked for it, so
+/// a user task that spins is preempted. Signals will be delivered here too.
+fn exit_to_user_mode() {
+    crate::sched::cond_resched();
 }
 
 /// If a recovery point is armed (an expected-fault test is running), resume

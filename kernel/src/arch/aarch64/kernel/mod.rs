@@ -3,6 +3,7 @@ pub mod backtrace;
 pub mod cpu;
 pub mod exception;
 pub mod irqflags;
+pub mod process;
 pub mod psci;
 pub mod semihosting;
 pub mod time;

@@ -1,0 +1,263 @@
+//! Loading an ELF executable (Linux: fs/binfmt_elf.c load_elf_binary and
+//! create_elf_tables).
+//!
+//! The file is parsed with the `elf` crate; the mapping is ours. Each
+//! PT_LOAD segment gets pages of its own, filled from the file and zeroed
+//! past `p_filesz` (the bss), mapped with the segment's permissions. A page
+//! that two segments share (an unaligned RW segment right after the text)
+//! keeps the bytes of both and takes the later segment's permissions, as a
+//! MAP_FIXED mapping over it would in Linux.
+//!
+//! Differences from Linux, until the address-space issue: the pages are
+//! allocated and filled at exec time instead of faulted in through VMAs,
+//! there is no brk area or stack growth, and dynamically linked programs
+//! (PT_INTERP) are refused.
+//!
+//! A bad or truncated file fails with ENOEXEC, never a panic.
+
+use crate::mm::mm_types::MmStruct;
+use crate::mm::page_alloc::{alloc_pages, page_address, put_page};
+use crate::mm::uaccess::copy_to_user;
+use elf::abi;
+use elf::endian::AnyEndian;
+use elf::ElfBytes;
+use pagoda_klib::errno::{Errno, KResult};
+use pagoda_klib::return_errno_with_message;
+use pagoda_mm::addr::{PhysAddr, PAGE_SIZE};
+use pagoda_mm::gfp::Gfp;
+use pagoda_mm::pgtable::{MapFlags, Prot};
+
+/// Where a static-pie (ET_DYN) program is loaded (Linux: ELF_ET_DYN_BASE,
+/// 2/3 of a 48-bit address space, before randomisation).
+const ELF_ET_DYN_BASE: usize = ((1usize << 48) / 3 * 2) & !(PAGE_SIZE - 1);
+/// The top of the initial stack (Linux: STACK_TOP = TASK_SIZE_64).
+pub const STACK_TOP: usize = 1 << 48;
+/// Pages of stack mapped at exec (Linux maps 128 KiB plus the argument pages).
+const STACK_PAGES: usize = 32;
+
+/// What the loader learnt, for the initial stack and the process.
+#[derive(Debug, Clone, Copy)]
+pub struct ElfInfo {
+    pub entry: usize,
+    /// Where the program headers are in the loaded image (AT_PHDR).
+    pub phdr: usize,
+    pub phnum: usize,
+    pub phent: usize,
+    /// The first address after the highest segment: where brk will start.
+    #[allow(dead_code)] // read by brk, with the address-space issue
+    pub end: usize,
+}
+
+fn segment_prot(p_flags: u32) -> Prot {
+    let mut prot = Prot::USER;
+    if p_flags & abi::PF_R != 0 {
+        prot |= Prot::READ;
+    }
+    if p_flags & abi::PF_W != 0 {
+        prot |= Prot::WRITE;
+    }
+    if p_flags & abi::PF_X != 0 {
+        prot |= Prot::EXEC;
+    }
+    prot
+}
+
+/// Gives `va`'s page in `mm` a zeroed page if it has none; returns its
+/// kernel (linear-map) address.
+fn page_for(mm: &MmStruct, va: usize, prot: Prot) -> KResult<usize> {
+    if let Some(pa) = mm.with_page_table(|pt| pt.translate(va)) {
+        // Shared with an earlier segment: the later one's permissions win.
+        mm.with_page_table(|pt| pt.protect(va, PAGE_SIZE, prot)).map_err(|_| Errno::ENOMEM)?;
+        return Ok(page_address(pa.0 >> 12));
+    }
+    let pfn = alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_ZERO, 0).map_err(|_| Errno::ENOMEM)?;
+    if mm.with_page_table(|pt| pt.map(va, PhysAddr(pfn << 12), PAGE_SIZE, prot, MapFlags::empty())).is_err() {
+        put_page(pfn);
+        return Err(Errno::ENOMEM);
+    }
+    Ok(page_address(pfn))
+}
+
+/// Maps the PT_LOAD segments of `data` into `mm` (Linux: load_elf_binary's
+/// elf_map loop). On failure whatever was mapped stays in `mm`, which the
+/// caller drops.
+pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
+    let Ok(file) = ElfBytes::<AnyEndian>::minimal_parse(data) else {
+        return_errno_with_message!(Errno::ENOEXEC, "not an ELF file");
+    };
+    let eh = file.ehdr;
+    if eh.class != elf::file::Class::ELF64 || eh.e_machine != abi::EM_AARCH64 {
+        return_errno_with_message!(Errno::ENOEXEC, "not an aarch64 ELF64 file");
+    }
+    let bias = match eh.e_type {
+        abi::ET_EXEC => 0,
+        abi::ET_DYN => ELF_ET_DYN_BASE,
+        _ => return_errno_with_message!(Errno::ENOEXEC, "ELF type {} is not executable", eh.e_type),
+    };
+    let Some(phdrs) = file.segments() else {
+        return_errno_with_message!(Errno::ENOEXEC, "no program headers");
+    };
+    if phdrs.iter().any(|p| p.p_type == abi::PT_INTERP) {
+        return_errno_with_message!(Errno::ENOEXEC, "dynamically linked programs are not supported yet");
+    }
+    let mut load_addr = None;
+    let mut end = 0usize;
+    for p in phdrs.iter().filter(|p| p.p_type == abi::PT_LOAD) {
+        let (off, filesz, memsz) = (p.p_offset as usize, p.p_filesz as usize, p.p_memsz as usize);
+        let vaddr = (p.p_vaddr as usize).checked_add(bias).ok_or(Errno::ENOEXEC)?;
+        let seg_end = vaddr.checked_add(memsz).filter(|&e| e <= STACK_TOP - STACK_PAGES * PAGE_SIZE);
+        let file_end = off.checked_add(filesz).filter(|&e| e <= data.len());
+        let (Some(seg_end), Some(_)) = (seg_end, file_end) else {
+            return_errno_with_message!(Errno::ENOEXEC, "a segment lies outside the file or user space");
+        };
+        if filesz > memsz || vaddr < PAGE_SIZE {
+            return_errno_with_message!(Errno::ENOEXEC, "a malformed PT_LOAD");
+        }
+        load_addr.get_or_insert(vaddr.wrapping_sub(off));
+        let prot = segment_prot(p.p_flags);
+        let mut page = vaddr & !(PAGE_SIZE - 1);
+        while page < seg_end {
+            let kva = page_for(mm, page, prot)?;
+            // This page's share of the segment: file bytes, then zeroes.
+            let lo = page.max(vaddr);
+            let hi = (page + PAGE_SIZE).min(seg_end);
+            let file_hi = hi.min(vaddr + filesz);
+            // SAFETY: kva is the linear-map address of a page we own, and
+            // [lo, hi) lies inside that page.
+            let dst = unsafe { core::slice::from_raw_parts_mut((kva + (lo - page)) as *mut u8, hi - lo) };
+            let n = file_hi.saturating_sub(lo);
+            dst[..n].copy_from_slice(&data[off + (lo - vaddr)..][..n]);
+            dst[n..].fill(0);
+            page += PAGE_SIZE;
+        }
+        end = end.max(seg_end);
+    }
+    let Some(load_addr) = load_addr else {
+        return_errno_with_message!(Errno::ENOEXEC, "no PT_LOAD segment");
+    };
+    Ok(ElfInfo {
+        entry: (eh.e_entry as usize).wrapping_add(bias),
+        phdr: load_addr.wrapping_add(eh.e_phoff as usize),
+        phnum: eh.e_phnum as usize,
+        phent: eh.e_phentsize as usize,
+        end: end.next_multiple_of(PAGE_SIZE),
+    })
+}
+
+/// Maps the initial stack below STACK_TOP (Linux: setup_arg_pages, without
+/// the stack VMA's growth for now).
+pub fn setup_arg_pages(mm: &MmStruct) -> KResult<()> {
+    for i in 1..=STACK_PAGES {
+        page_for(mm, STACK_TOP - i * PAGE_SIZE, Prot::USER | Prot::READ | Prot::WRITE)?;
+    }
+    Ok(())
+}
+
+/// Auxiliary vector keys (Linux: include/uapi/linux/auxvec.h).
+pub mod at {
+    pub const NULL: u64 = 0;
+    pub const PHDR: u64 = 3;
+    pub const PHENT: u64 = 4;
+    pub const PHNUM: u64 = 5;
+    pub const PAGESZ: u64 = 6;
+    pub const BASE: u64 = 7;
+    pub const FLAGS: u64 = 8;
+    pub const ENTRY: u64 = 9;
+    pub const UID: u64 = 11;
+    pub const EUID: u64 = 12;
+    pub const GID: u64 = 13;
+    pub const EGID: u64 = 14;
+    pub const PLATFORM: u64 = 15;
+    pub const HWCAP: u64 = 16;
+    pub const CLKTCK: u64 = 17;
+    pub const SECURE: u64 = 23;
+    pub const RANDOM: u64 = 25;
+    pub const HWCAP2: u64 = 26;
+    pub const EXECFN: u64 = 31;
+}
+
+/// Copies `s` and a NUL below `*sp`; returns its user address.
+fn push_string(sp: &mut usize, s: &[u8]) -> KResult<usize> {
+    *sp -= s.len() + 1;
+    copy_to_user(*sp, s)?;
+    copy_to_user(*sp + s.len(), &[0])?;
+    Ok(*sp)
+}
+
+/// Builds the initial stack exactly as Linux's create_elf_tables does, in
+/// the current (new) address space, and returns the stack pointer:
+///
+/// ```text
+///   STACK_TOP  execfn string, envp strings, argv strings,
+///              "aarch64" (AT_PLATFORM), 16 random bytes (AT_RANDOM)
+///   ...        (aligned down to 16 bytes, so that sp ends 16-byte aligned)
+///   sp ->      argc, argv[0..argc], NULL, envp[0..envc], NULL,
+///              auxv (key, value) pairs ending with AT_NULL
+/// ```
+pub fn create_elf_tables(info: &ElfInfo, execfn: &str, argv: &[&str], envp: &[&str]) -> KResult<usize> {
+    let mut sp = STACK_TOP - 8;
+    let execfn_at = push_string(&mut sp, execfn.as_bytes())?;
+    let mut envp_at = [0usize; 32];
+    let mut argv_at = [0usize; 32];
+    if argv.len() > argv_at.len() || envp.len() > envp_at.len() {
+        return Err(Errno::E2BIG);
+    }
+    for (i, e) in envp.iter().enumerate().rev() {
+        envp_at[i] = push_string(&mut sp, e.as_bytes())?;
+    }
+    for (i, a) in argv.iter().enumerate().rev() {
+        argv_at[i] = push_string(&mut sp, a.as_bytes())?;
+    }
+    let platform_at = push_string(&mut sp, b"aarch64")?;
+    let mut random = [0u8; 16];
+    let mut rng = pagoda_klib::rand::XorShift64::new(crate::arch::time::uptime_ns() | 1);
+    for chunk in random.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    sp -= 16;
+    let random_at = sp;
+    copy_to_user(random_at, &random)?;
+    let auxv: [(u64, u64); 19] = [
+        (at::HWCAP, crate::arch::cpu::elf_hwcap()),
+        (at::PAGESZ, PAGE_SIZE as u64),
+        (at::CLKTCK, 100), // USER_HZ
+        (at::PHDR, info.phdr as u64),
+        (at::PHENT, info.phent as u64),
+        (at::PHNUM, info.phnum as u64),
+        (at::BASE, 0),
+        (at::FLAGS, 0),
+        (at::ENTRY, info.entry as u64),
+        (at::UID, 0),
+        (at::EUID, 0),
+        (at::GID, 0),
+        (at::EGID, 0),
+        (at::SECURE, 0),
+        (at::RANDOM, random_at as u64),
+        (at::HWCAP2, 0),
+        (at::EXECFN, execfn_at as u64),
+        (at::PLATFORM, platform_at as u64),
+        (at::NULL, 0),
+    ];
+    let words = 1 + argv.len() + 1 + envp.len() + 1 + 2 * auxv.len();
+    sp = (sp - words * 8) & !15;
+    let mut w = sp;
+    let mut put = |v: u64| -> KResult<()> {
+        copy_to_user(w, &v.to_le_bytes())?;
+        w += 8;
+        Ok(())
+    };
+    put(argv.len() as u64)?;
+    for &a in &argv_at[..argv.len()] {
+        put(a as u64)?;
+    }
+    put(0)?;
+    for &e in &envp_at[..envp.len()] {
+        put(e as u64)?;
+    }
+    put(0)?;
+    for (k, v) in auxv {
+        put(k)?;
+        put(v)?;
+    }
+    Ok(sp)
+}

@@ -1,0 +1,177 @@
+//! execve from the kernel (Linux: fs/exec.c kernel_execve, exec_mmap,
+//! begin_new_exec).
+//!
+//! A kernel thread becomes a user process by exec'ing a program: a new
+//! address space is built and filled while the old one is still in use,
+//! and only when everything that can fail has succeeded does the task
+//! switch to it (the point of no return). Then the initial stack is
+//! written through copy_to_user, and the task leaves for user space at the
+//! program's entry point.
+
+use super::binfmt_elf::{create_elf_tables, load_elf_binary, setup_arg_pages};
+use super::initramfs;
+use crate::mm::mm_types::MmStruct;
+use pagoda_klib::errno::{Errno, KResult};
+
+/// The environment every program starts with, as Linux's init gets it.
+pub const DEFAULT_ENVP: [&str; 2] = ["HOME=/", "TERM=linux"];
+
+/// Replaces the current kernel thread with the program at `path` (Linux:
+/// kernel_execve). Returns only on failure, with the errno execve(2) would
+/// give, and with the thread unchanged.
+pub fn kernel_execve(path: &str, argv: &[&str], envp: &[&str]) -> Errno {
+    match prepare(path) {
+        Ok((mm, info)) => {
+            // The point of no return (Linux: begin_new_exec).
+            let me = crate::sched::current().expect("exec without a task");
+            let comm = path.rsplit('/').next().unwrap_or(path);
+            me.set_comm(comm);
+            crate::sched::exec_mmap(mm);
+            let sp = match create_elf_tables(&info, path, argv, envp) {
+                Ok(sp) => sp,
+                // Too late to return an error: the old image is gone.
+                Err(_) => crate::sched::do_exit(crate::arch::exception::SIGSEGV),
+            };
+            let (_, stack_top) = me.stack_range().expect("a user task has a kernel stack");
+            drop(me);
+            // SAFETY: this task's kernel stack holds nothing we return to.
+            unsafe { crate::arch::process::start_thread(info.entry, sp, stack_top) }
+        }
+        Err(e) => e,
+    }
+}
+
+/// Everything that can fail: the file, the new mm, its segments and stack.
+fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf::ElfInfo)> {
+    let file = initramfs::lookup(path).ok_or(Errno::ENOENT)?;
+    if file.is_dir() {
+        return Err(Errno::EACCES);
+    }
+    if file.mode & 0o111 == 0 {
+        return Err(Errno::EACCES);
+    }
+    let mm = MmStruct::alloc()?;
+    // On failure, dropping the mm frees what was mapped.
+    mm.mmget();
+    let info = load_elf_binary(&mm, file.data).and_then(|info| setup_arg_pages(&mm).map(|()| info));
+    match info {
+        Ok(info) => Ok((mm, info)),
+        Err(e) => {
+            mm.mmput();
+            Err(e)
+        }
+    }
+}
+
+/// The command line `run` hands to its new process.
+static RUN_LINE: crate::sync::SpinLockIrq<Option<alloc::string::String>> =
+    crate::sync::SpinLockIrq::new(None);
+
+/// The kernel thread `run` starts: it execs the program, or says why not.
+fn run_thread(_: usize) {
+    let Some(line) = RUN_LINE.lock().take() else { return };
+    let mut argv = alloc::vec::Vec::new();
+    argv.extend(line.split_whitespace());
+    let Some(&path) = argv.first() else { return };
+    let err = kernel_execve(path, &argv, &DEFAULT_ENVP);
+    crate::kprintln!("run: {path}: {}", err.message());
+    // A shell's status for a command it could not run.
+    crate::sched::do_exit(127 << 8)
+}
+
+/// `run PATH ARGS`: starts a program from the initramfs as a new process
+/// and waits for it, then shows its wait status as a shell would.
+fn cmd_run(args: &str) {
+    if args.trim().is_empty() {
+        crate::kprintln!("usage: run PATH [ARGS...]");
+        return;
+    }
+    *RUN_LINE.lock() = Some(alloc::string::String::from(args.trim()));
+    let t = match crate::sched::kthread_run("run", run_thread, 0, None) {
+        Ok(t) => t,
+        Err(e) => {
+            crate::kprintln!("run: cannot start a task: {e}");
+            return;
+        }
+    };
+    let pid = t.pid();
+    let status = t.join();
+    match (status & 0x7f, (status >> 8) & 0xff) {
+        (0, code) => crate::kprintln!("[{pid}] exited with status {code}"),
+        (sig, _) => crate::kprintln!("[{pid}] killed by signal {sig}"),
+    }
+}
+
+crate::monitor_cmd!(
+    MON_RUN,
+    "run",
+    "run PATH [ARGS]: run a program of the initramfs and wait for it",
+    cmd_run
+);
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::debug::ktest::ktest;
+    use crate::mm::page_alloc::mem_free_pages;
+    use crate::sched::{kthread_join, kthread_run, reap};
+
+    fn exec_hello_raw(arg: usize) {
+        let argv: &[&str] = if arg == 0 { &["/bin/hello-raw"] } else { &["/bin/hello-raw", "segv"] };
+        let err = kernel_execve("/bin/hello-raw", argv, &DEFAULT_ENVP);
+        panic!("exec failed: {err}");
+    }
+
+    fn leave(_: usize) {
+        crate::sched::leave_mm();
+    }
+
+    /// Runs both programs, then lets every CPU drop the mm it keeps
+    /// loaded lazily; returns the free pages afterwards.
+    fn round() -> usize {
+        assert_eq!(kthread_join(kthread_run("ktest-exec", exec_hello_raw, 0, None).unwrap()), 7 << 8);
+        assert_eq!(kthread_join(kthread_run("ktest-segv", exec_hello_raw, 1, None).unwrap()), 11);
+        for cpu in 0..crate::kernel::percpu::num_online_cpus() {
+            kthread_join(kthread_run("ktest-leave-mm", leave, 0, Some(cpu)).unwrap());
+        }
+        reap();
+        crate::mm::page_alloc::page_allocator().drain_all_pages();
+        mem_free_pages()
+    }
+
+    /// A user process runs to exit_group(7), another dies of SIGSEGV, and
+    /// afterwards every page they had (image, stack, page tables, kernel
+    /// stack) is free again: a second round ends exactly where the first
+    /// did (the first may grow slab caches for good).
+    #[ktest]
+    fn user_processes_exit_and_leave_no_page_behind() {
+        if initramfs::lookup("/bin/hello-raw").is_none() {
+            return; // booted without the initramfs
+        }
+        let after_first = round();
+        assert_eq!(round(), after_first, "pages leaked by exited user processes");
+    }
+
+    /// Bad executables fail with the errno execve gives and change nothing.
+    #[ktest]
+    fn bad_executables_fail_cleanly() {
+        use crate::fs::binfmt_elf::load_elf_binary;
+        assert_eq!(prepare("/nope").err(), Some(Errno::ENOENT));
+        let Some(hello) = initramfs::lookup("/bin/hello-raw") else {
+            return; // booted without the initramfs
+        };
+        assert_eq!(prepare("/etc").err(), Some(Errno::EACCES));
+        assert_eq!(prepare("/etc/motd").err(), Some(Errno::EACCES), "not executable");
+        let mm = MmStruct::alloc().unwrap();
+        mm.mmget();
+        assert_eq!(load_elf_binary(&mm, b"#!/bin/sh\n").err(), Some(Errno::ENOEXEC));
+        assert_eq!(load_elf_binary(&mm, &hello.data[..64]).err(), Some(Errno::ENOEXEC), "headers cut");
+        let mut bad = alloc::vec::Vec::from(hello.data);
+        bad[18] = 62; // e_machine = EM_X86_64
+        assert_eq!(load_elf_binary(&mm, &bad).err(), Some(Errno::ENOEXEC));
+        // A segment claiming more file bytes than the file has.
+        let cut = &hello.data[..hello.data.len() / 2];
+        assert_eq!(load_elf_binary(&mm, cut).err(), Some(Errno::ENOEXEC));
+        mm.mmput();
+    }
+}
