@@ -27,7 +27,7 @@ KTEST_ELF  := target/ktest/$(TARGET)/$(PROFILE)/pagoda
 KALLSYMS   := target/$(PROFILE)/kallsyms
 USER_CC    := aarch64-linux-gnu-gcc
 USER_CFLAGS := -static -O2 -Wall -Wextra
-USER_NOLIBC_CFLAGS := -static -nostdlib -ffreestanding -fno-stack-protector -mgeneral-regs-only -O2 -Wall -Wextra
+USER_NOLIBC_CFLAGS := -static -nostdlib -ffreestanding -fno-stack-protector -O2 -Wall -Wextra
 USER_BINS  := $(patsubst user/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/*.c)) \
               $(patsubst user/nolibc/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/nolibc/*.c))
 INITRAMFS  := $(BUILD)/initramfs.cpio
@@ -88,7 +88,7 @@ $(BUILD)/rootfs/bin/%: user/%.c | deps
 	@mkdir -p $(@D)
 	@$(USER_CC) $(USER_CFLAGS) -o $@ $<
 
-# Programs without a C library (user/nolibc): raw system calls, no FP/SIMD.
+# Programs without a C library (user/nolibc): raw system calls.
 $(BUILD)/rootfs/bin/%: user/nolibc/%.c | deps
 	@mkdir -p $(@D)
 	@$(USER_CC) $(USER_NOLIBC_CFLAGS) -o $@ $<

@@ -212,7 +212,8 @@ dcache_inval_poc:
 __cpu_setup:
     tlbi    vmalle1                         // no stale entries from firmware
     dsb     nsh
-    msr     cpacr_el1, xzr                  // FP/SIMD traps until user tasks need them
+    mov     x0, #(3 << 20)                  // CPACR_EL1.FPEN = 0b11: FP/SIMD usable at EL0
+    msr     cpacr_el1, x0                   // (the kernel is softfloat and never touches it)
     msr     mdscr_el1, xzr
     ldr     x0, =MAIR_EL1_VALUE
     msr     mair_el1, x0

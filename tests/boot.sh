@@ -127,11 +127,12 @@ boot "command line and loglevel=8" "CMDLINE=loglevel=8" 'cmdline\npoweroff\n' \
 boot "initramfs: the user programs' archive, read in place" "" 'ls /\nls /bin\ncat /etc/motd\ncat /nope\npoweroff\n' "${COMMON[@]}" \
   "${TS}  initrd: \\[mem 0x[0-9a-f]+-0x[0-9a-f]+\\] [0-9]+ bytes" \
   "${TS}Trying to unpack rootfs image as initramfs\\.\\.\\.$" \
-  "${TS}initramfs: 6 entries, 3 files, [0-9]+ KiB kept in place$" \
+  "${TS}initramfs: 7 entries, 4 files, [0-9]+ KiB kept in place$" \
   "^drwxr-xr-x +0 bin$" "^drwxr-xr-x +0 etc$" "^-rwxr-xr-x +[0-9]{5,} hello$" \
   "^Welcome to Pagoda: this file came from the initramfs\\.$" \
   "^cat: /nope: No such file or directory$"
-boot "run: a program at EL0 with raw syscalls; a segfault kills only it" "SMP=2" 'run /bin/hello-raw one two\nrun /bin/hello-raw segv\nrun /bin/nope\nrun /etc/motd\nps\npoweroff\n' "${COMMON[@]}" \
+boot "run: a program at EL0 with raw syscalls; a segfault kills only it" "SMP=2" 'run /bin/hello-raw one two\nrun /bin/hello-raw segv\nrun /bin/nope\nrun /etc/motd\nrun /bin/fpcheck 5\nps\npoweroff\n' "${COMMON[@]}" \
+  "^fp registers survived preemption$" "^\\[[0-9]+\\] exited with status 0$" \
   "^hello from EL0 without libc$" "^argc=3$" "^argv\\[0\\]=/bin/hello-raw$" "^argv\\[2\\]=two$" \
   "^AT_PAGESZ=4096$" "^AT_RANDOM present=1$" "^AT_EXECFN=/bin/hello-raw$" "^stack 16-byte aligned=1$" \
   "^getpid\\(\\) > 1: 1$" "^write\\(bad pointer\\)=-14$" "^write\\(kernel pointer\\)=-14$" \

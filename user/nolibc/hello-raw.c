@@ -4,7 +4,7 @@
  * reads its initial stack (argc, argv, envp, auxv) itself. It prints only
  * what does not differ between runs or kernels, so Linux prints the same.
  *
- * Built with -nostdlib -mgeneral-regs-only: no FP/SIMD registers.
+ * Built with -nostdlib: no C library, no start files.
  */
 #define NR_write 64
 #define NR_exit_group 94

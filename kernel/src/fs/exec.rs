@@ -152,6 +152,30 @@ mod tests {
         assert_eq!(round(), after_first, "pages leaked by exited user processes");
     }
 
+    fn exec_fpcheck(seed: usize) {
+        let seed = alloc::format!("{seed}");
+        let err = kernel_execve("/bin/fpcheck", &["/bin/fpcheck", &seed], &DEFAULT_ENVP);
+        panic!("exec failed: {err}");
+    }
+
+    /// Two user tasks on one CPU fill all 32 FP/SIMD registers with
+    /// different values and spin through many preemptions: each finds its
+    /// own values every time, so every switch saved and restored them; and
+    /// both finished, so neither spinning task kept the other from running.
+    #[ktest]
+    fn fp_registers_survive_preemption_between_user_tasks() {
+        if initramfs::lookup("/bin/fpcheck").is_none() {
+            return; // booted without the initramfs
+        }
+        let cpu = crate::kernel::percpu::num_online_cpus() - 1;
+        let a = crate::sched::kthread_create("ktest-fp-a", exec_fpcheck, 1, Some(cpu)).unwrap();
+        let b = crate::sched::kthread_create("ktest-fp-b", exec_fpcheck, 2, Some(cpu)).unwrap();
+        a.start();
+        b.start();
+        assert_eq!(kthread_join(a), 0, "task A saw corrupted FP/SIMD registers");
+        assert_eq!(kthread_join(b), 0, "task B saw corrupted FP/SIMD registers");
+    }
+
     /// Bad executables fail with the errno execve gives and change nothing.
     #[ktest]
     fn bad_executables_fail_cleanly() {

@@ -119,6 +119,18 @@ pub fn schedule() {
     next.on_cpu.store(true, Release); // Linux: prepare_task
     next.switches.fetch_add(1, Relaxed);
     switch_mm_locked(&mut rq, &next, cpu);
+    // User tasks' FP/SIMD and TLS registers; the soft-float kernel never
+    // changes them, so kernel threads have none to switch.
+    // SAFETY: prev is running here and next is about to; no other CPU
+    // touches either's thread state (next is on_cpu, prev still is).
+    unsafe {
+        if !prev.is_kthread() {
+            crate::arch::fpsimd::thread_save(prev.thread.get());
+        }
+        if !next.is_kthread() {
+            crate::arch::fpsimd::thread_load(next.thread.get());
+        }
+    }
     let prev_ctx = prev.ctx.get();
     let next_ctx = next.ctx.get();
     let next_ptr = Arc::as_ptr(&next);

@@ -141,6 +141,16 @@ pub fn exec_mmap(mm: MmRef) {
         }
     }
     me.clear_kthread();
+    // A fresh program starts with zeroed FP/SIMD registers and no TLS
+    // (Linux: flush_thread -> fpsimd_flush_thread, tls_thread_flush).
+    let flags = crate::arch::irqflags::local_irq_save();
+    // SAFETY: the current task's own thread state, with interrupts masked;
+    // only the CPU running a task touches it.
+    unsafe {
+        *me.thread.get() = crate::arch::fpsimd::ThreadState::default();
+        crate::arch::fpsimd::thread_load(me.thread.get());
+    }
+    crate::arch::irqflags::local_irq_restore(flags);
 }
 
 /// Gives the mm back (Linux: kthread_unuse_mm). It stays loaded on this

@@ -91,6 +91,9 @@ pub struct Task {
     /// run-queue lock.
     pub(super) pi_lock: SpinLockIrq<()>,
     pub(super) ctx: UnsafeCell<CpuContext>,
+    /// A user task's FP/SIMD and TLS registers while it is switched out;
+    /// touched only by the CPU switching it, like `ctx`.
+    pub(super) thread: UnsafeCell<crate::arch::fpsimd::ThreadState>,
     /// None for the boot CPU's idle task, which runs on the image's init_stack.
     pub(super) stack: SpinLockIrq<Option<KernelStack>>,
     /// The user address space, if any (Linux: mm; kernel threads have none
@@ -132,6 +135,7 @@ impl Task {
             affinity,
             pi_lock: SpinLockIrq::new(()),
             ctx: UnsafeCell::new(CpuContext::default()),
+            thread: UnsafeCell::new(crate::arch::fpsimd::ThreadState::default()),
             stack: SpinLockIrq::new(stack),
             mm: SpinLockIrq::new(None),
             entry,

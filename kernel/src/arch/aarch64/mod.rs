@@ -16,10 +16,11 @@ use core::arch::global_asm;
 pub mod kernel;
 pub mod mm;
 
-pub use kernel::{backtrace, cpu, exception, irqflags, process, psci, semihosting, time};
+pub use kernel::{backtrace, cpu, exception, fpsimd, irqflags, process, psci, semihosting, time};
 
 // boot/head.S (the Image header and early boot) and the exception vectors.
 global_asm!(include_str!("../../../../boot/sysregs.inc"), include_str!("../../../../boot/head.S"));
 global_asm!(include_str!("kernel/entry.S"));
 global_asm!(include_str!("mm/proc.S"));
 global_asm!(include_str!("lib/uaccess.S"));
+global_asm!(include_str!("kernel/fpsimd.S"));

@@ -122,7 +122,6 @@ fn el0_sync(frame: &mut TrapFrame) {
             let far = if esr.fnv() { 0 } else { frame.far };
             user_fault(frame, SIGSEGV, "segfault", far);
         }
-        esr::ec::FP_ASIMD => user_fault(frame, SIGILL, "FP/SIMD (not enabled yet)", frame.pc),
         _ => user_fault(frame, SIGILL, "unhandled exception", frame.pc),
     }
     crate::arch::irqflags::local_irq_disable();

@@ -2,6 +2,7 @@
 pub mod backtrace;
 pub mod cpu;
 pub mod exception;
+pub mod fpsimd;
 pub mod irqflags;
 pub mod process;
 pub mod psci;
