@@ -32,7 +32,8 @@ USER_BINS  := $(patsubst user/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/*.c)) \
               $(patsubst user/nolibc/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/nolibc/*.c))
 INITRAMFS  := $(BUILD)/initramfs.cpio
 
-.PHONY: all deps kernel ktest-kernel initramfs qemu debug gdb test test-host test-kernel test-boot bench \
+.PHONY: all deps kernel ktest-kernel initramfs qemu debug gdb test test-host test-kernel test-boot test-user \
+        test-linux bench \
         lint fmt clippy clean help
 
 all: kernel
@@ -44,6 +45,8 @@ help:
 	@echo "  make test-host   only the host cargo tests (fast: the generic mm algorithms)"
 	@echo "  make test-kernel only the in-kernel tests, on KTEST_SMP=4 CPUs (KTEST_FILTER=word runs a subset)"
 	@echo "  make test-boot   only the boot-log tests (boots make qemu several ways)"
+	@echo "  make test-user   only the user programs, compared with what Linux printed"
+	@echo "  make test-linux  the same programs on Debian's arm64 Linux 6.1 (fetched by scripts/fetch-linux.sh)"
 	@echo "  make bench       allocator benchmarks vs buddy_system_allocator (QEMU -icount shift=0)"
 	@echo "  make debug       boot halted with a gdb stub on :1234; then 'make gdb' in another shell"
 	@echo "  make gdb         attach gdb-multiarch with kernel symbols"
@@ -112,7 +115,7 @@ gdb:
 	@test -f $(BUILD)/vmlinux || { echo "pagoda: run 'make debug' first"; exit 1; }
 	gdb-multiarch -q $(BUILD)/vmlinux -ex "set architecture aarch64" -ex "target remote localhost:1234"
 
-test: test-host test-kernel test-boot
+test: test-host test-kernel test-boot test-user
 
 # Benchmarks print figures and ratios; nothing asserts a time. -icount makes
 # guest time count instructions, so the figures repeat exactly run to run.
@@ -131,6 +134,15 @@ test-kernel: ktest-kernel initramfs
 
 test-boot: kernel initramfs
 	@tests/boot.sh
+
+# The user programs of user/rootfs/etc/usertests must print what Debian's
+# Linux printed (tests/expected/usertests.out); test-linux re-checks that
+# file against a real Linux kernel fetched from Debian's archive.
+test-user: kernel initramfs
+	@tests/usertests.sh pagoda
+
+test-linux: initramfs
+	@tests/usertests.sh linux
 
 lint: fmt clippy
 

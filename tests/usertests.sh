@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The user tests, judged by real Linux: every line of user/rootfs/etc/usertests
+# ("NAME PATH ARGS...") runs a static program, and its output must be
+# tests/expected/usertests.out, which is what Debian's Linux 6.1 printed.
+#   tests/usertests.sh pagoda   run them on Pagoda (the monitor's `run`)
+#   tests/usertests.sh linux    run them on Debian's kernel (make test-linux)
+#   UPDATE=1 tests/usertests.sh linux   rewrite the expected output from Linux
+# Kernel log lines ([ 0.123456] ...) are not part of a program's output.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+MODE=${1:?usage: usertests.sh pagoda|linux}
+LIST=user/rootfs/etc/usertests
+EXPECTED=tests/expected/usertests.out
+OUT=build/usertests-$MODE.out
+LOG=build/usertests-$MODE.log
+TIMEOUT=${USERTESTS_TIMEOUT:-180}
+mkdir -p build
+
+tests() { grep -vE '^(#|$)' "$LIST"; }
+
+case $MODE in
+linux)
+  scripts/fetch-linux.sh || exit 1
+  # The same archive, with usertest-init as /init.
+  rm -rf build/rootfs-linux && cp -r build/rootfs build/rootfs-linux
+  cp build/rootfs/bin/usertest-init build/rootfs-linux/init
+  (cd build/rootfs-linux && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > build/initramfs-linux.cpio
+  timeout --foreground -k 5 "$TIMEOUT" qemu-system-aarch64 -M virt -cpu cortex-a72 -m 1G -smp 2 \
+    -nographic -nic none -no-reboot -kernel build/linux/vmlinuz -initrd build/initramfs-linux.cpio \
+    -append "console=ttyAMA0 quiet panic=-1" </dev/null >"$LOG" 2>&1
+  tr -d '\r' <"$LOG" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | sed -n '/^=== /,$p' >"$OUT"
+  ;;
+pagoda)
+  input=$(tests | while read -r name path args; do printf 'run %s %s\\n' "$path" "$args"; done)
+  printf "${input}poweroff\n" | timeout --foreground -k 5 "$TIMEOUT" make -s qemu SMP=2 >"$LOG" 2>&1
+  # Turn the monitor's transcript into the same records usertest-init prints.
+  tr -d '\r' <"$LOG" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | awk -v list="$LIST" '
+    BEGIN { while ((getline l < list) > 0) if (l !~ /^(#|$)/) { n++; split(l, f, " "); name[n] = f[1] } }
+    /^pagoda> run / { i++; print "=== " name[i] " ==="; inrun = 1; next }
+    inrun && /^\[[0-9]+\] exited with status / { sub(/^\[[0-9]+\] exited with status /, ""); print "=== status: exited " $0 " ==="; inrun = 0; next }
+    inrun && /^\[[0-9]+\] killed by signal / { sub(/^\[[0-9]+\] killed by signal /, ""); print "=== status: killed by signal " $0 " ==="; inrun = 0; next }
+    inrun { print }' >"$OUT"
+  ;;
+*) echo "usertests: unknown mode $MODE" >&2; exit 2 ;;
+esac
+
+if [ "${UPDATE:-}" = 1 ] && [ "$MODE" = linux ]; then
+  cp "$OUT" "$EXPECTED"
+  echo "usertests: wrote $EXPECTED from $(cat build/linux/version)"
+fi
+passed=0 failed=0
+while read -r name _; do
+  want=$(sed -n "/^=== $name ===\$/,/^=== status: /p" "$EXPECTED")
+  got=$(sed -n "/^=== $name ===\$/,/^=== status: /p" "$OUT")
+  if [ -n "$want" ] && [ "$want" = "$got" ]; then
+    echo "usertest ($MODE): $name ... [ok]"
+    passed=$((passed + 1))
+  else
+    echo "usertest ($MODE): $name ... [FAILED] (see $LOG)"
+    diff <(echo "$want") <(echo "$got") | sed 's/^/    /'
+    failed=$((failed + 1))
+  fi
+done < <(tests)
+echo "usertests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,120 @@
+/*
+ * usertest-init: /init for running the user tests on Debian's Linux kernel
+ * (make test-linux), so that their expected output is what real Linux
+ * prints. It reads /etc/usertests, one test a line ("NAME PATH ARGS..."),
+ * runs each in a child (clone + execve + wait4) between markers, prints the
+ * child's wait status as Pagoda's monitor does, and powers the machine off.
+ * Pagoda runs the same lines with its monitor's `run` (tests/usertests.sh).
+ */
+#define NR_openat 56
+#define NR_read 63
+#define NR_write 64
+#define NR_exit_group 94
+#define NR_reboot 142
+#define NR_clone 220
+#define NR_execve 221
+#define NR_wait4 260
+#define AT_FDCWD -100
+#define SIGCHLD 17
+
+static long sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc #0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+}
+
+static unsigned long len(const char *s)
+{
+	unsigned long n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+static void puts_(const char *s) { sys6(NR_write, 1, (long)s, (long)len(s), 0, 0, 0); }
+
+static void putnum(long v)
+{
+	char buf[24];
+	int i = sizeof(buf);
+	buf[--i] = 0;
+	do {
+		buf[--i] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	puts_(buf + i);
+}
+
+static char list[4096];
+
+void start_c(long *sp)
+{
+	(void)sp;
+	char *envp[] = {"HOME=/", "TERM=linux", 0};
+	long fd = sys6(NR_openat, AT_FDCWD, (long)"/etc/usertests", 0, 0, 0, 0);
+	long n = fd < 0 ? 0 : sys6(NR_read, fd, (long)list, sizeof(list) - 1, 0, 0, 0);
+	char *line = list;
+	list[n > 0 ? n : 0] = 0;
+	while (*line) {
+		char *argv[16];
+		int argc = 0;
+		char *p = line, *name;
+		while (*p && *p != '\n')
+			p++;
+		if (*p)
+			*p++ = 0;
+		/* Split the line in place: NAME PATH ARGS... */
+		for (char *w = line; *w;) {
+			while (*w == ' ')
+				*w++ = 0;
+			if (!*w)
+				break;
+			if (argc < 15)
+				argv[argc++] = w;
+			while (*w && *w != ' ')
+				w++;
+		}
+		line = p;
+		if (argc < 2 || argv[0][0] == '#')
+			continue;
+		name = argv[0];
+		argv[argc] = 0;
+		puts_("=== ");
+		puts_(name);
+		puts_(" ===\n");
+		long pid = sys6(NR_clone, SIGCHLD, 0, 0, 0, 0, 0);
+		if (pid == 0) {
+			sys6(NR_execve, (long)argv[1], (long)(argv + 1), (long)envp, 0, 0, 0);
+			sys6(NR_exit_group, 127, 0, 0, 0, 0, 0);
+		}
+		int status = 0;
+		sys6(NR_wait4, pid, (long)&status, 0, 0, 0, 0);
+		if ((status & 0x7f) == 0) {
+			puts_("=== status: exited ");
+			putnum((status >> 8) & 0xff);
+		} else {
+			puts_("=== status: killed by signal ");
+			putnum(status & 0x7f);
+		}
+		puts_(" ===\n");
+	}
+	/* LINUX_REBOOT_CMD_POWER_OFF */
+	sys6(NR_reboot, 0xfee1dead, 672274793, 0x4321fedc, 0, 0, 0);
+	sys6(NR_exit_group, 0, 0, 0, 0, 0, 0);
+}
+
+__asm__(".globl _start\n"
+	"_start:\n"
+	"	mov x0, sp\n"
+	"	bl start_c\n"
+	"1:	b 1b\n");
