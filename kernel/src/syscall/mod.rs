@@ -7,11 +7,13 @@
 //! failure. Every argument from user space is untrusted: pointers go
 //! through uaccess, and nothing here may panic on any value.
 //!
-//! What exists so far is what a first program needs: write, exit,
-//! exit_group, getpid, gettid, getppid. Everything else returns -ENOSYS and
-//! is logged once at debug level with its number.
+//! What exists so far: write, exit, exit_group, getpid, gettid, getppid,
+//! the id getters, uname, clock_gettime, clock_getres, nanosleep,
+//! getrandom, sched_yield, set_tid_address. Everything else returns -ENOSYS
+//! and is logged once at debug level with its number.
 
 mod process;
+mod sys;
 mod write;
 
 use crate::arch::exception::TrapFrame;
@@ -19,6 +21,17 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use pagoda_klib::errno::{Errno, KResult};
 
 pub const NR_WRITE: u64 = 64;
+pub const NR_SET_TID_ADDRESS: u64 = 96;
+pub const NR_NANOSLEEP: u64 = 101;
+pub const NR_CLOCK_GETTIME: u64 = 113;
+pub const NR_CLOCK_GETRES: u64 = 114;
+pub const NR_SCHED_YIELD: u64 = 124;
+pub const NR_UNAME: u64 = 160;
+pub const NR_GETUID: u64 = 174;
+pub const NR_GETEUID: u64 = 175;
+pub const NR_GETGID: u64 = 176;
+pub const NR_GETEGID: u64 = 177;
+pub const NR_GETRANDOM: u64 = 278;
 pub const NR_EXIT: u64 = 93;
 pub const NR_EXIT_GROUP: u64 = 94;
 pub const NR_GETPID: u64 = 172;
@@ -40,6 +53,14 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_EXIT_GROUP => process::sys_exit_group(a[0] as i32),
         NR_GETPID | NR_GETTID => process::sys_getpid(),
         NR_GETPPID => process::sys_getppid(),
+        NR_SET_TID_ADDRESS => sys::sys_set_tid_address(a[0] as usize),
+        NR_NANOSLEEP => sys::sys_nanosleep(a[0] as usize, a[1] as usize),
+        NR_CLOCK_GETTIME => sys::sys_clock_gettime(a[0] as usize, a[1] as usize),
+        NR_CLOCK_GETRES => sys::sys_clock_getres(a[0] as usize, a[1] as usize),
+        NR_SCHED_YIELD => sys::sys_sched_yield(),
+        NR_UNAME => sys::sys_uname(a[0] as usize),
+        NR_GETUID | NR_GETEUID | NR_GETGID | NR_GETEGID => sys::sys_getuid(),
+        NR_GETRANDOM => sys::sys_getrandom(a[0] as usize, a[1] as usize, a[2] as usize),
         _ => sys_ni_syscall(nr),
     };
     frame.regs[0] = match ret {

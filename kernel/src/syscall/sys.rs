@@ -1,0 +1,129 @@
+//! Small system calls about the system, time and identity (Linux:
+//! kernel/sys.c uname and the id getters, kernel/time/posix-timers.c
+//! clock_gettime, kernel/time/hrtimer.c nanosleep, drivers/char/random.c
+//! getrandom, kernel/sched/core.c sched_yield, kernel/fork.c
+//! set_tid_address). Every user pointer goes through uaccess.
+
+use crate::mm::uaccess::{copy_from_user, copy_to_user};
+use pagoda_klib::errno::{Errno, KResult};
+
+/// The release glibc and uname(1) see: a Linux 6.1 that says it is Pagoda.
+pub const UTS_RELEASE: &str = "6.1.0-pagoda";
+
+/// uname(2): struct new_utsname, six fields of 65 bytes.
+pub fn sys_uname(buf: usize) -> KResult<usize> {
+    let mut uts = [0u8; 6 * 65];
+    let fields = ["Linux", "(none)", UTS_RELEASE, "#1 SMP Pagoda", "aarch64", "(none)"];
+    for (i, f) in fields.iter().enumerate() {
+        uts[i * 65..i * 65 + f.len()].copy_from_slice(f.as_bytes());
+    }
+    copy_to_user(buf, &uts)?;
+    Ok(0)
+}
+
+/// Clock ids (Linux: include/uapi/linux/time.h).
+const CLOCK_REALTIME: usize = 0;
+const CLOCK_MONOTONIC: usize = 1;
+const CLOCK_MONOTONIC_RAW: usize = 4;
+const CLOCK_REALTIME_COARSE: usize = 5;
+const CLOCK_MONOTONIC_COARSE: usize = 6;
+const CLOCK_BOOTTIME: usize = 7;
+
+fn write_timespec(ts: usize, ns: u64) -> KResult<()> {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
+    b[8..].copy_from_slice(&(ns % 1_000_000_000).to_le_bytes());
+    copy_to_user(ts, &b)
+}
+
+/// clock_gettime(2). Pagoda has no real-time clock driver yet, so
+/// CLOCK_REALTIME counts from boot like the monotonic clocks (Linux starts
+/// it from the RTC).
+pub fn sys_clock_gettime(clock: usize, ts: usize) -> KResult<usize> {
+    match clock {
+        CLOCK_REALTIME
+        | CLOCK_MONOTONIC
+        | CLOCK_MONOTONIC_RAW
+        | CLOCK_REALTIME_COARSE
+        | CLOCK_MONOTONIC_COARSE
+        | CLOCK_BOOTTIME => write_timespec(ts, crate::arch::time::uptime_ns()).map(|()| 0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// clock_getres(2): the counter's resolution, at least 1 ns.
+pub fn sys_clock_getres(clock: usize, ts: usize) -> KResult<usize> {
+    if clock > CLOCK_BOOTTIME || clock == 2 || clock == 3 {
+        return Err(Errno::EINVAL);
+    }
+    if ts == 0 {
+        return Ok(0);
+    }
+    let res = (1_000_000_000 / crate::arch::time::counter_freq().max(1)).max(1);
+    write_timespec(ts, res).map(|()| 0)
+}
+
+/// nanosleep(2): sleeps at least the requested time (rounded up to ticks).
+/// Not interruptible yet: there are no signals to interrupt it.
+pub fn sys_nanosleep(req: usize, _rem: usize) -> KResult<usize> {
+    let mut b = [0u8; 16];
+    copy_from_user(&mut b, req)?;
+    let sec = i64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8]));
+    let nsec = i64::from_le_bytes(b[8..].try_into().unwrap_or([0; 8]));
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(Errno::EINVAL);
+    }
+    let ns = (sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64);
+    let end = crate::arch::time::uptime_ns().saturating_add(ns);
+    while crate::arch::time::uptime_ns() < end {
+        let left = end - crate::arch::time::uptime_ns();
+        let jiffies = left.div_ceil(1_000_000_000 / crate::kernel::time::hz()).max(1);
+        crate::sched::set_current_state(crate::sched::TASK_INTERRUPTIBLE);
+        crate::kernel::timer::schedule_timeout(jiffies);
+    }
+    Ok(0)
+}
+
+const GRND_NONBLOCK: usize = 1;
+const GRND_RANDOM: usize = 2;
+const GRND_INSECURE: usize = 4;
+
+/// getrandom(2). The bytes come from a generator seeded with the counter:
+/// unpredictable enough for glibc's malloc and stack protector, not for
+/// cryptography (Linux's CRNG is the real thing).
+pub fn sys_getrandom(buf: usize, count: usize, flags: usize) -> KResult<usize> {
+    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
+        || flags & (GRND_RANDOM | GRND_INSECURE) == (GRND_RANDOM | GRND_INSECURE)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let count = count.min(0x1ff_ffff); // Linux: at most 32 MiB - 1 per call
+    let mut rng = pagoda_klib::rand::XorShift64::new(crate::arch::time::counter() | 1);
+    let mut done = 0;
+    while done < count {
+        let chunk = rng.next_u64().to_le_bytes();
+        let n = (count - done).min(8);
+        if let Err(e) = copy_to_user(buf.wrapping_add(done), &chunk[..n]) {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        done += n;
+    }
+    Ok(done)
+}
+
+/// sched_yield(2).
+pub fn sys_sched_yield() -> KResult<usize> {
+    crate::sched::yield_now();
+    Ok(0)
+}
+
+/// set_tid_address(2): returns the caller's thread id. The address itself
+/// (cleared and woken at thread exit) matters once threads exist.
+pub fn sys_set_tid_address(_tidptr: usize) -> KResult<usize> {
+    super::process::sys_getpid()
+}
+
+/// getuid, geteuid, getgid, getegid: every process runs as root so far.
+pub fn sys_getuid() -> KResult<usize> {
+    Ok(0)
+}
