@@ -1,6 +1,6 @@
 /*
  * sysmisc: uname, clock_gettime, clock_getres, nanosleep, getrandom,
- * sched_yield, set_tid_address and the id getters, each with its error
+ * sched_yield, set_tid_address, reboot's checks and the id getters, each with its error
  * cases (bad pointers, bad arguments). Prints only what Linux and Pagoda
  * must agree on: return values, errnos and relations, never times or
  * release strings.
@@ -10,6 +10,7 @@
 #define NR_clock_gettime 113
 #define NR_clock_getres 114
 #define NR_sched_yield 124
+#define NR_reboot 142
 #define NR_uname 160
 #define NR_getpid 172
 #define NR_getuid 174
@@ -130,6 +131,8 @@ void start_c(long *sp)
 	say("getrandom(GRND_NONBLOCK)=", sys3(NR_getrandom, (long)rnd, 16, 1));
 
 	say("sched_yield()=", sys3(NR_sched_yield, 0, 0, 0));
+	say("reboot(bad magic)=", sys3(NR_reboot, 0x1234, 672274793, 0x4321fedc));
+	say("reboot(magic, bad command)=", sys3(NR_reboot, 0xfee1dead, 672274793, 0x5555));
 	say("set_tid_address() is the pid: ", sys3(NR_set_tid_address, 0, 0, 0) == sys3(NR_getpid, 0, 0, 0));
 	say("getuid()=", sys3(NR_getuid, 0, 0, 0));
 	say("geteuid()=", sys3(NR_geteuid, 0, 0, 0));

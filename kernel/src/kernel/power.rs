@@ -15,11 +15,17 @@ fn cmd_poweroff(_: &str) {
     poweroff();
 }
 
-fn cmd_reboot(_: &str) {
+/// Restarts the machine with PSCI SYSTEM_RESET; powers off if that fails.
+pub fn reboot() -> ! {
     log::info!("reboot: Restarting system");
     crate::drivers::console::flush();
     arch::psci::system_reset();
     kprintln!("reboot: PSCI SYSTEM_RESET failed");
+    poweroff()
+}
+
+fn cmd_reboot(_: &str) {
+    reboot();
 }
 
 monitor_cmd!(MON_POWEROFF, "poweroff", "power the machine off (PSCI SYSTEM_OFF)", cmd_poweroff);

@@ -9,7 +9,7 @@
 //!
 //! What exists so far: write, exit, exit_group, getpid, gettid, getppid,
 //! the id getters, uname, clock_gettime, clock_getres, nanosleep,
-//! getrandom, sched_yield, set_tid_address. Everything else returns -ENOSYS
+//! getrandom, sched_yield, set_tid_address, reboot. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
 mod process;
@@ -26,6 +26,7 @@ pub const NR_NANOSLEEP: u64 = 101;
 pub const NR_CLOCK_GETTIME: u64 = 113;
 pub const NR_CLOCK_GETRES: u64 = 114;
 pub const NR_SCHED_YIELD: u64 = 124;
+pub const NR_REBOOT: u64 = 142;
 pub const NR_UNAME: u64 = 160;
 pub const NR_GETUID: u64 = 174;
 pub const NR_GETEUID: u64 = 175;
@@ -58,6 +59,7 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_CLOCK_GETTIME => sys::sys_clock_gettime(a[0] as usize, a[1] as usize),
         NR_CLOCK_GETRES => sys::sys_clock_getres(a[0] as usize, a[1] as usize),
         NR_SCHED_YIELD => sys::sys_sched_yield(),
+        NR_REBOOT => sys::sys_reboot(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_UNAME => sys::sys_uname(a[0] as usize),
         NR_GETUID | NR_GETEUID | NR_GETGID | NR_GETEGID => sys::sys_getuid(),
         NR_GETRANDOM => sys::sys_getrandom(a[0] as usize, a[1] as usize, a[2] as usize),

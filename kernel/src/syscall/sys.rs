@@ -127,3 +127,26 @@ pub fn sys_set_tid_address(_tidptr: usize) -> KResult<usize> {
 pub fn sys_getuid() -> KResult<usize> {
     Ok(0)
 }
+
+const LINUX_REBOOT_MAGIC1: usize = 0xfee1_dead;
+const LINUX_REBOOT_MAGIC2: [usize; 4] = [672_274_793, 85_072_278, 369_367_448, 537_993_216];
+const LINUX_REBOOT_CMD_RESTART: usize = 0x0123_4567;
+const LINUX_REBOOT_CMD_POWER_OFF: usize = 0x4321_fedc;
+const LINUX_REBOOT_CMD_CAD_ON: usize = 0x89ab_cdef;
+const LINUX_REBOOT_CMD_CAD_OFF: usize = 0;
+
+/// reboot(2) (Linux: kernel/reboot.c): checks the magic numbers, then
+/// powers off or restarts the machine.
+pub fn sys_reboot(magic1: usize, magic2: usize, cmd: usize) -> KResult<usize> {
+    if magic1 as u32 as usize != LINUX_REBOOT_MAGIC1
+        || !LINUX_REBOOT_MAGIC2.contains(&(magic2 as u32 as usize))
+    {
+        return Err(Errno::EINVAL);
+    }
+    match cmd as u32 as usize {
+        LINUX_REBOOT_CMD_POWER_OFF => crate::kernel::power::poweroff(),
+        LINUX_REBOOT_CMD_RESTART => crate::kernel::power::reboot(),
+        LINUX_REBOOT_CMD_CAD_ON | LINUX_REBOOT_CMD_CAD_OFF => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
