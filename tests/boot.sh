@@ -143,6 +143,9 @@ boot "run: a program at EL0 with raw syscalls; a segfault kills only it" "SMP=2"
   "${TS}hello-raw\\[[0-9]+\\]: unhandled segfault \\(11\\) at 0x0000000000000000, esr 0x92000046 -- DABT \\(lower EL\\)$" \
   "^\\[[0-9]+\\] killed by signal 11$" "^run: /bin/nope: No such file or directory$" \
   "^run: /etc/motd: Permission denied$" "^\\[[0-9]+\\] exited with status 127$"
+boot "init= runs the first user program, then the monitor" "CMDLINE=init=/bin/hello-raw" 'poweroff\n' "${COMMON[@]}" \
+  "${TS}Run /bin/hello-raw as init process$" "^hello from EL0 without libc$" "^argc=1$" \
+  "${TS}init \\(/bin/hello-raw\\) exited with status 7; back to the monitor$" "^pagoda> poweroff"
 boot "mem=512M caps RAM" "CMDLINE=mem=512M" 'poweroff\n' \
   "${TS}memblock: mem=512M: RAM limited to 512 MiB" \
   "${TS} memory\[0x0\].\[0x0000000040000000-0x000000005fffffff\]"

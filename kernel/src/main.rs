@@ -113,7 +113,10 @@ fn kernel_init(_: usize) {
     #[cfg(feature = "ktest")]
     debug::ktest::run_all(pagoda_klib::cmdline::get(cmdline, "ktest.filter").flatten());
     #[cfg(not(feature = "ktest"))]
-    debug::monitor::run()
+    {
+        fs::exec::run_init_process(cmdline);
+        debug::monitor::run()
+    }
 }
 
 /// Maps the device tree through the fixmap and parses it (Linux: setup_machine_fdt).

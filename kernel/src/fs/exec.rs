@@ -79,6 +79,29 @@ fn run_thread(_: usize) {
     crate::sched::do_exit(127 << 8)
 }
 
+/// Starts `line` ("PATH ARGS...") as a new process and waits for it.
+/// Returns its PID and wait status, or None if no task could be made.
+pub fn run_program(line: &str) -> Option<(usize, i32)> {
+    *RUN_LINE.lock() = Some(alloc::string::String::from(line.trim()));
+    let t = match crate::sched::kthread_run("run", run_thread, 0, None) {
+        Ok(t) => t,
+        Err(e) => {
+            crate::kprintln!("run: cannot start a task: {e}");
+            return None;
+        }
+    };
+    let pid = t.pid();
+    Some((pid, t.join()))
+}
+
+/// A wait status as a shell reports it.
+fn describe_status(status: i32) -> (&'static str, i32) {
+    match (status & 0x7f, (status >> 8) & 0xff) {
+        (0, code) => ("exited with status", code),
+        (sig, _) => ("killed by signal", sig),
+    }
+}
+
 /// `run PATH ARGS`: starts a program from the initramfs as a new process
 /// and waits for it, then shows its wait status as a shell would.
 fn cmd_run(args: &str) {
@@ -86,19 +109,29 @@ fn cmd_run(args: &str) {
         crate::kprintln!("usage: run PATH [ARGS...]");
         return;
     }
-    *RUN_LINE.lock() = Some(alloc::string::String::from(args.trim()));
-    let t = match crate::sched::kthread_run("run", run_thread, 0, None) {
-        Ok(t) => t,
-        Err(e) => {
-            crate::kprintln!("run: cannot start a task: {e}");
-            return;
-        }
+    if let Some((pid, status)) = run_program(args) {
+        let (what, n) = describe_status(status);
+        crate::kprintln!("[{pid}] {what} {n}");
+    }
+}
+
+/// Runs the first user program, if there is one: `init=PATH` from the
+/// command line, else `/init` when the initramfs has it (Linux:
+/// kernel_init -> run_init_process). Pagoda keeps PID 1 for its monitor, so
+/// the program runs as PID 2 or later; when it exits, the kernel says how
+/// and goes on to the monitor (Linux would panic: "Attempted to kill
+/// init!").
+#[cfg_attr(feature = "ktest", allow(dead_code))] // the test kernel runs tests instead
+pub fn run_init_process(cmdline: &str) {
+    let path = match pagoda_klib::cmdline::get(cmdline, "init") {
+        Some(Some(p)) => p,
+        _ if initramfs::lookup("/init").is_some() => "/init",
+        _ => return,
     };
-    let pid = t.pid();
-    let status = t.join();
-    match (status & 0x7f, (status >> 8) & 0xff) {
-        (0, code) => crate::kprintln!("[{pid}] exited with status {code}"),
-        (sig, _) => crate::kprintln!("[{pid}] killed by signal {sig}"),
+    log::info!("Run {path} as init process");
+    if let Some((_, status)) = run_program(path) {
+        let (what, n) = describe_status(status);
+        log::warn!("init ({path}) {what} {n}; back to the monitor");
     }
 }
 
