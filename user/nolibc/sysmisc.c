@@ -18,6 +18,9 @@
 #define NR_getgid 176
 #define NR_getegid 177
 #define NR_getrandom 278
+#define NR_times 153
+#define NR_gettimeofday 169
+#define NR_sysinfo 179
 #define NR_write 64
 #define NR_exit_group 94
 #define BAD ((long)0x10)
@@ -130,6 +133,22 @@ void start_c(long *sp)
 	say("getrandom(flags=0x100)=", sys3(NR_getrandom, (long)rnd, 16, 0x100));
 	say("getrandom(GRND_NONBLOCK)=", sys3(NR_getrandom, (long)rnd, 16, 1));
 
+	{
+		long tv[2], tz[2] = {7, 7}, tms[4];
+		unsigned long si[14];
+		say("gettimeofday()=", sys3(NR_gettimeofday, (long)tv, (long)tz, 0));
+		say("tv_usec in range: ", tv[1] >= 0 && tv[1] < 1000000);
+		say("gettimeofday(NULL, NULL)=", sys3(NR_gettimeofday, 0, 0, 0));
+		say("gettimeofday(bad)=", sys3(NR_gettimeofday, BAD, 0, 0));
+		say("times() > 0: ", sys3(NR_times, (long)tms, 0, 0) > 0);
+		say("times(NULL) > 0: ", sys3(NR_times, 0, 0, 0) > 0);
+		say("sysinfo()=", sys3(NR_sysinfo, (long)si, 0, 0));
+		/* totalram, freeram, procs, mem_unit */
+		say("totalram > freeram > 0: ", si[4] > si[5] && si[5] > 0);
+		say("procs >= 1: ", (si[10] & 0xffff) >= 1);
+		say("mem_unit=", (long)(unsigned int)si[13]);
+		say("sysinfo(bad)=", sys3(NR_sysinfo, BAD, 0, 0));
+	}
 	say("sched_yield()=", sys3(NR_sched_yield, 0, 0, 0));
 	say("reboot(bad magic)=", sys3(NR_reboot, 0x1234, 672274793, 0x4321fedc));
 	say("reboot(magic, bad command)=", sys3(NR_reboot, 0xfee1dead, 672274793, 0x5555));

@@ -9,7 +9,8 @@
 //!
 //! What exists so far: write, exit, exit_group, getpid, gettid, getppid,
 //! the id getters, uname, clock_gettime, clock_getres, nanosleep,
-//! getrandom, sched_yield, set_tid_address, reboot. Everything else returns -ENOSYS
+//! getrandom, sched_yield, set_tid_address, reboot, gettimeofday, times,
+//! sysinfo. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
 mod process;
@@ -27,6 +28,7 @@ pub const NR_CLOCK_GETTIME: u64 = 113;
 pub const NR_CLOCK_GETRES: u64 = 114;
 pub const NR_SCHED_YIELD: u64 = 124;
 pub const NR_REBOOT: u64 = 142;
+pub const NR_TIMES: u64 = 153;
 pub const NR_UNAME: u64 = 160;
 pub const NR_GETUID: u64 = 174;
 pub const NR_GETEUID: u64 = 175;
@@ -38,6 +40,8 @@ pub const NR_EXIT_GROUP: u64 = 94;
 pub const NR_GETPID: u64 = 172;
 pub const NR_GETPPID: u64 = 173;
 pub const NR_GETTID: u64 = 178;
+pub const NR_GETTIMEOFDAY: u64 = 169;
+pub const NR_SYSINFO: u64 = 179;
 
 /// The first 448 syscall numbers (Linux's NR_syscalls on arm64 in 6.1 is
 /// 451), one bit each: which unknown numbers were already logged.
@@ -60,6 +64,9 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_CLOCK_GETRES => sys::sys_clock_getres(a[0] as usize, a[1] as usize),
         NR_SCHED_YIELD => sys::sys_sched_yield(),
         NR_REBOOT => sys::sys_reboot(a[0] as usize, a[1] as usize, a[2] as usize),
+        NR_TIMES => sys::sys_times(a[0] as usize),
+        NR_GETTIMEOFDAY => sys::sys_gettimeofday(a[0] as usize, a[1] as usize),
+        NR_SYSINFO => sys::sys_sysinfo(a[0] as usize),
         NR_UNAME => sys::sys_uname(a[0] as usize),
         NR_GETUID | NR_GETEUID | NR_GETGID | NR_GETEGID => sys::sys_getuid(),
         NR_GETRANDOM => sys::sys_getrandom(a[0] as usize, a[1] as usize, a[2] as usize),

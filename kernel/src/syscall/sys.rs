@@ -150,3 +150,53 @@ pub fn sys_reboot(magic1: usize, magic2: usize, cmd: usize) -> KResult<usize> {
         _ => Err(Errno::EINVAL),
     }
 }
+
+/// gettimeofday(2): the same clock as CLOCK_REALTIME; the obsolete
+/// timezone argument, if given, is zeroed.
+pub fn sys_gettimeofday(tv: usize, tz: usize) -> KResult<usize> {
+    if tv != 0 {
+        let ns = crate::arch::time::uptime_ns();
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
+        b[8..].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
+        copy_to_user(tv, &b)?;
+    }
+    if tz != 0 {
+        copy_to_user(tz, &[0u8; 8])?;
+    }
+    Ok(0)
+}
+
+/// Clock ticks as user space counts them (Linux: USER_HZ).
+const USER_HZ: u64 = 100;
+
+/// times(2): struct tms (user, system, children's user and system time, in
+/// USER_HZ ticks) and the ticks since boot. Per-task CPU time is not
+/// accounted yet, so the four times are 0.
+pub fn sys_times(buf: usize) -> KResult<usize> {
+    if buf != 0 {
+        copy_to_user(buf, &[0u8; 32])?;
+    }
+    Ok((crate::arch::time::uptime_ns() / (1_000_000_000 / USER_HZ)) as usize)
+}
+
+/// sysinfo(2): struct sysinfo in its 64-bit layout (112 bytes). Sizes are
+/// in bytes (mem_unit = 1), as Linux gives them when they fit.
+pub fn sys_sysinfo(info: usize) -> KResult<usize> {
+    let pa = crate::mm::page_alloc::page_allocator();
+    let mut b = [0u8; 112];
+    let mut put = |off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    put(0, crate::arch::time::uptime_ns() / 1_000_000_000); // uptime
+                                                            // loads[3] at 8..32: no load average yet.
+    put(32, (pa.totalram_pages() * 4096) as u64); // totalram
+    put(40, (crate::mm::page_alloc::mem_free_pages() * 4096) as u64); // freeram
+                                                                      // sharedram, bufferram at 48, 56: 0.
+    put(64, (crate::mm::swapfile::total_swap_pages() * 4096) as u64); // totalswap
+    put(72, (crate::mm::swapfile::nr_swap_pages() * 4096) as u64); // freeswap
+    let procs = crate::sched::nr_tasks().min(u16::MAX as usize) as u16;
+    b[80..82].copy_from_slice(&procs.to_le_bytes());
+    // totalhigh, freehigh at 88, 96: 0; mem_unit at 104.
+    b[104..108].copy_from_slice(&1u32.to_le_bytes());
+    copy_to_user(info, &b)?;
+    Ok(0)
+}
