@@ -99,11 +99,15 @@ fn drain_rx(u: &Pl011) {
     }
 }
 
-/// The UART interrupt: move every waiting byte into the ring.
+/// The UART interrupt: move every waiting byte into the ring. Clear the
+/// interrupt first, then drain (as Linux's pl011_int does): a byte that
+/// arrives after the drain found the FIFO empty raises a new interrupt,
+/// while clearing after the drain could swallow the interrupt of a byte
+/// that slipped in between, leaving it (and all input behind it) unread.
 fn uart_interrupt(_intid: u32) {
     let Some(u) = uart() else { return };
-    drain_rx(&u);
     u.clear_interrupts();
+    drain_rx(&u);
 }
 
 /// Moves console input to interrupts (Linux: the pl011 driver's startup).
