@@ -101,6 +101,8 @@ pub struct Task {
     pub(super) mm: SpinLockIrq<Option<MmRef>>,
     pub(super) entry: Option<(fn(usize), usize)>,
     exit_code: AtomicI32,
+    /// Resource limits (soft, hard) (Linux: signal_struct.rlim).
+    rlim: SpinLockIrq<[(u64, u64); crate::syscall::rlimit::RLIM_NLIMITS]>,
     /// Times this task was switched in (Linux: nvcsw + nivcsw).
     pub switches: AtomicUsize,
 }
@@ -140,6 +142,7 @@ impl Task {
             mm: SpinLockIrq::new(None),
             entry,
             exit_code: AtomicI32::new(0),
+            rlim: SpinLockIrq::new(crate::syscall::rlimit::INIT_RLIMITS),
             switches: AtomicUsize::new(0),
         };
         Arc::try_new(task).map_err(|_| Errno::ENOMEM)
@@ -190,6 +193,15 @@ impl Task {
         let len = name.len().min(15);
         comm[..len].copy_from_slice(&name.as_bytes()[..len]);
         *self.comm.lock() = comm;
+    }
+
+    /// The (soft, hard) limit of `resource` (< RLIM_NLIMITS).
+    pub fn rlimit(&self, resource: usize) -> (u64, u64) {
+        self.rlim.lock()[resource]
+    }
+
+    pub fn set_rlimit(&self, resource: usize, lim: (u64, u64)) {
+        self.rlim.lock()[resource] = lim;
     }
 
     pub fn exit_code(&self) -> i32 {

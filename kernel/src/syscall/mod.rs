@@ -10,10 +10,11 @@
 //! What exists so far: write, exit, exit_group, getpid, gettid, getppid,
 //! the id getters, uname, clock_gettime, clock_getres, nanosleep,
 //! getrandom, sched_yield, set_tid_address, reboot, gettimeofday, times,
-//! sysinfo. Everything else returns -ENOSYS
+//! sysinfo, prlimit64, getrlimit, setrlimit. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
 mod process;
+pub mod rlimit;
 mod sys;
 mod write;
 
@@ -30,6 +31,9 @@ pub const NR_SCHED_YIELD: u64 = 124;
 pub const NR_REBOOT: u64 = 142;
 pub const NR_TIMES: u64 = 153;
 pub const NR_UNAME: u64 = 160;
+pub const NR_GETRLIMIT: u64 = 163;
+pub const NR_SETRLIMIT: u64 = 164;
+pub const NR_PRLIMIT64: u64 = 261;
 pub const NR_GETUID: u64 = 174;
 pub const NR_GETEUID: u64 = 175;
 pub const NR_GETGID: u64 = 176;
@@ -68,6 +72,9 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_GETTIMEOFDAY => sys::sys_gettimeofday(a[0] as usize, a[1] as usize),
         NR_SYSINFO => sys::sys_sysinfo(a[0] as usize),
         NR_UNAME => sys::sys_uname(a[0] as usize),
+        NR_GETRLIMIT => rlimit::sys_getrlimit(a[0] as usize, a[1] as usize),
+        NR_SETRLIMIT => rlimit::sys_setrlimit(a[0] as usize, a[1] as usize),
+        NR_PRLIMIT64 => rlimit::sys_prlimit64(a[0] as usize, a[1] as usize, a[2] as usize, a[3] as usize),
         NR_GETUID | NR_GETEUID | NR_GETGID | NR_GETEGID => sys::sys_getuid(),
         NR_GETRANDOM => sys::sys_getrandom(a[0] as usize, a[1] as usize, a[2] as usize),
         _ => sys_ni_syscall(nr),
