@@ -21,6 +21,7 @@ pub mod page;
 pub mod page_alloc;
 pub mod pgtable;
 pub mod slab;
+pub mod vma_tree;
 pub mod vmap;
 pub mod vmstat;
 
