@@ -18,6 +18,7 @@
 use crate::mm::mm_types::MmStruct;
 use crate::mm::page_alloc::{alloc_pages, page_address, put_page};
 use crate::mm::uaccess::copy_to_user;
+use crate::mm::vma::VmFlags;
 use elf::abi;
 use elf::endian::AnyEndian;
 use elf::ElfBytes;
@@ -33,7 +34,7 @@ const ELF_ET_DYN_BASE: usize = ((1usize << 48) / 3 * 2) & !(PAGE_SIZE - 1);
 /// The top of the initial stack (Linux: STACK_TOP = TASK_SIZE_64).
 pub const STACK_TOP: usize = 1 << 48;
 /// Pages of stack mapped at exec (Linux maps 128 KiB plus the argument pages).
-const STACK_PAGES: usize = 32;
+pub const STACK_PAGES: usize = 32;
 
 /// What the loader learnt, for the initial stack and the process.
 #[derive(Debug, Clone, Copy)]
@@ -43,10 +44,16 @@ pub struct ElfInfo {
     pub phdr: usize,
     pub phnum: usize,
     pub phent: usize,
-    /// The first address after the highest segment: where brk will start.
-    #[allow(dead_code)] // read by brk, with the address-space issue
+    /// The first address after the highest segment: where brk starts.
     pub end: usize,
+    /// The page ranges and permissions of the loaded segments, for their VMAs.
+    pub segments: [(usize, usize, VmFlags); MAX_LOAD_SEGMENTS],
+    pub nr_segments: usize,
 }
+
+/// PT_LOAD segments a program may have (Linux has no such limit; real
+/// programs have two to four).
+pub const MAX_LOAD_SEGMENTS: usize = 8;
 
 fn segment_prot(p_flags: u32) -> Prot {
     let mut prot = Prot::USER;
@@ -102,6 +109,8 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
     }
     let mut load_addr = None;
     let mut end = 0usize;
+    let mut segments = [(0, 0, VmFlags::empty()); MAX_LOAD_SEGMENTS];
+    let mut nr_segments = 0;
     for p in phdrs.iter().filter(|p| p.p_type == abi::PT_LOAD) {
         let (off, filesz, memsz) = (p.p_offset as usize, p.p_filesz as usize, p.p_memsz as usize);
         let vaddr = (p.p_vaddr as usize).checked_add(bias).ok_or(Errno::ENOEXEC)?;
@@ -114,6 +123,18 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
             return_errno_with_message!(Errno::ENOEXEC, "a malformed PT_LOAD");
         }
         load_addr.get_or_insert(vaddr.wrapping_sub(off));
+        if nr_segments == MAX_LOAD_SEGMENTS {
+            return_errno_with_message!(Errno::ENOEXEC, "more than {MAX_LOAD_SEGMENTS} PT_LOAD segments");
+        }
+        segments[nr_segments] = (
+            vaddr & !(PAGE_SIZE - 1),
+            seg_end.next_multiple_of(PAGE_SIZE),
+            VmFlags::from_prot(
+                ((p.p_flags & abi::PF_R) >> 2 | (p.p_flags & abi::PF_W) | (p.p_flags & abi::PF_X) << 2)
+                    as usize,
+            ),
+        );
+        nr_segments += 1;
         let prot = segment_prot(p.p_flags);
         let mut page = vaddr & !(PAGE_SIZE - 1);
         while page < seg_end {
@@ -141,6 +162,8 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
         phnum: eh.e_phnum as usize,
         phent: eh.e_phentsize as usize,
         end: end.next_multiple_of(PAGE_SIZE),
+        segments,
+        nr_segments,
     })
 }
 

@@ -8,10 +8,11 @@
 //! written through copy_to_user, and the task leaves for user space at the
 //! program's entry point.
 
-use super::binfmt_elf::{create_elf_tables, load_elf_binary, setup_arg_pages};
+use super::binfmt_elf::{create_elf_tables, load_elf_binary, setup_arg_pages, STACK_PAGES, STACK_TOP};
 use super::initramfs;
 use crate::mm::mm_types::MmStruct;
 use pagoda_klib::errno::{Errno, KResult};
+use pagoda_mm::addr::PAGE_SIZE;
 
 /// The environment every program starts with, as Linux's init gets it.
 pub const DEFAULT_ENVP: [&str; 2] = ["HOME=/", "TERM=linux"];
@@ -53,7 +54,17 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
     let mm = MmStruct::alloc()?;
     // On failure, dropping the mm frees what was mapped.
     mm.mmget();
-    let info = load_elf_binary(&mm, file.data).and_then(|info| setup_arg_pages(&mm).map(|()| info));
+    let info = load_elf_binary(&mm, file.data).and_then(|info| {
+        setup_arg_pages(&mm)?;
+        let stack = (STACK_TOP - STACK_PAGES * PAGE_SIZE, STACK_TOP);
+        crate::mm::mmap::exec_vmas(
+            &mut mm.mmap_lock.write(),
+            &info.segments[..info.nr_segments],
+            stack,
+            info.end,
+        )?;
+        Ok(info)
+    });
     match info {
         Ok(info) => Ok((mm, info)),
         Err(e) => {
@@ -149,9 +160,13 @@ mod tests {
     use crate::mm::page_alloc::mem_free_pages;
     use crate::sched::{kthread_join, kthread_run, reap};
 
-    fn exec_hello_raw(arg: usize) {
-        let argv: &[&str] = if arg == 0 { &["/bin/hello-raw"] } else { &["/bin/hello-raw", "segv"] };
-        let err = kernel_execve("/bin/hello-raw", argv, &DEFAULT_ENVP);
+    /// The programs the leak test runs, with their arguments.
+    const PROGRAMS: [&[&str]; 4] =
+        [&["/bin/hello-raw"], &["/bin/hello-raw", "segv"], &["/bin/mmtest"], &["/bin/hello", "leak-check"]];
+
+    fn exec_program(i: usize) {
+        let argv = PROGRAMS[i];
+        let err = kernel_execve(argv[0], argv, &DEFAULT_ENVP);
         panic!("exec failed: {err}");
     }
 
@@ -162,8 +177,12 @@ mod tests {
     /// Runs both programs, then lets every CPU drop the mm it keeps
     /// loaded lazily; returns the free pages afterwards.
     fn round() -> usize {
-        assert_eq!(kthread_join(kthread_run("ktest-exec", exec_hello_raw, 0, None).unwrap()), 7 << 8);
-        assert_eq!(kthread_join(kthread_run("ktest-segv", exec_hello_raw, 1, None).unwrap()), 11);
+        assert_eq!(kthread_join(kthread_run("ktest-exec", exec_program, 0, None).unwrap()), 7 << 8);
+        assert_eq!(kthread_join(kthread_run("ktest-segv", exec_program, 1, None).unwrap()), 11);
+        // Demand-paged heap, mmap, munmap, mprotect and a grown stack.
+        assert_eq!(kthread_join(kthread_run("ktest-mm", exec_program, 2, None).unwrap()), 0);
+        // glibc's start-up: brk, TLS, its own mprotect.
+        assert_eq!(kthread_join(kthread_run("ktest-glibc", exec_program, 3, None).unwrap()), 0);
         for cpu in 0..crate::kernel::percpu::num_online_cpus() {
             kthread_join(kthread_run("ktest-leave-mm", leave, 0, Some(cpu)).unwrap());
         }
@@ -172,10 +191,11 @@ mod tests {
         mem_free_pages()
     }
 
-    /// A user process runs to exit_group(7), another dies of SIGSEGV, and
-    /// afterwards every page they had (image, stack, page tables, kernel
-    /// stack) is free again: a second round ends exactly where the first
-    /// did (the first may grow slab caches for good).
+    /// User processes run to exit_group(7), die of SIGSEGV, exercise brk,
+    /// mmap, munmap, mprotect and stack growth, and start glibc; afterwards
+    /// every page they had (image, faulted pages, stack, page tables,
+    /// kernel stack) is free again: a second round ends exactly where the
+    /// first did (the first may grow slab caches for good).
     #[ktest]
     fn user_processes_exit_and_leave_no_page_behind() {
         if initramfs::lookup("/bin/hello-raw").is_none() {

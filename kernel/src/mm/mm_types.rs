@@ -1,10 +1,9 @@
 //! The user address space object (Linux: include/linux/mm_types.h struct
 //! mm_struct; kernel/fork.c mm_alloc, __mmdrop; arch/arm64 pgd_alloc).
 //!
-//! What exists so far is what the scheduler needs to switch address
-//! spaces: the page-table root (`pgd`), the ASID context id that
-//! arch/aarch64/mm/context.rs hands out, and the page-table lock. The VMA
-//! tree, counters and `mmap_lock` arrive with the process address space.
+//! It holds the page-table root (`pgd`), the ASID context id that
+//! arch/aarch64/mm/context.rs hands out, the page-table lock, and under
+//! `mmap_lock` the VMA tree with the brk and mmap_base bounds (mm/vma.rs).
 //!
 //! An `MmRef` is Linux's `mm_count` reference (it keeps the struct and its
 //! page tables alive, including for CPUs that still have it loaded lazily);
@@ -35,6 +34,9 @@ pub struct MmStruct {
     /// allocates a table before taking its spinning page_table_lock, which
     /// is what the fault path of the address-space issue will do.
     page_table_lock: Mutex<()>,
+    /// The VMAs and address-space bounds (Linux: mmap_lock and what it
+    /// guards): faults take it for reading, mmap/munmap/brk for writing.
+    pub mmap_lock: super::vma::MmapLock,
 }
 
 impl MmStruct {
@@ -46,6 +48,7 @@ impl MmStruct {
             mm_users: AtomicUsize::new(0),
             context_id: AtomicU64::new(0),
             page_table_lock: Mutex::new(()),
+            mmap_lock: crate::sync::RwSem::new(super::vma::MmMap::new()),
         };
         // On failure the returned value is dropped, which frees the pgd.
         Arc::try_new(mm).map_err(|_| Errno::ENOMEM)
@@ -83,15 +86,26 @@ impl MmStruct {
 
     /// Unmaps all of user space and frees the pages and page tables, with
     /// one TLB flush before anything is freed (Linux: exit_mmap with a
-    /// fullmm mmu_gather). Pages are released with put_page: the mapping
-    /// held one reference.
+    /// fullmm mmu_gather).
     fn exit_mmap(&self) {
-        let mut tlb = MmuGather::new_fullmm();
+        self.zap(0, TASK_SIZE, true);
+    }
+
+    /// Clears the PTEs of `[start, start + len)`, then frees the pages and
+    /// the page tables left empty after one TLB flush (Linux:
+    /// zap_page_range + free_pgtables, as munmap does them). Pages are
+    /// released with put_page: the mapping held one reference.
+    pub fn zap_page_range(&self, start: usize, len: usize) {
+        self.zap(start, len, false);
+    }
+
+    fn zap(&self, start: usize, len: usize, fullmm: bool) {
+        let mut tlb = if fullmm { MmuGather::new_fullmm() } else { MmuGather::new() };
         let mut mem = KernelPgtableMem;
         {
             let _ptl = self.page_table_lock.lock();
             let mut pt = PageTable::new(self.pgd, &mut mem);
-            let _ = pt.zap_range(0, TASK_SIZE, &mut tlb, |_, pte: Pte, _, tlb| {
+            let _ = pt.zap_range(start, len, &mut tlb, |_, pte: Pte, _, tlb| {
                 if pte.pte_present() && !pte.pte_special() && !tlb.tlb_remove_page(pte.pte_pfn()) {
                     // No room to queue it: flush now and free it at once.
                     crate::arch::mm::tlb::flush_tlb_all();
@@ -100,6 +114,23 @@ impl MmStruct {
             });
         }
         tlb.tlb_finish_mmu(&mut mem, crate::mm::page_alloc::put_page);
+    }
+
+    /// Gives every page present in `[start, end)` the protection `prot`,
+    /// keeping its address and young/dirty bits, then flushes the range
+    /// (Linux: change_protection -> change_pte_range).
+    pub fn change_protection(&self, start: usize, end: usize, prot: pagoda_mm::pgtable::Pgprot) {
+        self.with_page_table(|pt| {
+            for va in (start..end).step_by(pagoda_mm::addr::PAGE_SIZE) {
+                if let Some(slot) = pt.pte_offset(va) {
+                    let pte = pt.ptep_get(slot);
+                    if pte.pte_present() {
+                        pt.set_pte(slot, pte.pte_modify(prot));
+                    }
+                }
+            }
+        });
+        crate::arch::mm::tlb::flush_tlb_range(self.asid(), start, end, true);
     }
 
     /// Installs this mm in TTBR0 on `cpu`, which must be the calling CPU,

@@ -260,7 +260,14 @@ pub fn nr_tasks() -> usize {
 /// scheduler starts).
 #[inline(always)]
 pub(super) fn current_ptr() -> *const Task {
-    crate::arch::cpu::read_sp_el0() as *const Task
+    let p = crate::arch::cpu::read_sp_el0();
+    // Only a kernel address can be a task. Anything else means SP_EL0 holds
+    // a user stack pointer (a bug this refuses to build on, or the oops
+    // path looking at a broken state): no current task.
+    if p < crate::arch::mm::layout::VA_START as u64 {
+        return core::ptr::null();
+    }
+    p as *const Task
 }
 
 /// The task running on this CPU (Linux: current), or None before the

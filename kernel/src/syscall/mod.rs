@@ -10,9 +10,11 @@
 //! What exists so far: write, exit, exit_group, getpid, gettid, getppid,
 //! the id getters, uname, clock_gettime, clock_getres, nanosleep,
 //! getrandom, sched_yield, set_tid_address, reboot, gettimeofday, times,
-//! sysinfo, prlimit64, getrlimit, setrlimit. Everything else returns -ENOSYS
+//! sysinfo, prlimit64, getrlimit, setrlimit, brk, mmap (anonymous),
+//! munmap, mprotect. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
+mod mm;
 mod process;
 pub mod rlimit;
 mod sys;
@@ -39,6 +41,10 @@ pub const NR_GETEUID: u64 = 175;
 pub const NR_GETGID: u64 = 176;
 pub const NR_GETEGID: u64 = 177;
 pub const NR_GETRANDOM: u64 = 278;
+pub const NR_BRK: u64 = 214;
+pub const NR_MUNMAP: u64 = 215;
+pub const NR_MMAP: u64 = 222;
+pub const NR_MPROTECT: u64 = 226;
 pub const NR_EXIT: u64 = 93;
 pub const NR_EXIT_GROUP: u64 = 94;
 pub const NR_GETPID: u64 = 172;
@@ -77,6 +83,17 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_PRLIMIT64 => rlimit::sys_prlimit64(a[0] as usize, a[1] as usize, a[2] as usize, a[3] as usize),
         NR_GETUID | NR_GETEUID | NR_GETGID | NR_GETEGID => sys::sys_getuid(),
         NR_GETRANDOM => sys::sys_getrandom(a[0] as usize, a[1] as usize, a[2] as usize),
+        NR_BRK => mm::sys_brk(a[0] as usize),
+        NR_MUNMAP => mm::sys_munmap(a[0] as usize, a[1] as usize),
+        NR_MMAP => mm::sys_mmap(
+            a[0] as usize,
+            a[1] as usize,
+            a[2] as usize,
+            a[3] as usize,
+            a[4] as isize,
+            a[5] as usize,
+        ),
+        NR_MPROTECT => mm::sys_mprotect(a[0] as usize, a[1] as usize, a[2] as usize),
         _ => sys_ni_syscall(nr),
     };
     frame.regs[0] = match ret {

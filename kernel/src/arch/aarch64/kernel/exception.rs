@@ -83,8 +83,13 @@ fn el1h_sync(frame: &mut TrapFrame) {
     // fixup, which returns -EFAULT (Linux: __do_kernel_fault ->
     // fixup_exception). Once user page faults exist, do_page_fault tries to
     // bring the page in first.
-    if esr.ec() == esr::ec::DABT_CUR && crate::arch::mm::extable::fixup_exception(frame) {
-        return;
+    if esr.ec() == esr::ec::DABT_CUR {
+        if kernel_fault_on_user_address(frame, esr) {
+            return; // the page is there now: retry the access
+        }
+        if crate::arch::mm::extable::fixup_exception(frame) {
+            return;
+        }
     }
     if try_recover(frame) {
         return;
@@ -118,13 +123,53 @@ fn el0_sync(frame: &mut TrapFrame) {
     crate::arch::irqflags::local_irq_enable();
     match esr.ec() {
         esr::ec::SVC64 => crate::syscall::invoke_syscall(frame),
-        esr::ec::DABT_LOW | esr::ec::IABT_LOW => {
-            let far = if esr.fnv() { 0 } else { frame.far };
-            user_fault(frame, SIGSEGV, "segfault", far);
-        }
+        esr::ec::DABT_LOW | esr::ec::IABT_LOW => do_page_fault(frame, esr),
         _ => user_fault(frame, SIGILL, "unhandled exception", frame.pc),
     }
     crate::arch::irqflags::local_irq_disable();
+}
+
+/// A user instruction or data abort (Linux: do_mem_abort -> do_page_fault):
+/// the mm fault handler brings the page in, or the task gets SIGSEGV
+/// (SIGKILL when memory ran out, where Linux would run the OOM killer).
+fn do_page_fault(frame: &mut TrapFrame, esr: Esr) {
+    use crate::mm::memory::{handle_mm_fault, FaultError};
+    let far = if esr.fnv() { 0 } else { frame.far as usize };
+    let exec = esr.ec() == esr::ec::IABT_LOW;
+    let write = !exec && esr.wnr();
+    let result = match crate::sched::current().and_then(|t| t.mm()) {
+        Some(mm) => handle_mm_fault(&mm, far, write, exec),
+        None => Err(FaultError::MapErr),
+    };
+    match result {
+        Ok(()) => {}
+        Err(FaultError::Oom) => user_fault(frame, SIGKILL, "page fault, out of memory", far as u64),
+        Err(_) => user_fault(frame, SIGSEGV, "segfault", far as u64),
+    }
+}
+
+/// Linux's SIGKILL.
+pub const SIGKILL: i32 = 9;
+
+/// A fault taken by the kernel on a user address, inside a uaccess routine
+/// (Linux: do_page_fault for a kernel-mode fault below TASK_SIZE): if the
+/// interrupted code could sleep, try to bring the page in like a user
+/// fault, so the access is retried; otherwise (or if that fails) the
+/// caller's exception-table fixup turns it into -EFAULT.
+fn kernel_fault_on_user_address(frame: &TrapFrame, esr: Esr) -> bool {
+    const PSTATE_I: u64 = 1 << 7;
+    let far = frame.far as usize;
+    if esr.fnv() || far >= crate::arch::mm::layout::TASK_SIZE || frame.pstate & PSTATE_I != 0 {
+        return false;
+    }
+    if crate::arch::mm::extable::search_exception_tables(frame.pc as usize).is_none() {
+        return false; // only uaccess routines touch user memory
+    }
+    let Some(mm) = crate::sched::current().and_then(|t| t.mm()) else { return false };
+    crate::arch::irqflags::local_irq_enable();
+    let ok = crate::mm::memory::handle_mm_fault(&mm, far, esr.wnr(), false).is_ok();
+    crate::arch::irqflags::local_irq_disable();
+    ok
 }
 
 /// Kills the current user task with `sig` after an exception it cannot

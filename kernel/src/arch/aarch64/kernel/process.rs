@@ -35,6 +35,11 @@ pub unsafe fn start_thread(pc: usize, sp: usize, stack_top: usize) -> ! {
         far: 0,
         stackframe: [0; 2],
     };
+    // From here to the eret, SP_EL0 holds the user's stack pointer, not
+    // `current`: an interrupt in between would run kernel code with a
+    // garbage `current`. Interrupts stay masked until the eret unmasks them
+    // (Linux: ret_to_user runs with DAIF masked).
+    super::irqflags::local_irq_disable();
     // SAFETY: per the contract, the top of the stack is free; the frame
     // fits (stacks are far larger than 304 bytes) and is 16-byte aligned.
     unsafe {

@@ -1,0 +1,144 @@
+//! Page faults on user memory (Linux: mm/memory.c handle_mm_fault,
+//! do_anonymous_page, do_wp_page; mm/mmap.c expand_stack).
+//!
+//! ```text
+//! fault at addr (write? exec?)
+//!   vma = find_vma(addr)          none, or below a stack that cannot grow: SIGSEGV (SEGV_MAPERR)
+//!   access not allowed by vma     SIGSEGV (SEGV_ACCERR)
+//!   pte none                      do_anonymous_page: a zeroed page, writable and dirty if a write
+//!   pte present, write, !pte_write   do_wp_page: the only mapper reuses the page (COW comes with fork)
+//!   pte present, write, clean     the software dirty bit: mark it dirty, make it MMU-writable
+//!   otherwise                     spurious (another CPU already fixed it): mark young
+//! ```
+//!
+//! Called with interrupts on; takes the mmap_lock for reading (for writing
+//! only to grow the stack), then the page-table lock.
+
+use super::mm_types::MmStruct;
+use super::page_alloc::{alloc_pages, put_page};
+use super::vma::{MmMap, VmFlags};
+use pagoda_mm::gfp::Gfp;
+use pagoda_mm::pgtable::{Pgprot, Pte};
+
+/// Why a fault could not be handled (Linux: the si_code of SIGSEGV, or OOM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultError {
+    /// No VMA there (SEGV_MAPERR).
+    MapErr,
+    /// The VMA forbids this access (SEGV_ACCERR).
+    AccErr,
+    /// No memory for the page or its tables (VM_FAULT_OOM).
+    Oom,
+}
+
+/// Statistics for getrusage and /proc (Linux: min_flt counts).
+pub static PAGE_FAULTS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// The gap kept below a growing stack (Linux: stack_guard_gap, 256 pages).
+const STACK_GUARD_GAP: usize = 256 << 12;
+
+/// The page protection for a VMA's flags (Linux: vm_get_page_prot).
+pub fn vm_page_prot(flags: VmFlags) -> Pgprot {
+    Pgprot::vm_get_page_prot(
+        flags.contains(VmFlags::READ),
+        flags.contains(VmFlags::WRITE),
+        flags.contains(VmFlags::EXEC),
+        flags.contains(VmFlags::SHARED),
+    )
+}
+
+/// Handles a fault at user address `addr` in `mm` (Linux: do_page_fault ->
+/// handle_mm_fault).
+pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> Result<(), FaultError> {
+    PAGE_FAULTS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    let map = mm.mmap_lock.read();
+    let flags = match vma_for(&map, addr) {
+        Some(f) => f,
+        None => {
+            drop(map);
+            // Maybe just below a stack: grow it under the write lock.
+            let mut map = mm.mmap_lock.write();
+            expand_stack(&mut map, addr)?;
+            drop(map);
+            return handle_mm_fault(mm, addr, write, exec);
+        }
+    };
+    let allowed = if write {
+        flags.contains(VmFlags::WRITE)
+    } else if exec {
+        flags.contains(VmFlags::EXEC)
+    } else {
+        flags.intersects(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC)
+    };
+    if !allowed {
+        return Err(FaultError::AccErr);
+    }
+    let page = addr & !0xfff;
+    mm.with_page_table(|pt| {
+        let slot = pt.pte_alloc(page).map_err(|_| FaultError::Oom)?;
+        let pte = pt.ptep_get(slot);
+        if pte.pte_none() {
+            // do_anonymous_page: a zeroed page of our own.
+            let pfn =
+                alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO, 0).map_err(|_| FaultError::Oom)?;
+            let mut entry = Pte::pfn_pte(pfn, vm_page_prot(flags)).pte_mkyoung();
+            if write {
+                entry = entry.pte_mkwrite().pte_mkdirty();
+            }
+            pt.set_pte(slot, entry);
+            return Ok(());
+        }
+        if !pte.pte_present() {
+            // A swap entry or PROT_NONE page: not possible yet.
+            let _ = put_page;
+            return Err(FaultError::AccErr);
+        }
+        let new = if write && !pte.pte_write() {
+            // do_wp_page: with no fork yet, this task is the page's only
+            // mapper, so it keeps the page (wp_page_reuse).
+            pte.pte_mkwrite().pte_mkdirty().pte_mkyoung()
+        } else if write {
+            // A clean writable page: the software dirty bit (arm64 without
+            // hardware DBM).
+            pte.pte_mkdirty().pte_mkyoung()
+        } else {
+            pte.pte_mkyoung()
+        };
+        pt.set_pte(slot, new);
+        crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page);
+        Ok(())
+    })
+}
+
+/// The flags of the VMA containing `addr`, if any.
+fn vma_for(map: &MmMap, addr: usize) -> Option<VmFlags> {
+    let id = map.vmas.find(addr)?;
+    let (start, _) = map.vmas.range(id);
+    (start <= addr).then(|| map.vmas.get(id).map(|v| v.flags)).flatten()
+}
+
+/// Grows the stack VMA above `addr` down to cover it (Linux: expand_stack
+/// -> expand_downwards), keeping the guard gap from the VMA below and the
+/// stack within RLIMIT_STACK.
+fn expand_stack(map: &mut MmMap, addr: usize) -> Result<(), FaultError> {
+    let id = map.vmas.find(addr).ok_or(FaultError::MapErr)?;
+    let (start, end) = map.vmas.range(id);
+    if start <= addr {
+        return Ok(()); // someone grew it meanwhile
+    }
+    if !map.vmas.get(id).is_some_and(|v| v.flags.contains(VmFlags::GROWSDOWN)) {
+        return Err(FaultError::MapErr);
+    }
+    let new_start = addr & !0xfff;
+    let prev_end = map.vmas.prev(id).map_or(0, |p| map.vmas.range(p).1);
+    if new_start < prev_end.saturating_add(STACK_GUARD_GAP) {
+        return Err(FaultError::MapErr);
+    }
+    let limit = crate::sched::current().map_or(8 << 20, |t| t.rlimit(3).0 as usize); // RLIMIT_STACK
+    if end - new_start > limit {
+        return Err(FaultError::MapErr);
+    }
+    map.vmas.adjust(id, new_start, end).map_err(|_| FaultError::MapErr)?;
+    map.total_vm += (start - new_start) >> 12;
+    Ok(())
+}

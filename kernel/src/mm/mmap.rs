@@ -1,0 +1,277 @@
+//! Changing an address space (Linux: mm/mmap.c do_mmap, do_munmap,
+//! do_brk_flags, get_unmapped_area, split_vma; mm/mprotect.c).
+//!
+//! Every function here is called with the mm's `mmap_lock` held for
+//! writing (the `&mut MmMap`). Mapping only creates VMAs: pages arrive on
+//! the first touch, through the fault handler (mm/memory.rs). Unmapping
+//! removes the VMAs, then zaps the page tables through an mmu_gather, which
+//! flushes the TLB before any page or table is freed.
+//!
+//! Only anonymous memory so far. Differences from Linux for now: adjacent
+//! VMAs with the same flags are not merged, no ASLR, no overcommit
+//! accounting, and MAP_SHARED anonymous memory behaves as private (the same
+//! thing until fork exists).
+
+use super::memory::vm_page_prot;
+use super::mm_types::MmStruct;
+use super::vma::{MmMap, VmFlags, Vma};
+use crate::arch::mm::layout::TASK_SIZE;
+use pagoda_klib::errno::{Errno, KResult};
+use pagoda_mm::addr::PAGE_SIZE;
+use pagoda_mm::vma_tree::NodeId;
+
+pub const PROT_READ: usize = 1;
+pub const PROT_WRITE: usize = 2;
+pub const PROT_EXEC: usize = 4;
+pub const MAP_SHARED: usize = 0x01;
+pub const MAP_PRIVATE: usize = 0x02;
+pub const MAP_SHARED_VALIDATE: usize = 0x03;
+pub const MAP_FIXED: usize = 0x10;
+pub const MAP_ANONYMOUS: usize = 0x20;
+pub const MAP_FIXED_NOREPLACE: usize = 0x10_0000;
+
+/// The lowest address a mapping may use (Linux: vm.mmap_min_addr).
+pub const MMAP_MIN_ADDR: usize = 0x1000;
+/// The gap left for the stack below STACK_TOP when placing mmap_base
+/// (Linux: mmap_base's MIN_GAP of 128 MiB, without randomisation).
+const MMAP_MIN_GAP: usize = 128 << 20;
+
+/// Where top-down mmap searches start under a stack at `stack_top`
+/// (Linux: arch_pick_mmap_layout -> mmap_base).
+pub fn mmap_base(stack_top: usize) -> usize {
+    stack_top - MMAP_MIN_GAP
+}
+
+fn page_align(len: usize) -> Option<usize> {
+    len.checked_next_multiple_of(PAGE_SIZE)
+}
+
+/// Splits the VMA `id` at `addr` (strictly inside it); the lower part
+/// keeps `id` (Linux: __split_vma).
+fn split_vma(map: &mut MmMap, id: NodeId, addr: usize) -> KResult<()> {
+    let (start, end) = map.vmas.range(id);
+    let vma: Vma = *map.vmas.get(id).ok_or(Errno::EINVAL)?;
+    map.vmas.adjust(id, start, addr).map_err(|_| Errno::EINVAL)?;
+    if map.vmas.insert(addr, end, vma).is_err() {
+        // Put it back as it was: nothing changed.
+        let _ = map.vmas.adjust(id, start, end);
+        return Err(Errno::ENOMEM);
+    }
+    Ok(())
+}
+
+/// Makes `[start, end)` start and end on VMA boundaries, splitting the
+/// VMAs that straddle them.
+fn split_at_edges(map: &mut MmMap, start: usize, end: usize) -> KResult<()> {
+    if let Some(id) = map.vmas.find(start) {
+        let (s, e) = map.vmas.range(id);
+        if s < start && start < e {
+            split_vma(map, id, start)?;
+        }
+    }
+    if let Some(id) = map.vmas.find(end) {
+        let (s, e) = map.vmas.range(id);
+        if s < end && end < e {
+            split_vma(map, id, end)?;
+        }
+    }
+    Ok(())
+}
+
+/// Unmaps `[start, start + len)` (Linux: do_munmap). Parts not mapped are
+/// fine; the pages are freed after one TLB flush.
+pub fn do_munmap(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize) -> KResult<()> {
+    if !start.is_multiple_of(PAGE_SIZE) || start >= TASK_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_align(len).filter(|&l| l > 0).ok_or(Errno::EINVAL)?;
+    let end = start.checked_add(len).filter(|&e| e <= TASK_SIZE).ok_or(Errno::EINVAL)?;
+    if map.vmas.find_intersection(start, end).is_none() {
+        return Ok(());
+    }
+    split_at_edges(map, start, end)?;
+    while let Some(id) = map.vmas.find_intersection(start, end) {
+        let (s, e) = map.vmas.range(id);
+        map.vmas.erase(id);
+        map.total_vm -= (e - s) >> 12;
+    }
+    mm.zap_page_range(start, len);
+    Ok(())
+}
+
+/// The VMA flags for mmap's prot and flags (Linux: calc_vm_prot_bits,
+/// calc_vm_flag_bits, plus VM_MAY* for a private anonymous mapping).
+fn mmap_vm_flags(prot: usize, flags: usize) -> VmFlags {
+    let mut vm = VmFlags::from_prot(prot) | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
+    if flags & MAP_SHARED_VALIDATE == MAP_SHARED {
+        vm |= VmFlags::SHARED | VmFlags::MAYSHARE;
+    }
+    vm
+}
+
+/// mmap(2)'s arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct MmapArgs {
+    pub addr: usize,
+    pub len: usize,
+    pub prot: usize,
+    pub flags: usize,
+    pub fd: isize,
+    pub off: usize,
+}
+
+/// Maps `len` bytes of anonymous memory (Linux: do_mmap for an anonymous
+/// mapping). Returns the address.
+pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<usize> {
+    let MmapArgs { addr, len, prot, flags, fd, off } = args;
+    if len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_align(len).ok_or(Errno::ENOMEM)?;
+    if len > TASK_SIZE {
+        return Err(Errno::ENOMEM);
+    }
+    if !off.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    match flags & MAP_SHARED_VALIDATE {
+        MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    if flags & MAP_ANONYMOUS == 0 {
+        // No files can be mapped until the page cache exists.
+        return Err(if fd < 0 { Errno::EBADF } else { Errno::ENODEV });
+    }
+    let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
+    let start = if fixed {
+        if !addr.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr.checked_add(len).filter(|&e| e <= TASK_SIZE).ok_or(Errno::ENOMEM)?;
+        if addr < MMAP_MIN_ADDR {
+            return Err(Errno::EPERM);
+        }
+        if map.vmas.find_intersection(addr, end).is_some() {
+            if flags & MAP_FIXED_NOREPLACE != 0 {
+                return Err(Errno::EEXIST);
+            }
+            do_munmap(mm, map, addr, len)?;
+        }
+        addr
+    } else {
+        get_unmapped_area(map, addr, len)?
+    };
+    // MAP_POPULATE is accepted, but the pages still come on first touch.
+    map.insert(start, start + len, mmap_vm_flags(prot, flags))?;
+    Ok(start)
+}
+
+/// A free range of `len` bytes: the hint if it is free, else the highest
+/// hole below mmap_base (Linux: get_unmapped_area ->
+/// arch_get_unmapped_area_topdown, with the legacy bottom-up search as the
+/// fallback).
+pub fn get_unmapped_area(map: &MmMap, hint: usize, len: usize) -> KResult<usize> {
+    if hint != 0 {
+        let hint = hint & !(PAGE_SIZE - 1);
+        if hint >= MMAP_MIN_ADDR
+            && hint.checked_add(len).is_some_and(|e| e <= TASK_SIZE)
+            && map.vmas.find_intersection(hint, hint + len).is_none()
+        {
+            return Ok(hint);
+        }
+    }
+    map.vmas
+        .unmapped_area_topdown(len, MMAP_MIN_ADDR, map.mmap_base)
+        .or_else(|| map.vmas.unmapped_area(len, map.mmap_base, TASK_SIZE))
+        .ok_or(Errno::ENOMEM)
+}
+
+/// Moves the program break (Linux: sys_brk). Returns the new break, or the
+/// old one if the move is refused, as Linux does.
+pub fn do_brk(mm: &MmStruct, map: &mut MmMap, new: usize) -> usize {
+    let (start_brk, old) = (map.start_brk, map.brk);
+    if new < start_brk || new >= TASK_SIZE {
+        return old;
+    }
+    let (old_top, new_top) = (old.next_multiple_of(PAGE_SIZE), new.next_multiple_of(PAGE_SIZE));
+    if new_top < old_top {
+        if do_munmap(mm, map, new_top, old_top - new_top).is_err() {
+            return old;
+        }
+    } else if new_top > old_top {
+        // Linux also checks RLIMIT_DATA and leaves a guard gap below the
+        // next mapping; the overlap check is the part that matters here.
+        if map.vmas.find_intersection(old_top, new_top).is_some() {
+            return old;
+        }
+        let flags = VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
+        if map.insert(old_top, new_top, flags).is_err() {
+            return old;
+        }
+    }
+    map.brk = new;
+    new
+}
+
+/// Changes the permissions of `[start, start + len)` (Linux: do_mprotect_pkey).
+pub fn do_mprotect(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize, prot: usize) -> KResult<()> {
+    if !start.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_align(len).ok_or(Errno::ENOMEM)?;
+    let end = start.checked_add(len).filter(|&e| e <= TASK_SIZE).ok_or(Errno::ENOMEM)?;
+    if len == 0 {
+        return Ok(());
+    }
+    // Every page of the range must be mapped.
+    let mut at = start;
+    while at < end {
+        let id = map.vmas.find(at).ok_or(Errno::ENOMEM)?;
+        let (s, e) = map.vmas.range(id);
+        if s > at {
+            return Err(Errno::ENOMEM);
+        }
+        at = e;
+    }
+    split_at_edges(map, start, end)?;
+    let mut at = start;
+    while at < end {
+        let Some(id) = map.vmas.find(at) else { break };
+        let (_, e) = map.vmas.range(id);
+        if let Some(v) = map.vmas.get_mut(id) {
+            v.flags = (v.flags - (VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC)) | VmFlags::from_prot(prot);
+            mm.change_protection(at, e.min(end), vm_page_prot(v.flags));
+        }
+        at = e;
+    }
+    Ok(())
+}
+
+/// Sets up the VMAs an exec'd program starts with: one per loaded segment
+/// range, the stack, and an empty heap at `brk` (Linux: the vm_brk_flags,
+/// setup_arg_pages and mm->brk parts of load_elf_binary).
+pub fn exec_vmas(
+    map: &mut MmMap,
+    segments: &[(usize, usize, VmFlags)],
+    stack: (usize, usize),
+    brk: usize,
+) -> KResult<()> {
+    for &(s, e, f) in segments {
+        // Two segments may share a page: the later one starts where the
+        // earlier one ends.
+        let s = map.vmas.last().map_or(s, |l| s.max(map.vmas.range(l).1));
+        if s < e {
+            map.insert(s, e, f | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC)?;
+        }
+    }
+    let stack_flags =
+        VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::GROWSDOWN;
+    map.insert(stack.0, stack.1, stack_flags)?;
+    map.start_brk = brk;
+    map.brk = brk;
+    map.mmap_base = mmap_base(stack.1);
+    Ok(())
+}

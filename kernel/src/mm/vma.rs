@@ -1,0 +1,87 @@
+//! Virtual memory areas (Linux: include/linux/mm_types.h vm_area_struct,
+//! include/linux/mm.h VM_* flags, vm_get_page_prot).
+//!
+//! A process's address space is a set of non-overlapping VMAs, each a
+//! page-aligned range with the same permissions and the same backing. The
+//! set lives in `MmMap` under the mm's `mmap_lock` (a reader-writer
+//! semaphore: faults read it, mmap/munmap/mprotect/brk write it), in the
+//! augmented red-black tree of `pagoda_mm::vma_tree`.
+//!
+//! Only anonymous memory exists so far; file-backed VMAs (`vm_file`,
+//! `vm_ops->fault`) arrive with the page cache.
+
+use crate::sync::RwSem;
+use pagoda_mm::vma_tree::VmaTree;
+
+bitflags::bitflags! {
+    /// Linux's vm_flags values.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct VmFlags: u64 {
+        const READ = 0x0000_0001;
+        const WRITE = 0x0000_0002;
+        const EXEC = 0x0000_0004;
+        const SHARED = 0x0000_0008;
+        const MAYREAD = 0x0000_0010;
+        const MAYWRITE = 0x0000_0020;
+        const MAYEXEC = 0x0000_0040;
+        const MAYSHARE = 0x0000_0080;
+        const GROWSDOWN = 0x0000_0100;
+        const LOCKED = 0x0000_2000;
+        const DONTCOPY = 0x0002_0000;
+        const ACCOUNT = 0x0010_0000;
+    }
+}
+
+impl VmFlags {
+    /// The permission bits from mmap's PROT_READ/WRITE/EXEC (1, 2, 4: the
+    /// same values as VM_READ/WRITE/EXEC, as in Linux's calc_vm_prot_bits).
+    pub fn from_prot(prot: usize) -> VmFlags {
+        VmFlags::from_bits_truncate(prot as u64 & 7)
+    }
+}
+
+/// One VMA's own data; its range is the tree node's.
+#[derive(Debug, Clone, Copy)]
+pub struct Vma {
+    pub flags: VmFlags,
+}
+
+/// What `mmap_lock` protects (Linux: the VMA parts of mm_struct).
+pub struct MmMap {
+    pub vmas: VmaTree<Vma>,
+    /// The heap: `[start_brk, brk)` (Linux: mm->start_brk, mm->brk).
+    pub start_brk: usize,
+    pub brk: usize,
+    /// Where top-down mmap searches start (Linux: mm->mmap_base).
+    pub mmap_base: usize,
+    /// Pages mapped by all VMAs (Linux: total_vm).
+    pub total_vm: usize,
+}
+
+impl MmMap {
+    pub fn new() -> Self {
+        MmMap { vmas: VmaTree::new(), start_brk: 0, brk: 0, mmap_base: 0, total_vm: 0 }
+    }
+
+    /// Inserts `[start, end)` with `flags`; ENOMEM if it overlaps or no
+    /// memory is left (Linux: vma_link).
+    pub fn insert(
+        &mut self,
+        start: usize,
+        end: usize,
+        flags: VmFlags,
+    ) -> Result<(), pagoda_klib::errno::Errno> {
+        self.vmas.insert(start, end, Vma { flags }).map_err(|_| pagoda_klib::errno::Errno::ENOMEM)?;
+        self.total_vm += (end - start) >> 12;
+        Ok(())
+    }
+}
+
+impl Default for MmMap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The mmap_lock and what it guards.
+pub type MmapLock = RwSem<MmMap>;
