@@ -11,12 +11,14 @@
 //! the id getters, uname, clock_gettime, clock_getres, nanosleep,
 //! getrandom, sched_yield, set_tid_address, reboot, gettimeofday, times,
 //! sysinfo, prlimit64, getrlimit, setrlimit, brk, mmap (anonymous),
-//! munmap, mprotect. Everything else returns -ENOSYS
+//! munmap, mprotect, fstat, newfstatat, ioctl (the console),
+//! set_robust_list. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
 mod mm;
 mod process;
 pub mod rlimit;
+mod stat;
 mod sys;
 mod write;
 
@@ -24,7 +26,11 @@ use crate::arch::exception::TrapFrame;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use pagoda_klib::errno::{Errno, KResult};
 
+pub const NR_IOCTL: u64 = 29;
 pub const NR_WRITE: u64 = 64;
+pub const NR_NEWFSTATAT: u64 = 79;
+pub const NR_FSTAT: u64 = 80;
+pub const NR_SET_ROBUST_LIST: u64 = 99;
 pub const NR_SET_TID_ADDRESS: u64 = 96;
 pub const NR_NANOSLEEP: u64 = 101;
 pub const NR_CLOCK_GETTIME: u64 = 113;
@@ -84,6 +90,12 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_GETUID | NR_GETEUID | NR_GETGID | NR_GETEGID => sys::sys_getuid(),
         NR_GETRANDOM => sys::sys_getrandom(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_BRK => mm::sys_brk(a[0] as usize),
+        NR_IOCTL => stat::sys_ioctl(a[0] as i32 as isize, a[1] as usize, a[2] as usize),
+        NR_FSTAT => stat::sys_fstat(a[0] as i32 as isize, a[1] as usize),
+        NR_NEWFSTATAT => {
+            stat::sys_newfstatat(a[0] as i32 as isize, a[1] as usize, a[2] as usize, a[3] as usize)
+        }
+        NR_SET_ROBUST_LIST => process::sys_set_robust_list(a[0] as usize, a[1] as usize),
         NR_MUNMAP => mm::sys_munmap(a[0] as usize, a[1] as usize),
         NR_MMAP => mm::sys_mmap(
             a[0] as usize,

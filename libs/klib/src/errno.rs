@@ -52,6 +52,7 @@ errnos! {
     EEXIST = 17, "File exists";
     ENODEV = 19, "No such device";
     ENOTDIR = 20, "Not a directory";
+    ENOTTY = 25, "Inappropriate ioctl for device";
     EISDIR = 21, "Is a directory";
     EINVAL = 22, "Invalid argument";
     ENFILE = 23, "Too many open files in system";
