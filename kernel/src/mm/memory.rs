@@ -6,7 +6,7 @@
 //!   vma = find_vma(addr)          none, or below a stack that cannot grow: SIGSEGV (SEGV_MAPERR)
 //!   access not allowed by vma     SIGSEGV (SEGV_ACCERR)
 //!   pte none                      do_anonymous_page: a zeroed page, writable and dirty if a write
-//!   pte present, write, !pte_write   do_wp_page: the only mapper reuses the page (COW comes with fork)
+//!   pte present, write, !pte_write   do_wp_page: the only user reuses the page, others copy it
 //!   pte present, write, clean     the software dirty bit: mark it dirty, make it MMU-writable
 //!   otherwise                     spurious (another CPU already fixed it): mark young
 //! ```
@@ -33,6 +33,9 @@ pub enum FaultError {
 
 /// Statistics for getrusage and /proc (Linux: min_flt counts).
 pub static PAGE_FAULTS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Pages copied on write (Linux: the cow_fault count).
+pub static COW_COPIES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 /// The gap kept below a growing stack (Linux: stack_guard_gap, 256 pages).
 const STACK_GUARD_GAP: usize = 256 << 12;
@@ -90,13 +93,30 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
         }
         if !pte.pte_present() {
             // A swap entry or PROT_NONE page: not possible yet.
-            let _ = put_page;
             return Err(FaultError::AccErr);
         }
         let new = if write && !pte.pte_write() {
-            // do_wp_page: with no fork yet, this task is the page's only
-            // mapper, so it keeps the page (wp_page_reuse).
-            pte.pte_mkwrite().pte_mkdirty().pte_mkyoung()
+            let pfn = pte.pte_pfn();
+            if super::page_alloc::pfn_to_page(pfn).page_ref_count() == 1 {
+                // do_wp_page -> wp_page_reuse: the only user keeps the page.
+                pte.pte_mkwrite().pte_mkdirty().pte_mkyoung()
+            } else {
+                // wp_page_copy: shared since fork; the writer gets a copy.
+                let copy = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE, 0).map_err(|_| FaultError::Oom)?;
+                let (src, dst) =
+                    (super::page_alloc::page_address(pfn), super::page_alloc::page_address(copy));
+                // SAFETY: two distinct whole pages through the linear map;
+                // the source is mapped read-only everywhere now.
+                unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, 4096) };
+                pt.set_pte(
+                    slot,
+                    Pte::pfn_pte(copy, vm_page_prot(flags)).pte_mkwrite().pte_mkdirty().pte_mkyoung(),
+                );
+                crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page);
+                put_page(pfn);
+                COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
         } else if write {
             // A clean writable page: the software dirty bit (arm64 without
             // hardware DBM).

@@ -4,6 +4,7 @@
 //! the layout, the fixmap, TLB maintenance) is in `arch::mm`.
 pub mod early_heap;
 pub mod filemap;
+pub mod fork;
 pub mod frame_seam;
 pub mod ioremap;
 pub mod kswapd;

@@ -12,6 +12,7 @@ use super::task::*;
 use super::wait::WaitQueue;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::*;
+use pagoda_klib::errno::{Errno, KResult};
 
 /// Woken whenever a task exits.
 pub static EXIT_WQ: WaitQueue = WaitQueue::new();
@@ -28,12 +29,77 @@ pub fn do_exit(code: i32) -> ! {
             mm.mmput();
         }
     }
+    if !me.is_kthread() {
+        exit_notify_prepare(&me);
+    }
     me.set_exit_code(code);
     me.set_state(TASK_DEAD);
+    // A zombie now: the parent's wait4 may reap it (Linux: exit_notify).
+    let parent = me.parent.lock().take();
+    if let Some(p) = parent {
+        p.wait_chldexit.wake_up();
+    }
     drop(me);
     EXIT_WQ.wake_up();
     schedule();
     unreachable!("a dead task was scheduled again");
+}
+
+/// What a user task does on its way out before it becomes a zombie
+/// (Linux: mm_release's clear_child_tid, forget_original_parent).
+fn exit_notify_prepare(me: &TaskRef) {
+    let tid_addr = me.clear_child_tid.swap(0, Relaxed);
+    if tid_addr != 0 {
+        // The futex wake that goes with it comes with futexes.
+        let _ = crate::mm::uaccess::copy_to_user(tid_addr, &0u32.to_le_bytes());
+    }
+    // Orphans: Pagoda's init (the monitor) does not wait, so they are
+    // detached instead of reparented, and reaped on their own.
+    let children = core::mem::take(&mut *me.children.lock());
+    for c in children {
+        c.parent.lock().take();
+    }
+}
+
+const WNOHANG: usize = 1;
+const WUNTRACED: usize = 2;
+const WCONTINUED: usize = 8;
+const WALL_FLAGS: usize = 0x4000_0000 | 0x8000_0000 | 0x2000_0000; // __WALL, __WCLONE, __WNOTHREAD
+
+/// wait4(2): reaps a zombie child and returns its PID and wait status
+/// (Linux: kernel/exit.c kernel_wait4 -> do_wait -> wait_task_zombie).
+/// `pid` -1 (or 0, as there are no process groups yet) means any child.
+pub fn sys_wait4(pid: isize, wstatus: usize, options: usize, rusage: usize) -> KResult<usize> {
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_FLAGS) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let me = current().ok_or(Errno::ECHILD)?;
+    let wanted = |c: &TaskRef| pid <= 0 || c.pid == pid as usize;
+    loop {
+        {
+            let mut children = me.children.lock();
+            if !children.iter().any(wanted) {
+                return Err(Errno::ECHILD);
+            }
+            if let Some(i) = children.iter().position(|c| wanted(c) && c.state() == TASK_DEAD) {
+                let child = children.remove(i);
+                drop(children);
+                if wstatus != 0 {
+                    crate::mm::uaccess::copy_to_user(wstatus, &child.exit_code().to_le_bytes())?;
+                }
+                if rusage != 0 {
+                    crate::mm::uaccess::clear_user(rusage, 144)?; // no accounting yet
+                }
+                return Ok(child.pid);
+            }
+        }
+        if options & WNOHANG != 0 {
+            return Ok(0);
+        }
+        me.wait_chldexit.wait_event_interruptible(|| {
+            me.children.lock().iter().any(|c| wanted(c) && c.state() == TASK_DEAD)
+        });
+    }
 }
 
 /// Ends the current task after an oops (Linux: make_task_dead). A kernel

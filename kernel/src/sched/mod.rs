@@ -6,7 +6,8 @@
 //! - `core.rs`: run queues, `schedule()`, wake-ups, mm switching, the tick;
 //! - `wait.rs`: wait queues;
 //! - `kthread.rs`: kernel threads and `kthread_use_mm`;
-//! - `exit.rs`: `do_exit`, `make_task_dead` (an oopsing kernel thread dies
+//! - `fork.rs`: fork for user processes (copy_process, ret_from_fork);
+//! - `exit.rs`: `do_exit`, wait4, `make_task_dead` (an oopsing kernel thread dies
 //!   alone), and reaping;
 //! - `idle.rs`: the idle tasks and the idle loop.
 //!
@@ -14,6 +15,7 @@
 
 mod core;
 mod exit;
+mod fork;
 mod idle;
 mod kthread;
 pub mod stack;
@@ -27,7 +29,8 @@ pub use self::core::{
     yield_now,
 };
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
-pub use exit::{do_exit, make_task_dead, reap};
+pub use exit::{do_exit, make_task_dead, reap, sys_wait4};
+pub use fork::copy_process;
 pub use idle::{cpu_idle, fork_idle, init_idle, unfork_idle};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use kthread::{

@@ -101,6 +101,15 @@ pub struct Task {
     pub(super) mm: SpinLockIrq<Option<MmRef>>,
     pub(super) entry: Option<(fn(usize), usize)>,
     exit_code: AtomicI32,
+    /// The process that forked this one, until it exits (Linux: real_parent).
+    pub(super) parent: SpinLockIrq<Option<TaskRef>>,
+    /// Forked children not yet reaped by wait4, zombies included (Linux:
+    /// children). Holding them keeps a zombie's exit status.
+    pub(super) children: SpinLockIrq<Vec<TaskRef>>,
+    /// Where wait4 sleeps until a child exits (Linux: signal->wait_chldexit).
+    pub(super) wait_chldexit: super::wait::WaitQueue,
+    /// Written with 0 when the task exits (Linux: clear_child_tid).
+    pub(super) clear_child_tid: AtomicUsize,
     /// Resource limits (soft, hard) (Linux: signal_struct.rlim).
     rlim: SpinLockIrq<[(u64, u64); crate::syscall::rlimit::RLIM_NLIMITS]>,
     /// Times this task was switched in (Linux: nvcsw + nivcsw).
@@ -143,6 +152,10 @@ impl Task {
             entry,
             exit_code: AtomicI32::new(0),
             rlim: SpinLockIrq::new(crate::syscall::rlimit::INIT_RLIMITS),
+            parent: SpinLockIrq::new(None),
+            children: SpinLockIrq::new(Vec::new()),
+            wait_chldexit: super::wait::WaitQueue::new(),
+            clear_child_tid: AtomicUsize::new(0),
             switches: AtomicUsize::new(0),
         };
         Arc::try_new(task).map_err(|_| Errno::ENOMEM)
@@ -193,6 +206,11 @@ impl Task {
         let len = name.len().min(15);
         comm[..len].copy_from_slice(&name.as_bytes()[..len]);
         *self.comm.lock() = comm;
+    }
+
+    /// The parent's PID: 1 (init, the monitor) for a process it started.
+    pub fn ppid(&self) -> usize {
+        self.parent.lock().as_ref().map_or(1, |p| p.pid)
     }
 
     /// The (soft, hard) limit of `resource` (< RLIM_NLIMITS).

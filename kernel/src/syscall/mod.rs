@@ -12,7 +12,7 @@
 //! getrandom, sched_yield, set_tid_address, reboot, gettimeofday, times,
 //! sysinfo, prlimit64, getrlimit, setrlimit, brk, mmap (anonymous),
 //! munmap, mprotect, fstat, newfstatat, ioctl (the console),
-//! set_robust_list. Everything else returns -ENOSYS
+//! set_robust_list, clone (fork), wait4. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
 mod mm;
@@ -48,6 +48,8 @@ pub const NR_GETGID: u64 = 176;
 pub const NR_GETEGID: u64 = 177;
 pub const NR_GETRANDOM: u64 = 278;
 pub const NR_BRK: u64 = 214;
+pub const NR_CLONE: u64 = 220;
+pub const NR_WAIT4: u64 = 260;
 pub const NR_MUNMAP: u64 = 215;
 pub const NR_MMAP: u64 = 222;
 pub const NR_MPROTECT: u64 = 226;
@@ -90,6 +92,10 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_GETUID | NR_GETEUID | NR_GETGID | NR_GETEGID => sys::sys_getuid(),
         NR_GETRANDOM => sys::sys_getrandom(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_BRK => mm::sys_brk(a[0] as usize),
+        NR_CLONE => process::sys_clone(frame, a[0] as usize, a[1] as usize, a[4] as usize),
+        NR_WAIT4 => {
+            crate::sched::sys_wait4(a[0] as i32 as isize, a[1] as usize, a[2] as usize, a[3] as usize)
+        }
         NR_IOCTL => stat::sys_ioctl(a[0] as i32 as isize, a[1] as usize, a[2] as usize),
         NR_FSTAT => stat::sys_fstat(a[0] as i32 as isize, a[1] as usize),
         NR_NEWFSTATAT => {

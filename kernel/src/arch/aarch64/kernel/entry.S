@@ -291,6 +291,20 @@ ret_to_user:
     kernel_exit 0
 
 /*
+ * A forked user process starts here, from cpu_switch_to's `ret`, with
+ * x19 = its user register frame (a copy of the parent's, x0 = 0) and
+ * x20 = the CLONE_CHILD_SETTID address. schedule_tail_user finishes the
+ * switch; then the frame takes it to user space (Linux: ret_from_fork).
+ */
+    .globl ret_from_fork_user
+ret_from_fork_user:
+    mov     x0, x20
+    mov     x29, xzr
+    bl      schedule_tail_user
+    mov     sp, x19
+    kernel_exit 0
+
+/*
  * A new kernel thread starts here, from cpu_switch_to's `ret`, with
  * x19 = its Task. Call kthread_entry(task), which never returns.
  */

@@ -1,0 +1,83 @@
+//! Copying an address space for fork (Linux: kernel/fork.c dup_mmap,
+//! mm/memory.c copy_page_range -> copy_pte_range -> copy_present_pte).
+//!
+//! The child gets the same VMAs and, for every present page, a PTE to the
+//! same page with one more reference. Private writable pages are
+//! write-protected in both parent and child: the first write by either
+//! faults, and do_wp_page copies the page for the writer (copy on write).
+//! The parent's TLB is flushed once at the end, since its PTEs lost write
+//! permission.
+//!
+//! Differences from Linux: pages are visited one by one over each VMA
+//! (Linux skips empty page-table levels), and anon_vma chains (rmap) come
+//! with reclaim.
+
+use super::mm_types::{MmRef, MmStruct};
+use super::page_alloc::get_page;
+use super::vma::VmFlags;
+use pagoda_klib::errno::{Errno, KResult};
+use pagoda_mm::addr::PAGE_SIZE;
+
+/// A copy of `old` for a child process (Linux: dup_mm -> dup_mmap). Called
+/// with nothing locked; takes old's mmap_lock for writing.
+pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
+    let new = MmStruct::alloc()?;
+    new.mmget();
+    let map = old.mmap_lock.write();
+    let result = (|| {
+        let mut new_map = new.mmap_lock.write();
+        new_map.start_brk = map.start_brk;
+        new_map.brk = map.brk;
+        new_map.mmap_base = map.mmap_base;
+        for id in map.vmas.iter() {
+            let (start, end) = map.vmas.range(id);
+            let Some(vma) = map.vmas.get(id).copied() else { continue };
+            if vma.flags.contains(VmFlags::DONTCOPY) {
+                continue;
+            }
+            new_map.insert(start, end, vma.flags)?;
+            copy_page_range(old, &new, start, end, vma.flags)?;
+        }
+        Ok(())
+    })();
+    crate::arch::mm::tlb::flush_tlb_mm(old.asid());
+    drop(map);
+    match result {
+        Ok(()) => Ok(new),
+        Err(e) => {
+            new.mmput(); // frees whatever was copied
+            Err(e)
+        }
+    }
+}
+
+/// Copies the present PTEs of `[start, end)` (Linux: copy_page_range).
+fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, flags: VmFlags) -> KResult<()> {
+    let cow = flags.contains(VmFlags::WRITE) && !flags.contains(VmFlags::SHARED);
+    for va in (start..end).step_by(PAGE_SIZE) {
+        let pte = old.with_page_table(|pt| {
+            let slot = pt.pte_offset(va)?;
+            let pte = pt.ptep_get(slot);
+            if !pte.pte_present() {
+                return None;
+            }
+            // copy_present_pte: a private writable page becomes read-only in
+            // the parent too, so that its next write copies.
+            let pte = if cow { pte.pte_wrprotect() } else { pte };
+            pt.set_pte(slot, pte);
+            Some(pte)
+        });
+        let Some(pte) = pte else { continue };
+        get_page(pte.pte_pfn());
+        let installed = new.with_page_table(|pt| {
+            let slot = pt.pte_alloc(va).ok()?;
+            pt.set_pte(slot, pte);
+            Some(())
+        });
+        if installed.is_none() {
+            super::page_alloc::put_page(pte.pte_pfn());
+            return Err(Errno::ENOMEM);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+/*
+ * forktest: fork (clone with SIGCHLD), copy on write, wait4 and its
+ * statuses, getppid, WNOHANG and ECHILD. The parent prints nothing between
+ * a fork and the wait, so the output order does not depend on scheduling.
+ */
+#define NR_write 64
+#define NR_exit_group 94
+#define NR_nanosleep 101
+#define NR_getpid 172
+#define NR_getppid 173
+#define NR_brk 214
+#define NR_clone 220
+#define NR_wait4 260
+#define SIGCHLD 17
+#define WNOHANG 1
+
+static long sys5(long nr, long a, long b, long c, long d, long e)
+{
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
+	return x0;
+}
+
+static unsigned long len(const char *s)
+{
+	unsigned long n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+static void puts_(const char *s) { sys5(NR_write, 1, (long)s, (long)len(s), 0, 0); }
+
+static void putnum(long v)
+{
+	char buf[24];
+	int i = sizeof(buf);
+	int neg = v < 0;
+	unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
+	buf[--i] = 0;
+	do {
+		buf[--i] = '0' + u % 10;
+		u /= 10;
+	} while (u);
+	if (neg)
+		buf[--i] = '-';
+	puts_(buf + i);
+}
+
+static void say(const char *what, long v)
+{
+	puts_(what);
+	putnum(v);
+	puts_("\n");
+}
+
+static long fork_(void) { return sys5(NR_clone, SIGCHLD, 0, 0, 0, 0); }
+static void exit_(int code) { sys5(NR_exit_group, code, 0, 0, 0, 0); }
+
+static volatile long global = 1;
+
+void start_c(long *sp)
+{
+	(void)sp;
+	int status = 0;
+	long me = sys5(NR_getpid, 0, 0, 0, 0, 0);
+	char *heap = (char *)sys5(NR_brk, 0, 0, 0, 0, 0);
+	sys5(NR_brk, (long)heap + 4096, 0, 0, 0, 0);
+	heap[0] = 'p';
+
+	say("wait4 with no children=", sys5(NR_wait4, -1, (long)&status, 0, 0, 0));
+
+	long pid = fork_();
+	if (pid == 0) {
+		say("child: fork returned 0, sees global=", global);
+		say("child: its parent is the forker: ", sys5(NR_getppid, 0, 0, 0, 0, 0) == me);
+		say("child: a pid of its own: ", sys5(NR_getpid, 0, 0, 0, 0, 0) != me);
+		global = 2;
+		heap[0] = 'c';
+		say("child: after writing, global=", global);
+		exit_(3);
+	}
+	say("wait4(child)=pid: ", sys5(NR_wait4, pid, (long)&status, 0, 0, 0) == pid);
+	say("exited normally: ", (status & 0x7f) == 0);
+	say("exit status=", (status >> 8) & 0xff);
+	say("parent still sees global=", global);
+	say("parent's heap byte untouched: ", heap[0] == 'p');
+	say("the child is gone: wait4 again=", sys5(NR_wait4, pid, (long)&status, 0, 0, 0));
+
+	pid = fork_();
+	if (pid == 0) {
+		*(volatile long *)0 = 1;
+		exit_(0);
+	}
+	say("wait4(segfaulting child)=pid: ", sys5(NR_wait4, -1, (long)&status, 0, 0, 0) == pid);
+	say("killed by signal ", status & 0x7f);
+
+	pid = fork_();
+	if (pid == 0) {
+		long ts[2] = {0, 50000000};
+		sys5(NR_nanosleep, (long)ts, 0, 0, 0, 0);
+		exit_(5);
+	}
+	say("wait4(WNOHANG) while it sleeps=", sys5(NR_wait4, pid, (long)&status, WNOHANG, 0, 0));
+	say("then wait4 blocks until it exits: ", sys5(NR_wait4, pid, (long)&status, 0, 0, 0) == pid);
+	say("exit status=", (status >> 8) & 0xff);
+	say("wait4(bad options)=", sys5(NR_wait4, -1, (long)&status, 0x100, 0, 0));
+	exit_(0);
+}
+
+__asm__(".globl _start\n"
+	"_start:\n"
+	"	mov x0, sp\n"
+	"	bl start_c\n"
+	"1:	b 1b\n");
