@@ -42,6 +42,70 @@ pub fn kernel_execve(path: &str, argv: &[&str], envp: &[&str]) -> Errno {
     }
 }
 
+/// The most argv or envp strings execve takes (Linux's limit is by total
+/// size; create_elf_tables keeps 32 of each).
+const MAX_ARG_STRINGS: usize = 32;
+/// The longest argument string (Linux: MAX_ARG_STRLEN is 32 pages; a page
+/// is plenty here).
+const MAX_ARG_STRLEN: usize = 4096;
+
+/// Copies a NULL-terminated array of user string pointers (Linux:
+/// copy_strings). E2BIG past the limits, EFAULT on a bad pointer.
+fn copy_strings(
+    uptr: usize,
+    out: &mut alloc::vec::Vec<alloc::string::String>,
+) -> pagoda_klib::errno::KResult<()> {
+    if uptr == 0 {
+        return Ok(()); // Linux accepts a NULL argv or envp as empty
+    }
+    for i in 0.. {
+        let mut p = [0u8; 8];
+        crate::mm::uaccess::copy_from_user(&mut p, uptr.wrapping_add(i * 8))?;
+        let s = usize::from_le_bytes(p);
+        if s == 0 {
+            return Ok(());
+        }
+        if i == MAX_ARG_STRINGS {
+            return Err(Errno::E2BIG);
+        }
+        let mut buf = alloc::vec::Vec::new();
+        buf.try_reserve_exact(MAX_ARG_STRLEN).map_err(|_| Errno::ENOMEM)?;
+        buf.resize(MAX_ARG_STRLEN, 0);
+        let n = crate::mm::uaccess::strncpy_from_user(&mut buf, s)?;
+        if n == MAX_ARG_STRLEN {
+            return Err(Errno::E2BIG);
+        }
+        buf.truncate(n);
+        out.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        out.push(alloc::string::String::from_utf8(buf).map_err(|_| Errno::EINVAL)?);
+    }
+    unreachable!()
+}
+
+/// execve(2) (Linux: fs/exec.c do_execve): the path, argv and envp come
+/// from the caller's memory. Returns only on failure.
+pub fn sys_execve(path: usize, argv: usize, envp: usize) -> pagoda_klib::errno::KResult<usize> {
+    let mut name = alloc::vec::Vec::new();
+    name.try_reserve_exact(MAX_ARG_STRLEN).map_err(|_| Errno::ENOMEM)?;
+    name.resize(MAX_ARG_STRLEN, 0);
+    let n = crate::mm::uaccess::strncpy_from_user(&mut name, path)?;
+    if n == MAX_ARG_STRLEN {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    name.truncate(n);
+    let path = alloc::string::String::from_utf8(name).map_err(|_| Errno::ENOENT)?;
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let (mut args, mut envs) = (alloc::vec::Vec::new(), alloc::vec::Vec::new());
+    copy_strings(argv, &mut args)?;
+    copy_strings(envp, &mut envs)?;
+    let argv: alloc::vec::Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let envp: alloc::vec::Vec<&str> = envs.iter().map(|s| s.as_str()).collect();
+    let err = kernel_execve(&path, &argv, &envp);
+    Err(err)
+}
+
 /// Everything that can fail: the file, the new mm, its segments and stack.
 fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf::ElfInfo)> {
     let file = initramfs::lookup(path).ok_or(Errno::ENOENT)?;

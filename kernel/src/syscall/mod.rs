@@ -12,7 +12,7 @@
 //! getrandom, sched_yield, set_tid_address, reboot, gettimeofday, times,
 //! sysinfo, prlimit64, getrlimit, setrlimit, brk, mmap (anonymous),
 //! munmap, mprotect, fstat, newfstatat, ioctl (the console),
-//! set_robust_list, clone (fork), wait4. Everything else returns -ENOSYS
+//! set_robust_list, clone (fork), execve, wait4. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
 mod mm;
@@ -49,6 +49,7 @@ pub const NR_GETEGID: u64 = 177;
 pub const NR_GETRANDOM: u64 = 278;
 pub const NR_BRK: u64 = 214;
 pub const NR_CLONE: u64 = 220;
+pub const NR_EXECVE: u64 = 221;
 pub const NR_WAIT4: u64 = 260;
 pub const NR_MUNMAP: u64 = 215;
 pub const NR_MMAP: u64 = 222;
@@ -93,6 +94,7 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_GETRANDOM => sys::sys_getrandom(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_BRK => mm::sys_brk(a[0] as usize),
         NR_CLONE => process::sys_clone(frame, a[0] as usize, a[1] as usize, a[4] as usize),
+        NR_EXECVE => crate::fs::exec::sys_execve(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_WAIT4 => {
             crate::sched::sys_wait4(a[0] as i32 as isize, a[1] as usize, a[2] as usize, a[3] as usize)
         }
