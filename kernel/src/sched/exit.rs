@@ -97,8 +97,12 @@ pub fn sys_wait4(pid: isize, wstatus: usize, options: usize, rusage: usize) -> K
             return Ok(0);
         }
         me.wait_chldexit.wait_event_interruptible(|| {
-            me.children.lock().iter().any(|c| wanted(c) && c.state() == TASK_DEAD)
+            me.pending.load(Acquire) != 0
+                || me.children.lock().iter().any(|c| wanted(c) && c.state() == TASK_DEAD)
         });
+        if me.pending.load(Acquire) != 0 {
+            return Err(Errno::EINTR);
+        }
     }
 }
 

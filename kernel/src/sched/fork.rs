@@ -85,5 +85,7 @@ extern "C" fn schedule_tail_user(set_child_tid: usize) {
             let _ = crate::mm::uaccess::copy_to_user(set_child_tid, &(me.pid as u32).to_le_bytes());
         }
     }
+    // A signal may have come before the child ever ran.
+    crate::arch::exception::exit_to_user_mode();
     crate::arch::irqflags::local_irq_disable();
 }

@@ -9,6 +9,7 @@
 //! - `fork.rs`: fork for user processes (copy_process, ret_from_fork);
 //! - `exit.rs`: `do_exit`, wait4, `make_task_dead` (an oopsing kernel thread dies
 //!   alone), and reaping;
+//! - `signal.rs`: kill and the default actions of signals;
 //! - `idle.rs`: the idle tasks and the idle loop.
 //!
 //! Sleeping for a time (`msleep`) is in `kernel/timer.rs`, as in Linux.
@@ -18,6 +19,7 @@ mod exit;
 mod fork;
 mod idle;
 mod kthread;
+mod signal;
 pub mod stack;
 mod task;
 mod wait;
@@ -36,6 +38,7 @@ pub use idle::{cpu_idle, fork_idle, init_idle, unfork_idle};
 pub use kthread::{
     exec_mmap, kthread_create, kthread_join, kthread_run, kthread_unuse_mm, kthread_use_mm, KThread,
 };
+pub use signal::{do_signal, signal_pending, sys_kill};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use task::{
     current, current_pid_comm, nr_tasks, TaskRef, TASK_INTERRUPTIBLE, TASK_NEW, TASK_RUNNING,

@@ -108,6 +108,9 @@ pub struct Task {
     pub(super) children: SpinLockIrq<Vec<TaskRef>>,
     /// Where wait4 sleeps until a child exits (Linux: signal->wait_chldexit).
     pub(super) wait_chldexit: super::wait::WaitQueue,
+    /// Signals sent and not yet acted on, bit n-1 for signal n (Linux:
+    /// pending.signal).
+    pub(super) pending: core::sync::atomic::AtomicU64,
     /// Written with 0 when the task exits (Linux: clear_child_tid).
     pub(super) clear_child_tid: AtomicUsize,
     /// Resource limits (soft, hard) (Linux: signal_struct.rlim).
@@ -156,6 +159,7 @@ impl Task {
             children: SpinLockIrq::new(Vec::new()),
             wait_chldexit: super::wait::WaitQueue::new(),
             clear_child_tid: AtomicUsize::new(0),
+            pending: core::sync::atomic::AtomicU64::new(0),
             switches: AtomicUsize::new(0),
         };
         Arc::try_new(task).map_err(|_| Errno::ENOMEM)
@@ -272,6 +276,11 @@ pub(super) fn register(t: &TaskRef) -> Result<(), Errno> {
 
 pub fn nr_tasks() -> usize {
     TASKS.lock().len()
+}
+
+/// The live task with this PID (Linux: find_task_by_vpid).
+pub fn find_task_by_pid(pid: usize) -> Option<TaskRef> {
+    TASKS.lock().iter().find(|t| t.pid == pid && !t.is_idle()).cloned()
 }
 
 /// The task this CPU runs, as a raw pointer from `sp_el0` (null before the

@@ -12,7 +12,7 @@
 //! getrandom, sched_yield, set_tid_address, reboot, gettimeofday, times,
 //! sysinfo, prlimit64, getrlimit, setrlimit, brk, mmap (anonymous),
 //! munmap, mprotect, fstat, newfstatat, ioctl (the console),
-//! set_robust_list, clone (fork), execve, wait4. Everything else returns -ENOSYS
+//! set_robust_list, clone (fork), execve, wait4, kill. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
 mod mm;
@@ -36,6 +36,7 @@ pub const NR_NANOSLEEP: u64 = 101;
 pub const NR_CLOCK_GETTIME: u64 = 113;
 pub const NR_CLOCK_GETRES: u64 = 114;
 pub const NR_SCHED_YIELD: u64 = 124;
+pub const NR_KILL: u64 = 129;
 pub const NR_REBOOT: u64 = 142;
 pub const NR_TIMES: u64 = 153;
 pub const NR_UNAME: u64 = 160;
@@ -82,6 +83,7 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_CLOCK_GETTIME => sys::sys_clock_gettime(a[0] as usize, a[1] as usize),
         NR_CLOCK_GETRES => sys::sys_clock_getres(a[0] as usize, a[1] as usize),
         NR_SCHED_YIELD => sys::sys_sched_yield(),
+        NR_KILL => crate::sched::sys_kill(a[0] as i32 as isize, a[1] as usize),
         NR_REBOOT => sys::sys_reboot(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_TIMES => sys::sys_times(a[0] as usize),
         NR_GETTIMEOFDAY => sys::sys_gettimeofday(a[0] as usize, a[1] as usize),

@@ -80,6 +80,9 @@ pub fn sys_nanosleep(req: usize, _rem: usize) -> KResult<usize> {
         let jiffies = left.div_ceil(1_000_000_000 / crate::kernel::time::hz()).max(1);
         crate::sched::set_current_state(crate::sched::TASK_INTERRUPTIBLE);
         crate::kernel::timer::schedule_timeout(jiffies);
+        if crate::sched::signal_pending() {
+            return Err(Errno::EINTR);
+        }
     }
     Ok(0)
 }

@@ -192,9 +192,10 @@ pub const SIGILL: i32 = 4;
 
 /// Work before returning to user space (Linux: exit_to_user_mode ->
 /// do_notify_resume): reschedule if the tick or a wake-up asked for it, so
-/// a user task that spins is preempted. Signals will be delivered here too.
-fn exit_to_user_mode() {
+/// a user task that spins is preempted; and act on pending signals.
+pub fn exit_to_user_mode() {
     crate::sched::cond_resched();
+    crate::sched::do_signal();
 }
 
 /// If a recovery point is armed (an expected-fault test is running), resume
