@@ -12,14 +12,19 @@ static UART_BASE: AtomicUsize = AtomicUsize::new(0);
 /// Serialises writers so lines do not interleave.
 static CONSOLE_LOCK: SpinLockIrq<()> = SpinLockIrq::new(());
 
+/// Bytes of input kept while nobody reads (the monitor waits for a
+/// program). A scripted session pipes all its input at once, so this must
+/// hold a whole script: 256 bytes lost the end of a 14-program run.
+const RX_RING: usize = 4096;
+
 /// Bytes received by the UART interrupt and not yet read (a tty flip buffer).
 struct RxRing {
-    buf: [u8; 256],
+    buf: [u8; RX_RING],
     head: usize,
     tail: usize,
 }
 
-static RX: SpinLockIrq<RxRing> = SpinLockIrq::new(RxRing { buf: [0; 256], head: 0, tail: 0 });
+static RX: SpinLockIrq<RxRing> = SpinLockIrq::new(RxRing { buf: [0; RX_RING], head: 0, tail: 0 });
 static RX_IRQ: AtomicBool = AtomicBool::new(false);
 
 fn uart() -> Option<Pl011> {
@@ -76,7 +81,7 @@ pub fn getc() -> Option<u8> {
     {
         let mut rx = RX.lock();
         if rx.head != rx.tail {
-            let c = rx.buf[rx.tail % 256];
+            let c = rx.buf[rx.tail % RX_RING];
             rx.tail += 1;
             return Some(c);
         }
@@ -91,9 +96,9 @@ pub fn getc() -> Option<u8> {
 fn drain_rx(u: &Pl011) {
     let mut rx = RX.lock();
     while let Some(c) = u.getc() {
-        if rx.head - rx.tail < 256 {
+        if rx.head - rx.tail < RX_RING {
             let h = rx.head;
-            rx.buf[h % 256] = c;
+            rx.buf[h % RX_RING] = c;
             rx.head += 1;
         }
     }

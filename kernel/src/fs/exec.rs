@@ -121,12 +121,10 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
     let info = load_elf_binary(&mm, file.data).and_then(|info| {
         setup_arg_pages(&mm)?;
         let stack = (STACK_TOP - STACK_PAGES * PAGE_SIZE, STACK_TOP);
-        crate::mm::mmap::exec_vmas(
-            &mut mm.mmap_lock.write(),
-            &info.segments[..info.nr_segments],
-            stack,
-            info.end,
-        )?;
+        let mut map = mm.mmap_lock.write();
+        crate::mm::mmap::exec_vmas(&mut map, &info.segments[..info.nr_segments], stack, info.end)?;
+        crate::mm::mmap::install_sigpage(&mm, &mut map)?;
+        drop(map);
         Ok(info)
     });
     match info {

@@ -29,6 +29,7 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
         new_map.start_brk = map.start_brk;
         new_map.brk = map.brk;
         new_map.mmap_base = map.mmap_base;
+        new_map.sigpage = map.sigpage;
         for id in map.vmas.iter() {
             let (start, end) = map.vmas.range(id);
             let Some(vma) = map.vmas.get(id).copied() else { continue };

@@ -275,3 +275,40 @@ pub fn exec_vmas(
     map.mmap_base = mmap_base(stack.1);
     Ok(())
 }
+
+/// Maps the signal-return trampoline, one read-only executable page at
+/// mmap_base: `mov x8, #139 (rt_sigreturn); svc #0`. A handler installed
+/// without SA_RESTORER (glibc on arm64 never sets it) returns there, as on
+/// Linux, where the same two instructions live in the vDSO.
+pub fn install_sigpage(mm: &MmStruct, map: &mut MmMap) -> KResult<()> {
+    use pagoda_mm::gfp::Gfp;
+    use pagoda_mm::pgtable::{MapFlags, Prot};
+    const MOV_X8_139: u32 = 0xd280_1168;
+    const SVC_0: u32 = 0xd400_0001;
+    let at = map.mmap_base;
+    let pfn =
+        super::page_alloc::alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_ZERO, 0).map_err(|_| Errno::ENOMEM)?;
+    let kva = super::page_alloc::page_address(pfn);
+    // SAFETY: a fresh page of our own, through the linear map.
+    unsafe {
+        (kva as *mut u32).write(MOV_X8_139);
+        ((kva + 4) as *mut u32).write(SVC_0);
+        // The instructions were written as data: make them visible to
+        // instruction fetch (clean to the point of unification, then
+        // invalidate the instruction caches).
+        core::arch::asm!("dc cvau, {0}", "dsb ish", "ic ialluis", "dsb ish", "isb", in(reg) kva, options(nostack));
+    }
+    let prot = Prot::USER | Prot::READ | Prot::EXEC;
+    if mm
+        .with_page_table(|pt| {
+            pt.map(at, pagoda_mm::addr::PhysAddr(pfn << 12), PAGE_SIZE, prot, MapFlags::empty())
+        })
+        .is_err()
+    {
+        super::page_alloc::put_page(pfn);
+        return Err(Errno::ENOMEM);
+    }
+    map.insert(at, at + PAGE_SIZE, VmFlags::READ | VmFlags::EXEC | VmFlags::MAYREAD | VmFlags::MAYEXEC)?;
+    map.sigpage = at;
+    Ok(())
+}

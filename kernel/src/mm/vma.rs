@@ -56,11 +56,14 @@ pub struct MmMap {
     pub mmap_base: usize,
     /// Pages mapped by all VMAs (Linux: total_vm).
     pub total_vm: usize,
+    /// The page with the rt_sigreturn trampoline that signal handlers
+    /// return to (Linux arm64: the vDSO's __kernel_rt_sigreturn).
+    pub sigpage: usize,
 }
 
 impl MmMap {
     pub fn new() -> Self {
-        MmMap { vmas: VmaTree::new(), start_brk: 0, brk: 0, mmap_base: 0, total_vm: 0 }
+        MmMap { vmas: VmaTree::new(), start_brk: 0, brk: 0, mmap_base: 0, total_vm: 0, sigpage: 0 }
     }
 
     /// Inserts `[start, end)` with `flags`; ENOMEM if it overlaps or no

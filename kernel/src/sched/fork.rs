@@ -37,6 +37,11 @@ pub fn copy_process(frame: &TrapFrame, set_child_tid: usize, clear_child_tid: us
     for r in 0..crate::syscall::rlimit::RLIM_NLIMITS {
         child.set_rlimit(r, me.rlimit(r));
     }
+    // Signal dispositions and the mask are inherited (Linux: copy_sighand).
+    *child.sigactions.lock() = *me.sigactions.lock();
+    child
+        .blocked
+        .store(me.blocked.load(core::sync::atomic::Ordering::Acquire), core::sync::atomic::Ordering::Release);
     child.clear_child_tid.store(clear_child_tid, core::sync::atomic::Ordering::Relaxed);
     // The user registers: the parent's frame, returning 0.
     let child_frame = (top - core::mem::size_of::<TrapFrame>()) as *mut TrapFrame;
@@ -75,7 +80,7 @@ pub fn copy_process(frame: &TrapFrame, set_child_tid: usize, clear_child_tid: us
 /// The child's first code after its first switch-in (Linux: schedule_tail),
 /// called by `ret_from_fork_user` before it returns to user space.
 #[no_mangle]
-extern "C" fn schedule_tail_user(set_child_tid: usize) {
+extern "C" fn schedule_tail_user(set_child_tid: usize, frame: *mut TrapFrame) {
     let mm = super::core::finish_task_switch();
     crate::arch::irqflags::local_irq_enable();
     drop(mm);
@@ -86,6 +91,7 @@ extern "C" fn schedule_tail_user(set_child_tid: usize) {
         }
     }
     // A signal may have come before the child ever ran.
-    crate::arch::exception::exit_to_user_mode();
+    // SAFETY: `frame` is this task's user frame at its kernel stack top.
+    crate::arch::exception::exit_to_user_mode(unsafe { &mut *frame });
     crate::arch::irqflags::local_irq_disable();
 }

@@ -141,6 +141,7 @@ pub fn exec_mmap(mm: MmRef) {
         }
     }
     me.clear_kthread();
+    super::signal::flush_signal_handlers(&me);
     // A fresh program starts with zeroed FP/SIMD registers and no TLS
     // (Linux: flush_thread -> fpsimd_flush_thread, tls_thread_flush).
     let flags = crate::arch::irqflags::local_irq_save();

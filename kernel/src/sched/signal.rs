@@ -1,25 +1,64 @@
-//! Signals, their default actions only (Linux: kernel/signal.c kill,
-//! send_signal, get_signal's default-action part; the do_notify_resume
-//! check on the way back to user space).
+//! Signals (Linux: kernel/signal.c, arch/arm64/kernel/signal.c).
 //!
 //! A signal sent to a task sets a bit in its pending set and wakes it if it
 //! sleeps interruptibly; interruptible sleeps (nanosleep, wait4) then end
-//! with EINTR. On its next return to user space the task acts on it: the
-//! signals whose default action is to ignore (SIGCHLD, SIGURG, SIGWINCH)
-//! are dropped, every other one ends the process with that signal as its
-//! wait status. Handlers (rt_sigaction), masks and stop/continue come with
-//! the rest of signal delivery.
+//! with EINTR. On its next return to user space the task acts on the lowest
+//! pending signal that is not blocked:
+//!
+//! - a handler installed with rt_sigaction runs: the kernel pushes an
+//!   `rt_sigframe` (siginfo, and a ucontext holding every register, the FP
+//!   state and the old mask) on the user stack and enters the handler with
+//!   x0 = signal, x1 = &siginfo, x2 = &ucontext, x30 = the restorer (glibc's
+//!   trampoline that calls rt_sigreturn), the signal blocked meanwhile;
+//!   rt_sigreturn restores everything from the frame;
+//! - otherwise the default action: ignore (SIGCHLD, SIGCONT, SIGURG,
+//!   SIGWINCH) or end the process with the signal as its wait status.
+//!
+//! A fault the task cannot survive (SIGSEGV, SIGILL...) is forced: if the
+//! signal is blocked or ignored, its default action kills (Linux:
+//! force_sig_fault). Not yet: sigaltstack, SA_ONSTACK, stop/continue,
+//! real-time queues, process groups.
 
 use super::core::try_to_wake_up;
 use super::task::*;
+use crate::arch::exception::TrapFrame;
+use crate::mm::uaccess::{copy_from_user, copy_to_user};
 use core::sync::atomic::Ordering::*;
 use pagoda_klib::errno::{Errno, KResult};
 
 pub const NSIG: usize = 64;
+const SIGKILL: usize = 9;
 const SIGCHLD: usize = 17;
 const SIGCONT: usize = 18;
+const SIGSTOP: usize = 19;
 const SIGURG: usize = 23;
 const SIGWINCH: usize = 28;
+
+const SIG_DFL: usize = 0;
+const SIG_IGN: usize = 1;
+// SA_SIGINFO (0x4) needs nothing: like Linux on arm64, every handler gets
+// x1 = &siginfo and x2 = &ucontext.
+pub const SA_RESTORER: u64 = 0x0400_0000;
+pub const SA_NODEFER: u64 = 0x4000_0000;
+pub const SA_RESETHAND: u64 = 0x8000_0000;
+
+/// One signal's disposition (Linux: struct k_sigaction; the layout of
+/// rt_sigaction's struct sigaction on arm64: handler, flags, restorer, mask).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SigAction {
+    pub handler: usize,
+    pub flags: u64,
+    pub restorer: usize,
+    pub mask: u64,
+}
+
+impl SigAction {
+    pub const DEFAULT: SigAction = SigAction { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+}
+
+fn bit(sig: usize) -> u64 {
+    1 << (sig - 1)
+}
 
 /// Whether the default action of `sig` is to ignore it (Linux: sig_kernel_ignore).
 fn ignored_by_default(sig: usize) -> bool {
@@ -29,29 +68,282 @@ fn ignored_by_default(sig: usize) -> bool {
 /// Makes `sig` pending for `t` and wakes it from an interruptible sleep
 /// (Linux: send_signal -> signal_wake_up).
 pub fn send_signal(t: &Task, sig: usize) {
-    if ignored_by_default(sig) {
+    let action = t.sigactions.lock()[sig - 1];
+    if action.handler == SIG_IGN || (action.handler == SIG_DFL && ignored_by_default(sig)) {
         return; // Linux drops it at once (sig_ignored)
     }
-    t.pending.fetch_or(1 << (sig - 1), Release);
+    t.pending.fetch_or(bit(sig), Release);
     try_to_wake_up(t, TASK_INTERRUPTIBLE);
 }
 
-/// Whether the current task has a signal to act on (Linux: signal_pending).
-pub fn signal_pending() -> bool {
-    current().is_some_and(|t| t.pending.load(Acquire) != 0)
+/// Whether the current task has a handler for `sig` that can run now (not
+/// default, not ignored, not blocked).
+pub fn has_handler(sig: usize) -> bool {
+    current().is_some_and(|t| {
+        let a = t.sigactions.lock()[sig - 1];
+        a.handler != SIG_DFL && a.handler != SIG_IGN && t.blocked.load(Acquire) & bit(sig) == 0
+    })
 }
 
-/// On the way back to user space: acts on a pending signal (Linux:
-/// do_signal -> get_signal). With default actions only, that is death.
-pub fn do_signal() {
+/// Forces a fault signal on the current task with its si_code and address
+/// (Linux: force_sig_fault): a blocked or ignored one reverts to its
+/// default action, which kills.
+pub fn force_sig_fault(sig: usize, code: i32, addr: u64) {
     let Some(me) = current() else { return };
-    let pending = me.pending.swap(0, AcqRel);
-    if pending == 0 {
-        return;
+    {
+        let mut acts = me.sigactions.lock();
+        let a = &mut acts[sig - 1];
+        if a.handler == SIG_IGN || me.blocked.load(Acquire) & bit(sig) != 0 {
+            *a = SigAction::DEFAULT;
+            me.blocked.fetch_and(!bit(sig), AcqRel);
+        }
     }
-    let sig = pending.trailing_zeros() as i32 + 1;
-    drop(me);
-    super::exit::do_exit(sig)
+    *me.fault_info.lock() = Some((sig, code, addr));
+    me.pending.fetch_or(bit(sig), Release);
+}
+
+/// Whether the current task has an unblocked signal to act on (Linux:
+/// signal_pending).
+pub fn signal_pending() -> bool {
+    current().is_some_and(|t| t.pending.load(Acquire) & !t.blocked.load(Acquire) != 0)
+}
+
+/// On the way back to user space: acts on the lowest pending unblocked
+/// signal (Linux: do_signal -> get_signal, handle_signal).
+pub fn do_signal(frame: &mut TrapFrame) {
+    let Some(me) = current() else { return };
+    loop {
+        let deliverable = me.pending.load(Acquire) & !me.blocked.load(Acquire);
+        if deliverable == 0 {
+            return;
+        }
+        let sig = deliverable.trailing_zeros() as usize + 1;
+        me.pending.fetch_and(!bit(sig), AcqRel);
+        let action = me.sigactions.lock()[sig - 1];
+        match action.handler {
+            SIG_IGN => continue,
+            SIG_DFL if ignored_by_default(sig) => continue,
+            SIG_DFL => {
+                drop(me);
+                super::exit::do_exit(sig as i32)
+            }
+            _ => {
+                let info = me.fault_info.lock().take().filter(|i| i.0 == sig);
+                if setup_rt_frame(&me, frame, sig, &action, info).is_err() {
+                    // No room for the frame: Linux forces SIGSEGV.
+                    drop(me);
+                    super::exit::do_exit(11)
+                }
+                let mut block = action.mask;
+                if action.flags & SA_NODEFER == 0 {
+                    block |= bit(sig);
+                }
+                me.blocked.fetch_or(block & !(bit(SIGKILL) | bit(SIGSTOP)), AcqRel);
+                if action.flags & SA_RESETHAND != 0 {
+                    me.sigactions.lock()[sig - 1] = SigAction::DEFAULT;
+                }
+                return;
+            }
+        }
+    }
+}
+
+// The arm64 rt_sigframe (arch/arm64/kernel/signal.c, uapi/asm/sigcontext.h):
+// siginfo (128 bytes), then the ucontext: uc_flags, uc_link, uc_stack (24),
+// uc_sigmask at 40, padding to 168, uc_mcontext (struct sigcontext, 16-byte
+// aligned) at 176: fault_address, regs[31], sp, pc, pstate, and at 288 the
+// 4096-byte __reserved area of records (the FP/SIMD one, then a terminator).
+const SIGINFO_SIZE: usize = 128;
+const UC: usize = SIGINFO_SIZE;
+const UC_SIGMASK: usize = UC + 40;
+const MC: usize = UC + 176;
+const MC_REGS: usize = MC + 8;
+const MC_SP: usize = MC + 256;
+const MC_PC: usize = MC + 264;
+const MC_PSTATE: usize = MC + 272;
+const MC_RESERVED: usize = MC + 288;
+const FRAME_SIZE: usize = MC_RESERVED + 4096;
+const FPSIMD_MAGIC: u32 = 0x4650_8001;
+const FPSIMD_SIZE: usize = 528;
+
+fn put64(buf: &mut [u8], off: usize, v: u64) {
+    buf[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+fn get64(buf: &[u8], off: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&buf[off..off + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// Builds the signal frame on the user stack and points the registers at
+/// the handler (Linux: setup_rt_frame).
+fn setup_rt_frame(
+    me: &Task,
+    frame: &mut TrapFrame,
+    sig: usize,
+    a: &SigAction,
+    info: Option<(usize, i32, u64)>,
+) -> KResult<()> {
+    let mut f = alloc::vec::Vec::new();
+    f.try_reserve_exact(FRAME_SIZE).map_err(|_| Errno::ENOMEM)?;
+    f.resize(FRAME_SIZE, 0);
+    // siginfo: si_signo, si_errno, si_code, and for faults si_addr.
+    f[0..4].copy_from_slice(&(sig as i32).to_le_bytes());
+    let (code, addr) = info.map_or((0, 0), |(_, c, a)| (c, a)); // SI_USER = 0
+    f[8..12].copy_from_slice(&code.to_le_bytes());
+    put64(&mut f, 16, addr);
+    // ucontext: the mask to restore, every register, the FP/SIMD record.
+    put64(&mut f, UC_SIGMASK, me.blocked.load(Acquire));
+    put64(&mut f, MC, addr);
+    for (i, r) in frame.regs.iter().enumerate() {
+        put64(&mut f, MC_REGS + 8 * i, *r);
+    }
+    put64(&mut f, MC_SP, frame.sp);
+    put64(&mut f, MC_PC, frame.pc);
+    put64(&mut f, MC_PSTATE, frame.pstate);
+    let mut fp = crate::arch::fpsimd::FpsimdState::new();
+    // SAFETY: this task is running; its FP/SIMD registers are live here.
+    unsafe { crate::arch::fpsimd::fpsimd_save(&mut fp) };
+    f[MC_RESERVED..MC_RESERVED + 4].copy_from_slice(&FPSIMD_MAGIC.to_le_bytes());
+    f[MC_RESERVED + 4..MC_RESERVED + 8].copy_from_slice(&(FPSIMD_SIZE as u32).to_le_bytes());
+    f[MC_RESERVED + 8..MC_RESERVED + 12].copy_from_slice(&fp.fpsr.to_le_bytes());
+    f[MC_RESERVED + 12..MC_RESERVED + 16].copy_from_slice(&fp.fpcr.to_le_bytes());
+    for (i, v) in fp.vregs.iter().enumerate() {
+        let o = MC_RESERVED + 16 + 16 * i;
+        f[o..o + 16].copy_from_slice(&v.to_le_bytes());
+    }
+    // (the terminator record after it is already zero)
+    let sp = (frame.sp as usize).checked_sub(FRAME_SIZE + 16).ok_or(Errno::EFAULT)? & !15;
+    copy_to_user(sp, &f)?;
+    // A frame record {fp, lr} above the frame, as Linux makes, for unwinders.
+    let mut rec = [0u8; 16];
+    rec[..8].copy_from_slice(&frame.regs[29].to_le_bytes());
+    rec[8..].copy_from_slice(&frame.regs[30].to_le_bytes());
+    copy_to_user(sp + FRAME_SIZE, &rec)?;
+    frame.regs[0] = sig as u64;
+    frame.regs[1] = sp as u64;
+    frame.regs[2] = (sp + UC) as u64;
+    frame.regs[29] = (sp + FRAME_SIZE) as u64;
+    // The handler returns to the restorer, or to the trampoline page.
+    let sigpage = me.mm().map_or(0, |mm| mm.mmap_lock.read().sigpage);
+    frame.regs[30] = if a.flags & SA_RESTORER != 0 { a.restorer as u64 } else { sigpage as u64 };
+    frame.sp = sp as u64;
+    frame.pc = a.handler as u64;
+    Ok(())
+}
+
+/// rt_sigreturn(2): restores the registers, FP state and mask saved in the
+/// frame at the user stack pointer (Linux: sys_rt_sigreturn). A corrupt
+/// frame kills with SIGSEGV, as in Linux.
+pub fn sys_rt_sigreturn(frame: &mut TrapFrame) -> KResult<usize> {
+    let Some(me) = current() else { return Err(Errno::EFAULT) };
+    let sp = frame.sp as usize;
+    let mut f = alloc::vec::Vec::new();
+    f.try_reserve_exact(FRAME_SIZE).map_err(|_| Errno::ENOMEM)?;
+    f.resize(FRAME_SIZE, 0);
+    if !sp.is_multiple_of(16) || copy_from_user(&mut f, sp).is_err() {
+        drop(me);
+        super::exit::do_exit(11)
+    }
+    let pstate = get64(&f, MC_PSTATE);
+    // Only EL0t with the NZCV flags and DAIF clear may be returned to.
+    if pstate & !0xf000_0000 != 0
+        || get64(&f, MC_RESERVED) as u32 != FPSIMD_MAGIC
+        || (get64(&f, MC_RESERVED) >> 32) as usize != FPSIMD_SIZE
+    {
+        drop(me);
+        super::exit::do_exit(11)
+    }
+    for i in 0..31 {
+        frame.regs[i] = get64(&f, MC_REGS + 8 * i);
+    }
+    frame.sp = get64(&f, MC_SP);
+    frame.pc = get64(&f, MC_PC);
+    frame.pstate = pstate;
+    let mut fp = crate::arch::fpsimd::FpsimdState::new();
+    fp.fpsr = get64(&f, MC_RESERVED + 8) as u32;
+    fp.fpcr = (get64(&f, MC_RESERVED + 8) >> 32) as u32;
+    for (i, v) in fp.vregs.iter_mut().enumerate() {
+        let o = MC_RESERVED + 16 + 16 * i;
+        *v = u128::from_le_bytes(f[o..o + 16].try_into().unwrap_or([0; 16]));
+    }
+    // SAFETY: this task is running; loading its own FP/SIMD registers.
+    unsafe { crate::arch::fpsimd::fpsimd_load(&fp) };
+    let mask = get64(&f, UC_SIGMASK) & !(bit(SIGKILL) | bit(SIGSTOP));
+    me.blocked.store(mask, Release);
+    Ok(frame.regs[0] as usize)
+}
+
+/// rt_sigaction(2).
+pub fn sys_rt_sigaction(sig: usize, act: usize, oact: usize, sigsetsize: usize) -> KResult<usize> {
+    if sigsetsize != 8 || sig == 0 || sig > NSIG {
+        return Err(Errno::EINVAL);
+    }
+    let me = current().ok_or(Errno::ESRCH)?;
+    let mut new = None;
+    if act != 0 {
+        if sig == SIGKILL || sig == SIGSTOP {
+            return Err(Errno::EINVAL);
+        }
+        let mut b = [0u8; 32];
+        copy_from_user(&mut b, act)?;
+        new = Some(SigAction {
+            handler: get64(&b, 0) as usize,
+            flags: get64(&b, 8),
+            restorer: get64(&b, 16) as usize,
+            mask: get64(&b, 24) & !(bit(SIGKILL) | bit(SIGSTOP)),
+        });
+    }
+    let old = me.sigactions.lock()[sig - 1];
+    if oact != 0 {
+        let mut b = [0u8; 32];
+        put64(&mut b, 0, old.handler as u64);
+        put64(&mut b, 8, old.flags);
+        put64(&mut b, 16, old.restorer as u64);
+        put64(&mut b, 24, old.mask);
+        copy_to_user(oact, &b)?;
+    }
+    if let Some(n) = new {
+        me.sigactions.lock()[sig - 1] = n;
+        // Setting SIG_IGN (or a default that ignores) discards a pending one.
+        if n.handler == SIG_IGN || (n.handler == SIG_DFL && ignored_by_default(sig)) {
+            me.pending.fetch_and(!bit(sig), AcqRel);
+        }
+    }
+    Ok(0)
+}
+
+const SIG_BLOCK: usize = 0;
+const SIG_UNBLOCK: usize = 1;
+const SIG_SETMASK: usize = 2;
+
+/// rt_sigprocmask(2).
+pub fn sys_rt_sigprocmask(how: usize, set: usize, oset: usize, sigsetsize: usize) -> KResult<usize> {
+    if sigsetsize != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let me = current().ok_or(Errno::ESRCH)?;
+    let old = me.blocked.load(Acquire);
+    let mut new = None;
+    if set != 0 {
+        let mut b = [0u8; 8];
+        copy_from_user(&mut b, set)?;
+        let s = u64::from_le_bytes(b) & !(bit(SIGKILL) | bit(SIGSTOP));
+        new = Some(match how {
+            SIG_BLOCK => old | s,
+            SIG_UNBLOCK => old & !s,
+            SIG_SETMASK => s,
+            _ => return Err(Errno::EINVAL),
+        });
+    }
+    if oset != 0 {
+        copy_to_user(oset, &old.to_le_bytes())?;
+    }
+    if let Some(n) = new {
+        me.blocked.store(n, Release);
+    }
+    Ok(0)
 }
 
 /// kill(2): `pid` > 0 only so far (no process groups). Signal 0 checks
@@ -71,4 +363,14 @@ pub fn sys_kill(pid: isize, sig: usize) -> KResult<usize> {
         send_signal(&t, sig);
     }
     Ok(0)
+}
+
+/// Resets handled signals to their default at exec; ignored ones stay
+/// ignored (Linux: flush_signal_handlers).
+pub fn flush_signal_handlers(t: &Task) {
+    for a in t.sigactions.lock().iter_mut() {
+        if a.handler != SIG_IGN {
+            *a = SigAction::DEFAULT;
+        }
+    }
 }

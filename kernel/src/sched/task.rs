@@ -110,7 +110,15 @@ pub struct Task {
     pub(super) wait_chldexit: super::wait::WaitQueue,
     /// Signals sent and not yet acted on, bit n-1 for signal n (Linux:
     /// pending.signal).
-    pub(super) pending: core::sync::atomic::AtomicU64,
+    pub(crate) pending: core::sync::atomic::AtomicU64,
+    /// Signal dispositions (Linux: sighand->action): handler, flags,
+    /// restorer, mask for each signal.
+    pub(crate) sigactions: SpinLockIrq<[super::signal::SigAction; super::signal::NSIG]>,
+    /// Blocked signals, bit n-1 for signal n (Linux: blocked).
+    pub(crate) blocked: core::sync::atomic::AtomicU64,
+    /// The si_code and si_addr of a pending fault signal (Linux: the
+    /// siginfo queued by force_sig_fault).
+    pub(crate) fault_info: SpinLockIrq<Option<(usize, i32, u64)>>,
     /// Written with 0 when the task exits (Linux: clear_child_tid).
     pub(super) clear_child_tid: AtomicUsize,
     /// Resource limits (soft, hard) (Linux: signal_struct.rlim).
@@ -160,6 +168,9 @@ impl Task {
             wait_chldexit: super::wait::WaitQueue::new(),
             clear_child_tid: AtomicUsize::new(0),
             pending: core::sync::atomic::AtomicU64::new(0),
+            sigactions: SpinLockIrq::new([super::signal::SigAction::DEFAULT; super::signal::NSIG]),
+            blocked: core::sync::atomic::AtomicU64::new(0),
+            fault_info: SpinLockIrq::new(None),
             switches: AtomicUsize::new(0),
         };
         Arc::try_new(task).map_err(|_| Errno::ENOMEM)

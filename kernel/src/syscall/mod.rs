@@ -12,7 +12,8 @@
 //! getrandom, sched_yield, set_tid_address, reboot, gettimeofday, times,
 //! sysinfo, prlimit64, getrlimit, setrlimit, brk, mmap (anonymous),
 //! munmap, mprotect, fstat, newfstatat, ioctl (the console),
-//! set_robust_list, clone (fork), execve, wait4, kill. Everything else returns -ENOSYS
+//! set_robust_list, clone (fork), execve, wait4, kill, rt_sigaction,
+//! rt_sigprocmask, rt_sigreturn. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
 mod mm;
@@ -37,6 +38,9 @@ pub const NR_CLOCK_GETTIME: u64 = 113;
 pub const NR_CLOCK_GETRES: u64 = 114;
 pub const NR_SCHED_YIELD: u64 = 124;
 pub const NR_KILL: u64 = 129;
+pub const NR_RT_SIGACTION: u64 = 134;
+pub const NR_RT_SIGPROCMASK: u64 = 135;
+pub const NR_RT_SIGRETURN: u64 = 139;
 pub const NR_REBOOT: u64 = 142;
 pub const NR_TIMES: u64 = 153;
 pub const NR_UNAME: u64 = 160;
@@ -84,6 +88,13 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_CLOCK_GETRES => sys::sys_clock_getres(a[0] as usize, a[1] as usize),
         NR_SCHED_YIELD => sys::sys_sched_yield(),
         NR_KILL => crate::sched::sys_kill(a[0] as i32 as isize, a[1] as usize),
+        NR_RT_SIGACTION => {
+            crate::sched::sys_rt_sigaction(a[0] as usize, a[1] as usize, a[2] as usize, a[3] as usize)
+        }
+        NR_RT_SIGPROCMASK => {
+            crate::sched::sys_rt_sigprocmask(a[0] as usize, a[1] as usize, a[2] as usize, a[3] as usize)
+        }
+        NR_RT_SIGRETURN => crate::sched::sys_rt_sigreturn(frame),
         NR_REBOOT => sys::sys_reboot(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_TIMES => sys::sys_times(a[0] as usize),
         NR_GETTIMEOFDAY => sys::sys_gettimeofday(a[0] as usize, a[1] as usize),

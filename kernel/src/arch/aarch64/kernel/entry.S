@@ -299,6 +299,7 @@ ret_to_user:
     .globl ret_from_fork_user
 ret_from_fork_user:
     mov     x0, x20
+    mov     x1, x19
     mov     x29, xzr
     bl      schedule_tail_user
     mov     sp, x19

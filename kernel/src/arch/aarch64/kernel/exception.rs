@@ -66,11 +66,11 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
         (VectorKind::Irq, _, 5) => crate::kernel::irq::handle_irq(),
         (VectorKind::Irq, _, 9) => {
             crate::kernel::irq::handle_irq();
-            exit_to_user_mode();
+            exit_to_user_mode(frame);
         }
         (VectorKind::Sync, false, 8) => {
             el0_sync(frame);
-            exit_to_user_mode();
+            exit_to_user_mode(frame);
         }
         _ => bad_mode(frame, index),
     }
@@ -124,7 +124,7 @@ fn el0_sync(frame: &mut TrapFrame) {
     match esr.ec() {
         esr::ec::SVC64 => crate::syscall::invoke_syscall(frame),
         esr::ec::DABT_LOW | esr::ec::IABT_LOW => do_page_fault(frame, esr),
-        _ => user_fault(frame, SIGILL, "unhandled exception", frame.pc),
+        _ => user_fault(frame, SIGILL, ILL_ILLOPC, "unhandled exception", frame.pc),
     }
     crate::arch::irqflags::local_irq_disable();
 }
@@ -143,8 +143,9 @@ fn do_page_fault(frame: &mut TrapFrame, esr: Esr) {
     };
     match result {
         Ok(()) => {}
-        Err(FaultError::Oom) => user_fault(frame, SIGKILL, "page fault, out of memory", far as u64),
-        Err(_) => user_fault(frame, SIGSEGV, "segfault", far as u64),
+        Err(FaultError::Oom) => user_fault(frame, SIGKILL, 0, "page fault, out of memory", far as u64),
+        Err(FaultError::AccErr) => user_fault(frame, SIGSEGV, SEGV_ACCERR, "segfault", far as u64),
+        Err(FaultError::MapErr) => user_fault(frame, SIGSEGV, SEGV_MAPERR, "segfault", far as u64),
     }
 }
 
@@ -175,7 +176,12 @@ fn kernel_fault_on_user_address(frame: &TrapFrame, esr: Esr) -> bool {
 /// Kills the current user task with `sig` after an exception it cannot
 /// survive (Linux: arm64_force_sig_fault with its show_unhandled_signals
 /// line; signal handlers arrive with the user-task issue).
-fn user_fault(frame: &TrapFrame, sig: i32, what: &str, addr: u64) -> ! {
+fn user_fault(frame: &TrapFrame, sig: i32, code: i32, what: &str, addr: u64) {
+    if crate::sched::has_handler(sig as usize) {
+        // The task handles it: deliver on the way back to user space.
+        crate::sched::force_sig_fault(sig as usize, code, addr);
+        return;
+    }
     crate::sched::current_pid_comm(|pid, comm| {
         log::info!(
             "{comm}[{pid}]: unhandled {what} ({sig}) at {addr:#018x}, esr {:#010x} -- {}",
@@ -187,15 +193,27 @@ fn user_fault(frame: &TrapFrame, sig: i32, what: &str, addr: u64) -> ! {
     crate::sched::do_exit(sig)
 }
 
+/// si_code values (Linux: include/uapi/asm-generic/siginfo.h).
+const SEGV_MAPERR: i32 = 1;
+const SEGV_ACCERR: i32 = 2;
+const ILL_ILLOPC: i32 = 1;
+
 /// Linux's SIGILL, for an undefined or trapped instruction in user space.
 pub const SIGILL: i32 = 4;
 
 /// Work before returning to user space (Linux: exit_to_user_mode ->
 /// do_notify_resume): reschedule if the tick or a wake-up asked for it, so
 /// a user task that spins is preempted; and act on pending signals.
-pub fn exit_to_user_mode() {
+pub fn exit_to_user_mode(frame: &mut TrapFrame) {
     crate::sched::cond_resched();
-    crate::sched::do_signal();
+    // Signal work may sleep (a frame written to a page not yet faulted in,
+    // an exit freeing the address space): interrupts on, as in Linux's
+    // do_notify_resume, and off again for the return.
+    if crate::sched::signal_pending() {
+        crate::arch::irqflags::local_irq_enable();
+        crate::sched::do_signal(frame);
+        crate::arch::irqflags::local_irq_disable();
+    }
 }
 
 /// If a recovery point is armed (an expected-fault test is running), resume

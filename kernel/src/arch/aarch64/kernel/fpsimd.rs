@@ -70,3 +70,22 @@ pub unsafe fn thread_load(t: *const ThreadState) {
         TPIDR_EL0.set((*t).tpidr_el0);
     }
 }
+
+/// Saves this CPU's FP/SIMD registers into `state` (for a signal frame).
+///
+/// # Safety
+/// Interrupts may be on: nothing else changes these registers meanwhile,
+/// because the kernel never uses them and a switch saves and restores them.
+pub unsafe fn fpsimd_save(state: &mut FpsimdState) {
+    // SAFETY: the layout matches fpsimd.S.
+    unsafe { fpsimd_save_state(state) }
+}
+
+/// Loads `state` into this CPU's FP/SIMD registers (for rt_sigreturn).
+///
+/// # Safety
+/// As for `fpsimd_save`: the registers belong to the running user task.
+pub unsafe fn fpsimd_load(state: &FpsimdState) {
+    // SAFETY: the layout matches fpsimd.S.
+    unsafe { fpsimd_load_state(state) }
+}
