@@ -266,8 +266,20 @@ pub fn try_to_wake_up(p: &Task, mask: u32) -> bool {
     }
     // Off every run queue. Its CPU may still be saving its registers: wait
     // for that (Linux: smp_cond_load_acquire(&p->on_cpu, !VAL)).
+    let mut spins = 0u64;
     while p.on_cpu.load(Acquire) {
         core::hint::spin_loop();
+        spins += 1;
+        if spins == 1 << 28 {
+            // A switch never takes this long: say so once, for whoever
+            // debugs the hang (the wait goes on, as it must).
+            log::error!(
+                "BUG: waking pid {} ({}): CPU{} has not finished switching away from it",
+                p.pid,
+                p.name(),
+                p.cpu()
+            );
+        }
     }
     let cpu = select_task_rq(p);
     p.set_cpu(cpu);
