@@ -34,6 +34,10 @@ linux)
 pagoda)
   input=$(tests | while read -r name path args; do printf 'run %s %s\\n' "$path" "$args"; done)
   printf "${input}poweroff\n" | timeout --foreground -k 5 "$TIMEOUT" make -s qemu SMP=2 >"$LOG" 2>&1
+  if [ $? -eq 124 ]; then
+    echo "usertests: Pagoda did not finish in ${TIMEOUT}s; the end of its log:"
+    tr -d '\r' <"$LOG" | tail -40 | sed 's/^/    /'
+  fi
   # Turn the monitor's transcript into the same records usertest-init prints.
   tr -d '\r' <"$LOG" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | awk -v list="$LIST" '
     BEGIN { while ((getline l < list) > 0) if (l !~ /^(#|$)/) { n++; split(l, f, " "); name[n] = f[1] } }
