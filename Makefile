@@ -92,7 +92,7 @@ $(BUILD)/rootfs/bin/%: user/%.c | deps
 	@$(USER_CC) $(USER_CFLAGS) -o $@ $<
 
 # Programs without a C library (user/nolibc): raw system calls.
-$(BUILD)/rootfs/bin/%: user/nolibc/%.c | deps
+$(BUILD)/rootfs/bin/%: user/nolibc/%.c user/nolibc/nolibc.h | deps
 	@mkdir -p $(@D)
 	@$(USER_CC) $(USER_NOLIBC_CFLAGS) -o $@ $<
 

@@ -3,8 +3,8 @@
  * statuses, getppid, WNOHANG and ECHILD. The parent prints nothing between
  * a fork and the wait, so the output order does not depend on scheduling.
  */
-#define NR_write 64
-#define NR_exit_group 94
+#include "nolibc.h"
+
 #define NR_nanosleep 101
 #define NR_getpid 172
 #define NR_getppid 173
@@ -13,51 +13,6 @@
 #define NR_wait4 260
 #define SIGCHLD 17
 #define WNOHANG 1
-
-static long sys5(long nr, long a, long b, long c, long d, long e)
-{
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	register long x4 __asm__("x4") = e;
-	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
-	return x0;
-}
-
-static unsigned long len(const char *s)
-{
-	unsigned long n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
-
-static void puts_(const char *s) { sys5(NR_write, 1, (long)s, (long)len(s), 0, 0); }
-
-static void putnum(long v)
-{
-	char buf[24];
-	int i = sizeof(buf);
-	int neg = v < 0;
-	unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
-	buf[--i] = 0;
-	do {
-		buf[--i] = '0' + u % 10;
-		u /= 10;
-	} while (u);
-	if (neg)
-		buf[--i] = '-';
-	puts_(buf + i);
-}
-
-static void say(const char *what, long v)
-{
-	puts_(what);
-	putnum(v);
-	puts_("\n");
-}
 
 static long fork_(void) { return sys5(NR_clone, SIGCHLD, 0, 0, 0, 0); }
 static void exit_(int code) { sys5(NR_exit_group, code, 0, 0, 0, 0); }
@@ -112,9 +67,3 @@ void start_c(long *sp)
 	say("wait4(bad options)=", sys5(NR_wait4, -1, (long)&status, 0x100, 0, 0));
 	exit_(0);
 }
-
-__asm__(".globl _start\n"
-	"_start:\n"
-	"	mov x0, sp\n"
-	"	bl start_c\n"
-	"1:	b 1b\n");

@@ -5,18 +5,7 @@
  * CPU show that the kernel saves and restores each task's FP/SIMD state.
  * Exit status 0 if every register survived every round, 1 if not.
  */
-#define NR_write 64
-#define NR_exit_group 94
-
-static long sys3(long nr, long a, long b, long c)
-{
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-	return x0;
-}
+#include "nolibc.h"
 
 #define VREGS "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", \
 	"v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", \
@@ -70,9 +59,3 @@ void start_c(long *sp)
 		sys3(NR_write, 1, (long)"fp registers were corrupted\n", 28);
 	sys3(NR_exit_group, bad != 0, 0, 0);
 }
-
-__asm__(".globl _start\n"
-	"_start:\n"
-	"	mov x0, sp\n"
-	"	bl start_c\n"
-	"1:	b 1b\n");

@@ -3,8 +3,8 @@
  * child die of the signals sent to them, an ignored-by-default signal does
  * nothing, signal 0 probes, and the errors.
  */
-#define NR_write 64
-#define NR_exit_group 94
+#include "nolibc.h"
+
 #define NR_nanosleep 101
 #define NR_kill 129
 #define NR_clone 220
@@ -13,50 +13,6 @@
 #define SIGTERM 15
 #define SIGCHLD 17
 #define WNOHANG 1
-
-static long sys4(long nr, long a, long b, long c, long d)
-{
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
-	return x0;
-}
-
-static unsigned long len(const char *s)
-{
-	unsigned long n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
-
-static void puts_(const char *s) { sys4(NR_write, 1, (long)s, (long)len(s), 0); }
-
-static void putnum(long v)
-{
-	char buf[24];
-	int i = sizeof(buf);
-	int neg = v < 0;
-	unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
-	buf[--i] = 0;
-	do {
-		buf[--i] = '0' + u % 10;
-		u /= 10;
-	} while (u);
-	if (neg)
-		buf[--i] = '-';
-	puts_(buf + i);
-}
-
-static void say(const char *what, long v)
-{
-	puts_(what);
-	putnum(v);
-	puts_("\n");
-}
 
 static void sleep_ms(long ms)
 {
@@ -95,9 +51,3 @@ void start_c(long *sp)
 	say("kill(no such pid, 0)=", sys4(NR_kill, 999999, 0, 0, 0));
 	sys4(NR_exit_group, 0, 0, 0, 0);
 }
-
-__asm__(".globl _start\n"
-	"_start:\n"
-	"	mov x0, sp\n"
-	"	bl start_c\n"
-	"1:	b 1b\n");

@@ -5,8 +5,8 @@
  * argument, the faults that must kill the process. Prints only results and
  * relations, never addresses.
  */
-#define NR_write 64
-#define NR_exit_group 94
+#include "nolibc.h"
+
 #define NR_brk 214
 #define NR_munmap 215
 #define NR_mmap 222
@@ -20,52 +20,6 @@
 #define MAP_ANONYMOUS 0x20
 #define MAP_FIXED_NOREPLACE 0x100000
 #define PAGE 4096L
-
-static long sys6(long nr, long a, long b, long c, long d, long e, long f)
-{
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	register long x4 __asm__("x4") = e;
-	register long x5 __asm__("x5") = f;
-	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
-	return x0;
-}
-
-static unsigned long len(const char *s)
-{
-	unsigned long n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
-
-static void puts_(const char *s) { sys6(NR_write, 1, (long)s, (long)len(s), 0, 0, 0); }
-
-static void putnum(long v)
-{
-	char buf[24];
-	int i = sizeof(buf);
-	int neg = v < 0;
-	unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
-	buf[--i] = 0;
-	do {
-		buf[--i] = '0' + u % 10;
-		u /= 10;
-	} while (u);
-	if (neg)
-		buf[--i] = '-';
-	puts_(buf + i);
-}
-
-static void say(const char *what, long v)
-{
-	puts_(what);
-	putnum(v);
-	puts_("\n");
-}
 
 static long mmap_(long addr, long length, long prot, long flags, long fd)
 {
@@ -159,9 +113,3 @@ void start_c(long *sp)
 	}
 	sys6(NR_exit_group, 0, 0, 0, 0, 0, 0);
 }
-
-__asm__(".globl _start\n"
-	"_start:\n"
-	"	mov x0, sp\n"
-	"	bl start_c\n"
-	"1:	b 1b\n");

@@ -3,49 +3,12 @@
  * getrlimit/setrlimit/prlimit64 with their error cases. NPROC and
  * SIGPENDING are skipped: Linux sizes them from the machine's memory.
  */
-#define NR_write 64
-#define NR_exit_group 94
+#include "nolibc.h"
+
 #define NR_getrlimit 163
 #define NR_setrlimit 164
 #define NR_prlimit64 261
 #define BAD ((long)0x10)
-
-static long sys4(long nr, long a, long b, long c, long d)
-{
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
-	return x0;
-}
-
-static unsigned long len(const char *s)
-{
-	unsigned long n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
-
-static void puts_(const char *s) { sys4(NR_write, 1, (long)s, (long)len(s), 0); }
-
-static void putnum(long v)
-{
-	char buf[24];
-	int i = sizeof(buf);
-	int neg = v < 0;
-	unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
-	buf[--i] = 0;
-	do {
-		buf[--i] = '0' + u % 10;
-		u /= 10;
-	} while (u);
-	if (neg)
-		buf[--i] = '-';
-	puts_(buf + i);
-}
 
 static void putlim(unsigned long v)
 {
@@ -53,13 +16,6 @@ static void putlim(unsigned long v)
 		puts_("unlimited");
 	else
 		putnum((long)v);
-}
-
-static void say(const char *what, long v)
-{
-	puts_(what);
-	putnum(v);
-	puts_("\n");
 }
 
 static const char *names[16] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
@@ -103,9 +59,3 @@ void start_c(long *sp)
 	say("prlimit64(new bad)=", sys4(NR_prlimit64, 0, 3, BAD, 0));
 	sys4(NR_exit_group, 0, 0, 0, 0);
 }
-
-__asm__(".globl _start\n"
-	"_start:\n"
-	"	mov x0, sp\n"
-	"	bl start_c\n"
-	"1:	b 1b\n");

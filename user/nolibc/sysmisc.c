@@ -5,6 +5,8 @@
  * must agree on: return values, errnos and relations, never times or
  * release strings.
  */
+#include "nolibc.h"
+
 #define NR_set_tid_address 96
 #define NR_nanosleep 101
 #define NR_clock_gettime 113
@@ -21,53 +23,8 @@
 #define NR_times 153
 #define NR_gettimeofday 169
 #define NR_sysinfo 179
-#define NR_write 64
-#define NR_exit_group 94
 #define BAD ((long)0x10)
 #define KERNEL ((long)0xffff000008000000UL)
-
-static long sys3(long nr, long a, long b, long c)
-{
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-	return x0;
-}
-
-static unsigned long len(const char *s)
-{
-	unsigned long n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
-
-static void puts_(const char *s) { sys3(NR_write, 1, (long)s, (long)len(s)); }
-
-static void putnum(long v)
-{
-	char buf[24];
-	int i = sizeof(buf);
-	int neg = v < 0;
-	unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
-	buf[--i] = 0;
-	do {
-		buf[--i] = '0' + u % 10;
-		u /= 10;
-	} while (u);
-	if (neg)
-		buf[--i] = '-';
-	puts_(buf + i);
-}
-
-static void say(const char *what, long v)
-{
-	puts_(what);
-	putnum(v);
-	puts_("\n");
-}
 
 static int streq(const char *a, const char *b)
 {
@@ -159,9 +116,3 @@ void start_c(long *sp)
 	say("getegid()=", sys3(NR_getegid, 0, 0, 0));
 	sys3(NR_exit_group, 0, 0, 0);
 }
-
-__asm__(".globl _start\n"
-	"_start:\n"
-	"	mov x0, sp\n"
-	"	bl start_c\n"
-	"1:	b 1b\n");

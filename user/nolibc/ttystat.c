@@ -2,11 +2,11 @@
  * ttystat: fstat and newfstatat on the console and on initramfs paths, the
  * two terminal ioctls glibc uses, and set_robust_list, with their errors.
  */
+#include "nolibc.h"
+
 #define NR_ioctl 29
-#define NR_write 64
 #define NR_newfstatat 79
 #define NR_fstat 80
-#define NR_exit_group 94
 #define NR_set_robust_list 99
 #define AT_FDCWD -100
 #define AT_EMPTY_PATH 0x1000
@@ -14,50 +14,6 @@
 #define S_IFCHR 0020000
 #define S_IFDIR 0040000
 #define S_IFREG 0100000
-
-static long sys4(long nr, long a, long b, long c, long d)
-{
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
-	return x0;
-}
-
-static unsigned long len(const char *s)
-{
-	unsigned long n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
-
-static void puts_(const char *s) { sys4(NR_write, 1, (long)s, (long)len(s), 0); }
-
-static void putnum(long v)
-{
-	char buf[24];
-	int i = sizeof(buf);
-	int neg = v < 0;
-	unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
-	buf[--i] = 0;
-	do {
-		buf[--i] = '0' + u % 10;
-		u /= 10;
-	} while (u);
-	if (neg)
-		buf[--i] = '-';
-	puts_(buf + i);
-}
-
-static void say(const char *what, long v)
-{
-	puts_(what);
-	putnum(v);
-	puts_("\n");
-}
 
 struct stat_ {
 	unsigned long dev, ino;
@@ -106,9 +62,3 @@ void start_c(long *sp)
 	say("set_robust_list(5)=", sys4(NR_set_robust_list, (long)head, 5, 0, 0));
 	sys4(NR_exit_group, 0, 0, 0, 0);
 }
-
-__asm__(".globl _start\n"
-	"_start:\n"
-	"	mov x0, sp\n"
-	"	bl start_c\n"
-	"1:	b 1b\n");

@@ -6,54 +6,16 @@
  * child's wait status as Pagoda's monitor does, and powers the machine off.
  * Pagoda runs the same lines with its monitor's `run` (tests/usertests.sh).
  */
+#include "nolibc.h"
+
 #define NR_openat 56
 #define NR_read 63
-#define NR_write 64
-#define NR_exit_group 94
 #define NR_reboot 142
 #define NR_clone 220
 #define NR_execve 221
 #define NR_wait4 260
 #define AT_FDCWD -100
 #define SIGCHLD 17
-
-static long sys6(long nr, long a, long b, long c, long d, long e, long f)
-{
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	register long x4 __asm__("x4") = e;
-	register long x5 __asm__("x5") = f;
-	__asm__ volatile("svc #0"
-			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-			 : "memory");
-	return x0;
-}
-
-static unsigned long len(const char *s)
-{
-	unsigned long n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
-
-static void puts_(const char *s) { sys6(NR_write, 1, (long)s, (long)len(s), 0, 0, 0); }
-
-static void putnum(long v)
-{
-	char buf[24];
-	int i = sizeof(buf);
-	buf[--i] = 0;
-	do {
-		buf[--i] = '0' + v % 10;
-		v /= 10;
-	} while (v);
-	puts_(buf + i);
-}
 
 static char list[4096];
 
@@ -112,9 +74,3 @@ void start_c(long *sp)
 	sys6(NR_reboot, 0xfee1dead, 672274793, 0x4321fedc, 0, 0, 0);
 	sys6(NR_exit_group, 0, 0, 0, 0, 0, 0);
 }
-
-__asm__(".globl _start\n"
-	"_start:\n"
-	"	mov x0, sp\n"
-	"	bl start_c\n"
-	"1:	b 1b\n");
