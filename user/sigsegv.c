@@ -2,8 +2,10 @@
  * sigsegv: signal handlers as test suites use them: a SIGSEGV handler with
  * SA_SIGINFO reads si_code and si_addr and leaves with siglongjmp, which
  * restores the signal mask; a handler that returns resumes the program
- * through rt_sigreturn.
+ * through rt_sigreturn; a stack overflow is caught on an alternate stack
+ * (sigaltstack + SA_ONSTACK), and sigaltstack reports Linux's errors.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +24,26 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	fault_code = si->si_code;
 	fault_addr = si->si_addr;
 	siglongjmp(env, 1);
+}
+
+static char altstack[4 * SIGSTKSZ];
+static volatile int on_alt;
+
+static void on_overflow(int sig, siginfo_t *si, void *uc)
+{
+	char here;
+	(void)sig, (void)si, (void)uc;
+	on_alt = &here >= altstack && &here < altstack + sizeof(altstack);
+	siglongjmp(env, 1);
+}
+
+static int recurse(int n)
+{
+	volatile char buf[1024];
+	buf[0] = (char)n;
+	if (n > (1 << 30))
+		return 0;
+	return recurse(n + 1) + buf[0];
 }
 
 static void on_usr1(int sig)
@@ -73,5 +95,24 @@ int main(void)
 	printf("blocked: the handler has run %d times\n", usr1_count);
 	sigprocmask(SIG_UNBLOCK, &block, NULL);
 	printf("unblocked: the handler has run %d times\n", usr1_count);
+
+	stack_t ss = {.ss_sp = altstack, .ss_size = 1024, .ss_flags = 0}, old;
+	errno = 0;
+	printf("sigaltstack with 1024 bytes: %d errno %d (ENOMEM)\n", sigaltstack(&ss, NULL), errno);
+	ss.ss_size = sizeof(altstack);
+	ss.ss_flags = 12345;
+	errno = 0;
+	printf("sigaltstack with bad flags: %d errno %d (EINVAL)\n", sigaltstack(&ss, NULL), errno);
+	ss.ss_flags = 0;
+	printf("sigaltstack=%d\n", sigaltstack(&ss, NULL));
+	sa.sa_sigaction = on_overflow;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigaction(SIGSEGV, &sa, NULL);
+	if (sigsetjmp(env, 1) == 0)
+		printf("no overflow? %d\n", recurse(0));
+	else
+		printf("stack overflow: SIGSEGV handled on the alternate stack: %s\n", on_alt ? "yes" : "no");
+	sigaltstack(NULL, &old);
+	printf("after: ss_flags %d, ss_size is ours: %d\n", old.ss_flags, old.ss_size == sizeof(altstack));
 	return 0;
 }

@@ -87,6 +87,12 @@ pub fn msecs_to_jiffies(ms: u64) -> u64 {
     (ms * hz()).div_ceil(1000)
 }
 
+/// Nanoseconds to jiffies, rounded up, at least 1 (Linux: nsecs_to_jiffies
+/// rounds down; sleepers want "at least this long").
+pub fn nsecs_to_jiffies(ns: u64) -> u64 {
+    ns.div_ceil(1_000_000_000 / hz().max(1)).max(1)
+}
+
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;

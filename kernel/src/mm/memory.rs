@@ -50,6 +50,15 @@ pub fn vm_page_prot(flags: VmFlags) -> Pgprot {
     )
 }
 
+/// Counts a handled fault for the current task, for getrusage (Linux:
+/// mm_account_fault; every fault is minor until swap-in and file reads
+/// make major ones).
+pub fn mm_account_fault() {
+    if let Some(t) = crate::sched::current() {
+        t.min_flt.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Handles a fault at user address `addr` in `mm` (Linux: do_page_fault ->
 /// handle_mm_fault).
 pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> Result<(), FaultError> {

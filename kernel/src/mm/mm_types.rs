@@ -103,7 +103,10 @@ impl MmStruct {
         let mut tlb = if fullmm { MmuGather::new_fullmm() } else { MmuGather::new() };
         let mut mem = KernelPgtableMem;
         {
-            let _ptl = self.page_table_lock.lock();
+            // No page-table lock: `&mut self` means nobody else can reach
+            // this mm, and the last reference may be dropped where sleeping
+            // is not allowed (schedule() with interrupts masked, after the
+            // CPU that kept it loaded lazily switched to another mm).
             let mut pt = PageTable::new(self.pgd, &mut mem);
             let _ = pt.zap_range(start, len, &mut tlb, |_, pte: Pte, _, tlb| {
                 if pte.pte_present() && !pte.pte_special() && !tlb.tlb_remove_page(pte.pte_pfn()) {
@@ -150,7 +153,10 @@ impl Drop for MmStruct {
         let mut left = 0usize;
         let mut mem = KernelPgtableMem;
         {
-            let _ptl = self.page_table_lock.lock();
+            // No page-table lock: `&mut self` means nobody else can reach
+            // this mm, and the last reference may be dropped where sleeping
+            // is not allowed (schedule() with interrupts masked, after the
+            // CPU that kept it loaded lazily switched to another mm).
             let mut pt = PageTable::new(self.pgd, &mut mem);
             let _ = pt.zap_range(0, TASK_SIZE, &mut tlb, |_, pte: Pte, size, _| {
                 if pte.pte_present() {

@@ -1,7 +1,11 @@
-//! Task exit (Linux: kernel/exit.c do_exit, make_task_dead, release_task).
+//! Task exit (Linux: kernel/exit.c do_exit, do_group_exit, make_task_dead,
+//! release_task, do_wait).
 //!
-//! An exiting task marks itself TASK_DEAD, wakes whoever waits for exits,
-//! and switches away for the last time. Its stack cannot be freed by the
+//! An exiting thread gives its address space back, leaves its thread
+//! group, marks itself TASK_DEAD, and switches away for the last time. The
+//! last thread of a process makes it a zombie and tells the parent, which
+//! reaps it with wait4. exit_group and fatal signals end every thread of
+//! the process (do_group_exit). Its stack cannot be freed by the
 //! task itself (it is running on it), nor by the next task until the switch
 //! is over: `reap()` frees it once `on_cpu` is clear, and drops the task
 //! list's reference. The task struct itself goes when the last reference
@@ -17,47 +21,106 @@ use pagoda_klib::errno::{Errno, KResult};
 /// Woken whenever a task exits.
 pub static EXIT_WQ: WaitQueue = WaitQueue::new();
 
-/// Ends the current task (Linux: do_exit).
+/// Ends the current thread (Linux: do_exit).
 pub fn do_exit(code: i32) -> ! {
     let me = current().expect("do_exit without a task");
-    // The address space is let go (Linux: exit_mm): a user process's last
-    // user tears its mappings down; a kernel thread's borrowed mm is just
-    // given back. This CPU may keep it loaded lazily until it switches.
+    // The address space is let go (Linux: exit_mm): the last user tears
+    // the mappings down; a kernel thread's borrowed mm is just given back.
+    // This CPU may keep it loaded lazily until it switches.
+    if !me.is_kthread() {
+        mm_release(&me);
+    }
     let mm = me.mm.lock().take();
     if let Some(mm) = mm {
         if !me.is_kthread() {
             mm.mmput();
         }
     }
-    if !me.is_kthread() {
-        exit_notify_prepare(&me);
+    let sig = me.signal.clone();
+    sig.min_flt.fetch_add(me.min_flt.load(Relaxed), Relaxed);
+    let last = sig.thread_exited(me.pid, code);
+    // Off the thread list: this breaks the task -> group -> task cycle.
+    sig.threads.lock().retain(|t| !pagoda_klib::arc::Arc::ptr_eq(t, &me));
+    if last && !me.is_kthread() {
+        forget_original_parent(&sig);
     }
-    me.set_exit_code(code);
     me.set_state(TASK_DEAD);
-    // A zombie now: the parent's wait4 may reap it (Linux: exit_notify).
-    let parent = me.parent.lock().take();
-    if let Some(p) = parent {
-        p.wait_chldexit.wake_up();
+    if last {
+        // A zombie now: the parent's wait4 may reap it (Linux: exit_notify,
+        // do_notify_parent).
+        sig.set_zombie();
+        let parent = sig.parent.lock().clone();
+        if let Some(p) = parent {
+            let exit_signal = sig.exit_signal.load(Relaxed);
+            if exit_signal != 0 {
+                super::signal::group_send_sig(&p, exit_signal);
+            }
+            p.signal.wait_chldexit.wake_up();
+        }
     }
+    drop(sig);
     drop(me);
     EXIT_WQ.wake_up();
     schedule();
     unreachable!("a dead task was scheduled again");
 }
 
-/// What a user task does on its way out before it becomes a zombie
-/// (Linux: mm_release's clear_child_tid, forget_original_parent).
-fn exit_notify_prepare(me: &TaskRef) {
-    let tid_addr = me.clear_child_tid.swap(0, Relaxed);
-    if tid_addr != 0 {
-        // The futex wake that goes with it comes with futexes.
-        let _ = crate::mm::uaccess::copy_to_user(tid_addr, &0u32.to_le_bytes());
+/// Ends the whole process: every other thread gets SIGKILL and exits with
+/// the same status (Linux: do_group_exit). `status` is a wait status.
+pub fn do_group_exit(status: i32) -> ! {
+    let me = current().expect("do_group_exit without a task");
+    let status = me.signal.start_group_exit(status);
+    zap_other_threads(&me);
+    drop(me);
+    do_exit(status)
+}
+
+/// Sends SIGKILL to every other thread of the caller's process (Linux:
+/// zap_other_threads). They die on their way back to user space, or at
+/// once if they sleep interruptibly.
+pub(super) fn zap_other_threads(me: &TaskRef) {
+    me.signal.for_each_thread(|t| {
+        if !pagoda_klib::arc::Arc::ptr_eq(t, me) {
+            super::signal::send_signal(t, super::signal::SIGKILL);
+        }
+    });
+}
+
+/// Kills the other threads of the caller's process and waits until they
+/// are gone, before exec replaces the address space (Linux: de_thread).
+/// If the caller is not the leader, its exit code becomes the process's
+/// status (Linux instead gives it the leader's TID).
+pub fn de_thread() {
+    let Some(me) = current() else { return };
+    if me.signal.nr_threads() == 1 {
+        return;
     }
-    // Orphans: Pagoda's init (the monitor) does not wait, so they are
-    // detached instead of reparented, and reaped on their own.
-    let children = core::mem::take(&mut *me.children.lock());
+    zap_other_threads(&me);
+    EXIT_WQ.wait_event(|| me.signal.nr_threads() == 1);
+    me.signal.leader_tid.store(me.pid, Release);
+}
+
+/// What a user thread does before it lets its address space go (Linux:
+/// mm_release): clear the TID word and wake one futex waiter on it (how
+/// pthread_join learns the thread is gone), and let a vfork parent go on.
+pub(crate) fn mm_release(me: &TaskRef) {
+    let tid_addr = me.clear_child_tid.swap(0, Relaxed);
+    if tid_addr != 0 && crate::mm::uaccess::copy_to_user(tid_addr, &0u32.to_le_bytes()).is_ok() {
+        let _ = crate::kernel::futex::futex_wake(tid_addr, 1, crate::kernel::futex::FUTEX_BITSET_MATCH_ANY);
+    }
+    if me.vfork_parent.swap(false, AcqRel) {
+        EXIT_WQ.wake_up();
+    }
+}
+
+/// The children of an exited process: Pagoda's init (the monitor) does
+/// not wait, so they are detached instead of reparented (their ppid
+/// becomes 1, as after Linux reparents them to init) and reaped on their
+/// own (Linux: forget_original_parent).
+fn forget_original_parent(sig: &super::thread_group::SignalStruct) {
+    let children = core::mem::take(&mut *sig.children.lock());
     for c in children {
-        c.parent.lock().take();
+        c.signal.parent.lock().take();
     }
 }
 
@@ -69,38 +132,42 @@ const WALL_FLAGS: usize = 0x4000_0000 | 0x8000_0000 | 0x2000_0000; // __WALL, __
 /// wait4(2): reaps a zombie child and returns its PID and wait status
 /// (Linux: kernel/exit.c kernel_wait4 -> do_wait -> wait_task_zombie).
 /// `pid` -1 (or 0, as there are no process groups yet) means any child.
+/// Any thread of the parent may reap any child of its process.
 pub fn sys_wait4(pid: isize, wstatus: usize, options: usize, rusage: usize) -> KResult<usize> {
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_FLAGS) != 0 {
         return Err(Errno::EINVAL);
     }
     let me = current().ok_or(Errno::ECHILD)?;
-    let wanted = |c: &TaskRef| pid <= 0 || c.pid == pid as usize;
+    let sig = &me.signal;
+    let wanted = |c: &TaskRef| pid <= 0 || c.tgid == pid as usize;
     loop {
         {
-            let mut children = me.children.lock();
+            let mut children = sig.children.lock();
             if !children.iter().any(wanted) {
                 return Err(Errno::ECHILD);
             }
-            if let Some(i) = children.iter().position(|c| wanted(c) && c.state() == TASK_DEAD) {
+            if let Some(i) = children.iter().position(|c| wanted(c) && c.signal.is_zombie()) {
                 let child = children.remove(i);
                 drop(children);
+                let faults = child.signal.min_flt.load(Relaxed) + child.signal.cmin_flt.load(Relaxed);
+                sig.cmin_flt.fetch_add(faults, Relaxed);
                 if wstatus != 0 {
-                    crate::mm::uaccess::copy_to_user(wstatus, &child.exit_code().to_le_bytes())?;
+                    crate::mm::uaccess::copy_to_user(wstatus, &child.signal.exit_status().to_le_bytes())?;
                 }
                 if rusage != 0 {
-                    crate::mm::uaccess::clear_user(rusage, 144)?; // no accounting yet
+                    crate::syscall::rusage::put_rusage(rusage, 0, child.signal.min_flt.load(Relaxed))?;
                 }
-                return Ok(child.pid);
+                return Ok(child.tgid);
             }
         }
         if options & WNOHANG != 0 {
             return Ok(0);
         }
-        me.wait_chldexit.wait_event_interruptible(|| {
-            me.pending.load(Acquire) != 0
-                || me.children.lock().iter().any(|c| wanted(c) && c.state() == TASK_DEAD)
+        sig.wait_chldexit.wait_event_interruptible(|| {
+            super::signal::signal_pending()
+                || sig.children.lock().iter().any(|c| wanted(c) && c.signal.is_zombie())
         });
-        if me.pending.load(Acquire) != 0 {
+        if super::signal::signal_pending() {
             return Err(Errno::EINTR);
         }
     }

@@ -49,7 +49,7 @@ pub fn init_idle(cpu: usize) {
 /// Makes the boot CPU's initial context `swapper/0` (Linux: init_task and
 /// sched_init's init_idle(current)).
 pub(super) fn init_boot_idle() -> Result<(), Errno> {
-    let t = Task::new("swapper/0", 0, PF_IDLE | PF_KTHREAD, None, None, Some(0))?;
+    let t = Task::new("swapper/0", 0, None, PF_IDLE | PF_KTHREAD, None, None, Some(0))?;
     register(&t)?;
     set_curr_here(0, &t);
     Ok(())

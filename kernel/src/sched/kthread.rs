@@ -38,7 +38,7 @@ pub(super) fn create_kthread(
     reap();
     let stack = KernelStack::alloc().ok_or(Errno::ENOMEM)?;
     let top = stack.top();
-    let t = Task::new(name, pid, flags | PF_KTHREAD, Some(stack), Some((f, arg)), cpu)?;
+    let t = Task::new(name, pid, None, flags | PF_KTHREAD, Some(stack), Some((f, arg)), cpu)?;
     // SAFETY: the task has never run; its context is ours to set up.
     unsafe {
         let ctx = &mut *t.ctx.get();
@@ -92,9 +92,9 @@ impl KThread {
     /// its function returned, the signal number if an oops killed it.
     pub fn join(self) -> i32 {
         let t = self.0;
-        EXIT_WQ.wait_event(|| t.state() == TASK_DEAD);
+        EXIT_WQ.wait_event(|| t.signal.is_zombie());
         reap();
-        t.exit_code()
+        t.signal.exit_status()
     }
 }
 
@@ -133,6 +133,11 @@ pub fn kthread_use_mm(mm: &MmRef) {
 /// reference for the task (mmget), which do_exit gives back.
 pub fn exec_mmap(mm: MmRef) {
     let me = current().expect("exec_mmap before the scheduler");
+    if !me.is_kthread() {
+        // The old mm's TID word and a waiting vfork parent (Linux:
+        // exec_mm_release).
+        super::exit::mm_release(&me);
+    }
     drop(switch_mm_here(&mm));
     let old = me.mm.lock().replace(mm);
     if let Some(old) = old {

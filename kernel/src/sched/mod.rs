@@ -2,26 +2,28 @@
 //! kernel/exit.c, the task parts of kernel/fork.c).
 //!
 //! - `task.rs`: the task struct, its reference count, states, `current`, ps;
+//! - `thread_group.rs`: what the threads of a process share (signal_struct);
 //! - `stack.rs`: vmalloc'd kernel stacks with a guard page;
 //! - `core.rs`: run queues, `schedule()`, wake-ups, mm switching, the tick;
 //! - `wait.rs`: wait queues;
 //! - `kthread.rs`: kernel threads and `kthread_use_mm`;
-//! - `fork.rs`: fork for user processes (copy_process, ret_from_fork);
+//! - `fork.rs`: fork, vfork and threads (copy_process, ret_from_fork);
 //! - `exit.rs`: `do_exit`, wait4, `make_task_dead` (an oopsing kernel thread dies
 //!   alone), and reaping;
-//! - `signal.rs`: kill and the default actions of signals;
+//! - `signal.rs`: kill, tgkill, handlers, sigaltstack, default actions;
 //! - `idle.rs`: the idle tasks and the idle loop.
 //!
 //! Sleeping for a time (`msleep`) is in `kernel/timer.rs`, as in Linux.
 
 mod core;
 mod exit;
-mod fork;
+pub mod fork;
 mod idle;
 mod kthread;
 mod signal;
 pub mod stack;
 mod task;
+mod thread_group;
 mod wait;
 
 // Part of the API is used only by the tests until user tasks arrive.
@@ -31,16 +33,17 @@ pub use self::core::{
     yield_now,
 };
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
-pub use exit::{do_exit, make_task_dead, reap, sys_wait4};
-pub use fork::copy_process;
+pub use exit::{de_thread, do_exit, do_group_exit, make_task_dead, reap, sys_wait4};
+pub use fork::{copy_process, CloneArgs};
 pub use idle::{cpu_idle, fork_idle, init_idle, unfork_idle};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use kthread::{
     exec_mmap, kthread_create, kthread_join, kthread_run, kthread_unuse_mm, kthread_use_mm, KThread,
 };
+pub use signal::NSIG;
 pub use signal::{
     do_signal, force_sig_fault, has_handler, signal_pending, sys_kill, sys_rt_sigaction, sys_rt_sigprocmask,
-    sys_rt_sigreturn,
+    sys_rt_sigreturn, sys_sigaltstack, sys_tgkill,
 };
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use task::{

@@ -1,23 +1,29 @@
 //! Signals (Linux: kernel/signal.c, arch/arm64/kernel/signal.c).
 //!
-//! A signal sent to a task sets a bit in its pending set and wakes it if it
-//! sleeps interruptibly; interruptible sleeps (nanosleep, wait4) then end
-//! with EINTR. On its next return to user space the task acts on the lowest
-//! pending signal that is not blocked:
+//! A signal sent to a process (kill) sets a bit in the process's shared
+//! pending set; one sent to a thread (tgkill, a fault) in the thread's own.
+//! A thread that does not block the signal is woken if it sleeps
+//! interruptibly; interruptible sleeps (nanosleep, wait4, futex) then end
+//! with EINTR. On its next return to user space the thread acts on the
+//! lowest pending signal that is not blocked, its own first:
 //!
 //! - a handler installed with rt_sigaction runs: the kernel pushes an
 //!   `rt_sigframe` (siginfo, and a ucontext holding every register, the FP
 //!   state and the old mask) on the user stack and enters the handler with
 //!   x0 = signal, x1 = &siginfo, x2 = &ucontext, x30 = the restorer (glibc's
-//!   trampoline that calls rt_sigreturn), the signal blocked meanwhile;
+//!   trampoline that calls rt_sigreturn), the signal blocked meanwhile; with
+//!   SA_ONSTACK the frame goes on the alternate stack set by sigaltstack;
 //!   rt_sigreturn restores everything from the frame;
 //! - otherwise the default action: ignore (SIGCHLD, SIGCONT, SIGURG,
-//!   SIGWINCH) or end the process with the signal as its wait status.
+//!   SIGWINCH) or end the whole process with the signal as its wait status
+//!   (every other thread gets SIGKILL: Linux's complete_signal and
+//!   do_group_exit).
 //!
 //! A fault the task cannot survive (SIGSEGV, SIGILL...) is forced: if the
 //! signal is blocked or ignored, its default action kills (Linux:
-//! force_sig_fault). Not yet: sigaltstack, SA_ONSTACK, stop/continue,
-//! real-time queues, process groups.
+//! force_sig_fault). Not yet: stop/continue (SIGSTOP and friends kill
+//! instead of stopping), real-time signal queues (a pending signal is one
+//! bit, so a second one sent before delivery merges), process groups.
 
 use super::core::try_to_wake_up;
 use super::task::*;
@@ -27,7 +33,7 @@ use core::sync::atomic::Ordering::*;
 use pagoda_klib::errno::{Errno, KResult};
 
 pub const NSIG: usize = 64;
-const SIGKILL: usize = 9;
+pub const SIGKILL: usize = 9;
 const SIGCHLD: usize = 17;
 const SIGCONT: usize = 18;
 const SIGSTOP: usize = 19;
@@ -38,6 +44,7 @@ const SIG_DFL: usize = 0;
 const SIG_IGN: usize = 1;
 // SA_SIGINFO (0x4) needs nothing: like Linux on arm64, every handler gets
 // x1 = &siginfo and x2 = &ucontext.
+pub const SA_ONSTACK: u64 = 0x0800_0000;
 pub const SA_RESTORER: u64 = 0x0400_0000;
 pub const SA_NODEFER: u64 = 0x4000_0000;
 pub const SA_RESETHAND: u64 = 0x8000_0000;
@@ -65,22 +72,85 @@ fn ignored_by_default(sig: usize) -> bool {
     matches!(sig, SIGCHLD | SIGCONT | SIGURG | SIGWINCH)
 }
 
-/// Makes `sig` pending for `t` and wakes it from an interruptible sleep
-/// (Linux: send_signal -> signal_wake_up).
+/// Whether `sig` would be dropped at once: ignored, explicitly or by
+/// default (Linux: sig_ignored). SIGKILL never is.
+fn sig_ignored(t: &Task, sig: usize) -> bool {
+    let handler = t.signal.sigactions.lock()[sig - 1].handler;
+    sig != SIGKILL && (handler == SIG_IGN || (handler == SIG_DFL && ignored_by_default(sig)))
+}
+
+/// Whether `sig`, if delivered, would end the process: no handler and a
+/// default action that kills (Linux: sig_fatal).
+fn sig_fatal(t: &Task, sig: usize) -> bool {
+    sig == SIGKILL || (t.signal.sigactions.lock()[sig - 1].handler == SIG_DFL && !ignored_by_default(sig))
+}
+
+/// Sends `sig` to the thread `t` (tgkill, tkill).
 pub fn send_signal(t: &Task, sig: usize) {
-    let action = t.sigactions.lock()[sig - 1];
-    if action.handler == SIG_IGN || (action.handler == SIG_DFL && ignored_by_default(sig)) {
-        return; // Linux drops it at once (sig_ignored)
+    __send_signal(t, sig, false)
+}
+
+/// Sends `sig` to the process `t` belongs to (kill): any of its threads
+/// that does not block it may take it (Linux: group_send_sig_info).
+pub fn group_send_sig(t: &Task, sig: usize) {
+    __send_signal(t, sig, true)
+}
+
+/// Makes `sig` pending and wakes a thread that will act on it (Linux:
+/// __send_signal_locked -> complete_signal). A fatal signal that nobody
+/// blocks starts a group exit at once: every thread gets SIGKILL and is
+/// woken, so the process ends even where threads sleep.
+fn __send_signal(t: &Task, sig: usize, group: bool) {
+    if sig_ignored(t, sig) {
+        return; // Linux drops it at once
     }
-    t.pending.fetch_or(bit(sig), Release);
-    try_to_wake_up(t, TASK_INTERRUPTIBLE);
+    let pending = if group { &t.signal.shared_pending } else { &t.pending };
+    pending.fetch_or(bit(sig), Release);
+    let wants =
+        |p: &Task| p.state() != TASK_DEAD && (sig == SIGKILL || p.blocked.load(Acquire) & bit(sig) == 0);
+    let mut target = None;
+    if wants(t) {
+        target = Some(t);
+    } else if !group {
+        return; // blocked: it waits in the thread's pending set
+    }
+    let sigs = &t.signal;
+    if sig_fatal(t, sig) && sigs.group_exit_code().is_none() {
+        // Find out whether anyone takes it; if so, it is fatal to all.
+        let mut taker = target.is_some();
+        if !taker {
+            sigs.for_each_thread(|p| taker |= wants(p));
+        }
+        if taker {
+            sigs.start_group_exit(sig as i32);
+            sigs.for_each_thread(|p| {
+                p.pending.fetch_or(bit(SIGKILL), Release);
+                try_to_wake_up(p, TASK_INTERRUPTIBLE);
+            });
+        }
+        return;
+    }
+    match target {
+        Some(p) => {
+            try_to_wake_up(p, TASK_INTERRUPTIBLE);
+        }
+        None => {
+            let mut woken = false;
+            sigs.for_each_thread(|p| {
+                if !woken && wants(p) {
+                    woken = true;
+                    try_to_wake_up(p, TASK_INTERRUPTIBLE);
+                }
+            })
+        }
+    }
 }
 
 /// Whether the current task has a handler for `sig` that can run now (not
 /// default, not ignored, not blocked).
 pub fn has_handler(sig: usize) -> bool {
     current().is_some_and(|t| {
-        let a = t.sigactions.lock()[sig - 1];
+        let a = t.signal.sigactions.lock()[sig - 1];
         a.handler != SIG_DFL && a.handler != SIG_IGN && t.blocked.load(Acquire) & bit(sig) == 0
     })
 }
@@ -91,7 +161,7 @@ pub fn has_handler(sig: usize) -> bool {
 pub fn force_sig_fault(sig: usize, code: i32, addr: u64) {
     let Some(me) = current() else { return };
     {
-        let mut acts = me.sigactions.lock();
+        let mut acts = me.signal.sigactions.lock();
         let a = &mut acts[sig - 1];
         if a.handler == SIG_IGN || me.blocked.load(Acquire) & bit(sig) != 0 {
             *a = SigAction::DEFAULT;
@@ -102,37 +172,50 @@ pub fn force_sig_fault(sig: usize, code: i32, addr: u64) {
     me.pending.fetch_or(bit(sig), Release);
 }
 
+/// The signals the task may act on now: pending for it or its process,
+/// and not blocked.
+fn deliverable(t: &Task) -> u64 {
+    (t.pending.load(Acquire) | t.signal.shared_pending.load(Acquire)) & !t.blocked.load(Acquire)
+}
+
 /// Whether the current task has an unblocked signal to act on (Linux:
 /// signal_pending).
 pub fn signal_pending() -> bool {
-    current().is_some_and(|t| t.pending.load(Acquire) & !t.blocked.load(Acquire) != 0)
+    current().is_some_and(|t| deliverable(&t) != 0)
+}
+
+/// Takes the lowest deliverable signal off the pending sets, the thread's
+/// own first (Linux: dequeue_signal).
+fn dequeue_signal(me: &Task) -> Option<usize> {
+    let blocked = me.blocked.load(Acquire);
+    for set in [&me.pending, &me.signal.shared_pending] {
+        let ready = set.load(Acquire) & !blocked;
+        if ready != 0 {
+            let sig = ready.trailing_zeros() as usize + 1;
+            set.fetch_and(!bit(sig), AcqRel);
+            return Some(sig);
+        }
+    }
+    None
 }
 
 /// On the way back to user space: acts on the lowest pending unblocked
 /// signal (Linux: do_signal -> get_signal, handle_signal).
 pub fn do_signal(frame: &mut TrapFrame) {
     let Some(me) = current() else { return };
-    loop {
-        let deliverable = me.pending.load(Acquire) & !me.blocked.load(Acquire);
-        if deliverable == 0 {
-            return;
-        }
-        let sig = deliverable.trailing_zeros() as usize + 1;
-        me.pending.fetch_and(!bit(sig), AcqRel);
-        let action = me.sigactions.lock()[sig - 1];
+    while let Some(sig) = dequeue_signal(&me) {
+        let action = me.signal.sigactions.lock()[sig - 1];
         match action.handler {
+            _ if sig == SIGKILL => {}
             SIG_IGN => continue,
             SIG_DFL if ignored_by_default(sig) => continue,
-            SIG_DFL => {
-                drop(me);
-                super::exit::do_exit(sig as i32)
-            }
+            SIG_DFL => {}
             _ => {
                 let info = me.fault_info.lock().take().filter(|i| i.0 == sig);
                 if setup_rt_frame(&me, frame, sig, &action, info).is_err() {
                     // No room for the frame: Linux forces SIGSEGV.
                     drop(me);
-                    super::exit::do_exit(11)
+                    super::exit::do_group_exit(11)
                 }
                 let mut block = action.mask;
                 if action.flags & SA_NODEFER == 0 {
@@ -140,11 +223,15 @@ pub fn do_signal(frame: &mut TrapFrame) {
                 }
                 me.blocked.fetch_or(block & !(bit(SIGKILL) | bit(SIGSTOP)), AcqRel);
                 if action.flags & SA_RESETHAND != 0 {
-                    me.sigactions.lock()[sig - 1] = SigAction::DEFAULT;
+                    me.signal.sigactions.lock()[sig - 1] = SigAction::DEFAULT;
                 }
                 return;
             }
         }
+        // The default action kills the process: its wait status is the
+        // signal (or the status of a group exit already under way).
+        drop(me);
+        super::exit::do_group_exit(sig as i32)
     }
 }
 
@@ -214,7 +301,18 @@ fn setup_rt_frame(
         f[o..o + 16].copy_from_slice(&v.to_le_bytes());
     }
     // (the terminator record after it is already zero)
-    let sp = (frame.sp as usize).checked_sub(FRAME_SIZE + 16).ok_or(Errno::EFAULT)? & !15;
+    // The stack to use: the alternate one if the handler asked for it and
+    // we are not on it already (Linux: get_sigframe -> sigsp).
+    let mut top = frame.sp as usize;
+    let (alt_base, alt_size, alt_flags) = *me.sigaltstack.lock();
+    f[UC + 16..UC + 40].copy_from_slice(&altstack_bytes(me, top));
+    if a.flags & SA_ONSTACK != 0 && alt_size != 0 && !on_sig_stack(me, top) {
+        top = alt_base + alt_size;
+        if alt_flags & SS_AUTODISARM != 0 {
+            *me.sigaltstack.lock() = (0, 0, SS_DISABLE);
+        }
+    }
+    let sp = top.checked_sub(FRAME_SIZE + 16).ok_or(Errno::EFAULT)? & !15;
     copy_to_user(sp, &f)?;
     // A frame record {fp, lr} above the frame, as Linux makes, for unwinders.
     let mut rec = [0u8; 16];
@@ -244,7 +342,7 @@ pub fn sys_rt_sigreturn(frame: &mut TrapFrame) -> KResult<usize> {
     f.resize(FRAME_SIZE, 0);
     if !sp.is_multiple_of(16) || copy_from_user(&mut f, sp).is_err() {
         drop(me);
-        super::exit::do_exit(11)
+        super::exit::do_group_exit(11)
     }
     let pstate = get64(&f, MC_PSTATE);
     // Only EL0t with the NZCV flags and DAIF clear may be returned to.
@@ -253,7 +351,7 @@ pub fn sys_rt_sigreturn(frame: &mut TrapFrame) -> KResult<usize> {
         || (get64(&f, MC_RESERVED) >> 32) as usize != FPSIMD_SIZE
     {
         drop(me);
-        super::exit::do_exit(11)
+        super::exit::do_group_exit(11)
     }
     for i in 0..31 {
         frame.regs[i] = get64(&f, MC_REGS + 8 * i);
@@ -272,6 +370,11 @@ pub fn sys_rt_sigreturn(frame: &mut TrapFrame) -> KResult<usize> {
     unsafe { crate::arch::fpsimd::fpsimd_load(&fp) };
     let mask = get64(&f, UC_SIGMASK) & !(bit(SIGKILL) | bit(SIGSTOP));
     me.blocked.store(mask, Release);
+    // The alternate stack as the frame says (Linux: restore_altstack,
+    // which ignores a failure).
+    let mut ss = [0u8; 24];
+    ss.copy_from_slice(&f[UC + 16..UC + 40]);
+    let _ = set_altstack(&me, &ss, frame.sp as usize);
     Ok(frame.regs[0] as usize)
 }
 
@@ -295,7 +398,7 @@ pub fn sys_rt_sigaction(sig: usize, act: usize, oact: usize, sigsetsize: usize) 
             mask: get64(&b, 24) & !(bit(SIGKILL) | bit(SIGSTOP)),
         });
     }
-    let old = me.sigactions.lock()[sig - 1];
+    let old = me.signal.sigactions.lock()[sig - 1];
     if oact != 0 {
         let mut b = [0u8; 32];
         put64(&mut b, 0, old.handler as u64);
@@ -305,10 +408,14 @@ pub fn sys_rt_sigaction(sig: usize, act: usize, oact: usize, sigsetsize: usize) 
         copy_to_user(oact, &b)?;
     }
     if let Some(n) = new {
-        me.sigactions.lock()[sig - 1] = n;
-        // Setting SIG_IGN (or a default that ignores) discards a pending one.
+        me.signal.sigactions.lock()[sig - 1] = n;
+        // Setting SIG_IGN (or a default that ignores) discards a pending
+        // one, in the process and in every thread.
         if n.handler == SIG_IGN || (n.handler == SIG_DFL && ignored_by_default(sig)) {
-            me.pending.fetch_and(!bit(sig), AcqRel);
+            me.signal.shared_pending.fetch_and(!bit(sig), AcqRel);
+            me.signal.for_each_thread(|t| {
+                t.pending.fetch_and(!bit(sig), AcqRel);
+            });
         }
     }
     Ok(0)
@@ -346,21 +453,109 @@ pub fn sys_rt_sigprocmask(how: usize, set: usize, oset: usize, sigsetsize: usize
     Ok(0)
 }
 
-/// kill(2): `pid` > 0 only so far (no process groups). Signal 0 checks
-/// that the process exists.
+/// kill(2): `pid` > 0 is a process (any of its threads' TIDs names it,
+/// as in Linux). Signal 0 checks that the process exists. Process groups
+/// (pid 0 and < -1) and "everyone" (-1) come with process groups.
 pub fn sys_kill(pid: isize, sig: usize) -> KResult<usize> {
     if sig > NSIG {
         return Err(Errno::EINVAL);
     }
     if pid <= 0 {
-        return Err(Errno::ESRCH); // process groups and -1 come later
+        return Err(Errno::ESRCH);
     }
-    let t = find_task_by_pid(pid as usize).filter(|t| !t.is_kthread()).ok_or(Errno::ESRCH)?;
-    if t.state() == TASK_DEAD {
-        return Ok(0); // a zombie: Linux accepts and ignores
+    let Some(t) = find_process(pid as usize) else {
+        // A zombie waiting for its parent: Linux accepts and ignores.
+        return match find_task_by_pid(pid as usize) {
+            Some(z) if !z.is_kthread() => Ok(0),
+            _ => Err(Errno::ESRCH),
+        };
+    };
+    if t.is_kthread() {
+        return Err(Errno::ESRCH);
     }
     if sig != 0 {
+        group_send_sig(&t, sig);
+    }
+    Ok(0)
+}
+
+/// tgkill(2): sends `sig` to the thread `tid` of process `tgid` (Linux:
+/// do_tkill). tkill(2) is the same without the process check.
+pub fn sys_tgkill(tgid: isize, tid: isize, sig: usize) -> KResult<usize> {
+    if tid <= 0 || tgid == 0 || tgid < -1 || sig > NSIG {
+        return Err(Errno::EINVAL);
+    }
+    let t = find_task_by_pid(tid as usize)
+        .filter(|t| !t.is_kthread() && t.state() != TASK_DEAD && (tgid == -1 || t.tgid == tgid as usize))
+        .ok_or(Errno::ESRCH)?;
+    if sig != 0 {
         send_signal(&t, sig);
+    }
+    Ok(0)
+}
+
+// sigaltstack flags (Linux: include/uapi/linux/signal.h) and arm64's
+// minimum size (MINSIGSTKSZ).
+const SS_ONSTACK: u32 = 1;
+pub const SS_DISABLE: u32 = 2;
+const SS_AUTODISARM: u32 = 1 << 31;
+const MINSIGSTKSZ: usize = 5120;
+
+/// Whether `sp` is on the task's alternate signal stack (Linux: on_sig_stack).
+fn on_sig_stack(t: &Task, sp: usize) -> bool {
+    let (base, size, _) = *t.sigaltstack.lock();
+    size != 0 && sp > base && sp - base <= size
+}
+
+/// The stack_t that describes the alternate stack for user space:
+/// ss_sp, ss_flags, ss_size (Linux: __save_altstack).
+fn altstack_bytes(t: &Task, sp: usize) -> [u8; 24] {
+    let (base, size, flags) = *t.sigaltstack.lock();
+    let flags = if on_sig_stack(t, sp) { SS_ONSTACK } else { flags };
+    let mut b = [0u8; 24];
+    put64(&mut b, 0, base as u64);
+    b[8..12].copy_from_slice(&flags.to_le_bytes());
+    put64(&mut b, 16, size as u64);
+    b
+}
+
+/// Installs an alternate stack from a user stack_t (Linux:
+/// do_sigaltstack): EPERM while running on the current one, EINVAL for
+/// unknown flags, ENOMEM below MINSIGSTKSZ.
+fn set_altstack(t: &Task, b: &[u8; 24], sp: usize) -> KResult<()> {
+    let base = get64(b, 0) as usize;
+    let flags = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+    let size = get64(b, 16) as usize;
+    if on_sig_stack(t, sp) {
+        return Err(Errno::EPERM);
+    }
+    let mode = flags & !SS_AUTODISARM;
+    if mode != SS_DISABLE && mode != SS_ONSTACK && mode != 0 {
+        return Err(Errno::EINVAL);
+    }
+    *t.sigaltstack.lock() = if mode == SS_DISABLE {
+        (0, 0, SS_DISABLE)
+    } else {
+        if size < MINSIGSTKSZ {
+            return Err(Errno::ENOMEM);
+        }
+        (base, size, flags & SS_AUTODISARM)
+    };
+    Ok(())
+}
+
+/// sigaltstack(2).
+pub fn sys_sigaltstack(frame: &TrapFrame, ss: usize, old_ss: usize) -> KResult<usize> {
+    let me = current().ok_or(Errno::ESRCH)?;
+    let sp = frame.sp as usize;
+    let old = altstack_bytes(&me, sp);
+    if ss != 0 {
+        let mut b = [0u8; 24];
+        copy_from_user(&mut b, ss)?;
+        set_altstack(&me, &b, sp)?;
+    }
+    if old_ss != 0 {
+        copy_to_user(old_ss, &old)?;
     }
     Ok(0)
 }
@@ -368,7 +563,7 @@ pub fn sys_kill(pid: isize, sig: usize) -> KResult<usize> {
 /// Resets handled signals to their default at exec; ignored ones stay
 /// ignored (Linux: flush_signal_handlers).
 pub fn flush_signal_handlers(t: &Task) {
-    for a in t.sigactions.lock().iter_mut() {
+    for a in t.signal.sigactions.lock().iter_mut() {
         if a.handler != SIG_IGN {
             *a = SigAction::DEFAULT;
         }

@@ -23,7 +23,7 @@ use crate::mm::mm_types::MmRef;
 use crate::sync::SpinLockIrq;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::*};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::*};
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::Errno;
 
@@ -100,29 +100,32 @@ pub struct Task {
     /// unless they borrow one with kthread_use_mm).
     pub(super) mm: SpinLockIrq<Option<MmRef>>,
     pub(super) entry: Option<(fn(usize), usize)>,
-    exit_code: AtomicI32,
-    /// The process that forked this one, until it exits (Linux: real_parent).
-    pub(super) parent: SpinLockIrq<Option<TaskRef>>,
-    /// Forked children not yet reaped by wait4, zombies included (Linux:
-    /// children). Holding them keeps a zombie's exit status.
-    pub(super) children: SpinLockIrq<Vec<TaskRef>>,
-    /// Where wait4 sleeps until a child exits (Linux: signal->wait_chldexit).
-    pub(super) wait_chldexit: super::wait::WaitQueue,
-    /// Signals sent and not yet acted on, bit n-1 for signal n (Linux:
-    /// pending.signal).
+    /// The thread group ID: the process ID, the leader's TID (Linux: tgid).
+    pub tgid: usize,
+    /// What the threads of the process share (Linux: signal and sighand).
+    pub signal: Arc<super::thread_group::SignalStruct>,
+    /// Signals sent to this thread (tgkill, faults), bit n-1 for signal n
+    /// (Linux: pending.signal).
     pub(crate) pending: core::sync::atomic::AtomicU64,
-    /// Signal dispositions (Linux: sighand->action): handler, flags,
-    /// restorer, mask for each signal.
-    pub(crate) sigactions: SpinLockIrq<[super::signal::SigAction; super::signal::NSIG]>,
     /// Blocked signals, bit n-1 for signal n (Linux: blocked).
     pub(crate) blocked: core::sync::atomic::AtomicU64,
     /// The si_code and si_addr of a pending fault signal (Linux: the
     /// siginfo queued by force_sig_fault).
     pub(crate) fault_info: SpinLockIrq<Option<(usize, i32, u64)>>,
+    /// Set while the task waits on a futex; the waker clears it (Linux:
+    /// the futex_q's presence on its bucket).
+    pub(crate) futex_queued: AtomicBool,
+    /// Set while a vfork parent waits for this child to exec or exit
+    /// (Linux: vfork_done).
+    pub(super) vfork_parent: AtomicBool,
     /// Written with 0 when the task exits (Linux: clear_child_tid).
     pub(super) clear_child_tid: AtomicUsize,
-    /// Resource limits (soft, hard) (Linux: signal_struct.rlim).
-    rlim: SpinLockIrq<[(u64, u64); crate::syscall::rlimit::RLIM_NLIMITS]>,
+    /// Page faults handled without I/O (Linux: min_flt; major faults come
+    /// with swap and file reads).
+    pub min_flt: AtomicUsize,
+    /// The alternate signal stack: (ss_sp, ss_size, ss_flags) (Linux:
+    /// sas_ss_sp, sas_ss_size, sas_ss_flags).
+    pub(crate) sigaltstack: SpinLockIrq<(usize, usize, u32)>,
     /// Times this task was switched in (Linux: nvcsw + nivcsw).
     pub switches: AtomicUsize,
 }
@@ -135,9 +138,12 @@ unsafe impl Sync for Task {}
 unsafe impl Send for Task {}
 
 impl Task {
+    /// A new task. `group` is the thread group it joins (CLONE_THREAD), or
+    /// None for a new process, which gets its own with default limits.
     pub(super) fn new(
         name: &str,
         pid: usize,
+        group: Option<(usize, Arc<super::thread_group::SignalStruct>)>,
         flags: u32,
         stack: Option<KernelStack>,
         entry: Option<(fn(usize), usize)>,
@@ -146,8 +152,14 @@ impl Task {
         let mut comm = [0u8; 16];
         let len = name.len().min(15); // TASK_COMM_LEN - 1
         comm[..len].copy_from_slice(&name.as_bytes()[..len]);
+        let (tgid, signal) = match group {
+            Some(g) => g,
+            None => (pid, super::thread_group::SignalStruct::alloc(crate::syscall::rlimit::INIT_RLIMITS)?),
+        };
         let task = Task {
             pid,
+            tgid,
+            signal,
             comm: SpinLockIrq::new(comm),
             flags: AtomicU32::new(flags),
             state: AtomicU32::new(TASK_NEW),
@@ -161,19 +173,37 @@ impl Task {
             stack: SpinLockIrq::new(stack),
             mm: SpinLockIrq::new(None),
             entry,
-            exit_code: AtomicI32::new(0),
-            rlim: SpinLockIrq::new(crate::syscall::rlimit::INIT_RLIMITS),
-            parent: SpinLockIrq::new(None),
-            children: SpinLockIrq::new(Vec::new()),
-            wait_chldexit: super::wait::WaitQueue::new(),
+            min_flt: AtomicUsize::new(0),
+            sigaltstack: SpinLockIrq::new((0, 0, super::signal::SS_DISABLE)),
             clear_child_tid: AtomicUsize::new(0),
+            vfork_parent: AtomicBool::new(false),
+            futex_queued: AtomicBool::new(false),
             pending: core::sync::atomic::AtomicU64::new(0),
-            sigactions: SpinLockIrq::new([super::signal::SigAction::DEFAULT; super::signal::NSIG]),
             blocked: core::sync::atomic::AtomicU64::new(0),
             fault_info: SpinLockIrq::new(None),
             switches: AtomicUsize::new(0),
         };
-        Arc::try_new(task).map_err(|_| Errno::ENOMEM)
+        let task = Arc::try_new(task).map_err(|_| Errno::ENOMEM)?;
+        {
+            let mut threads = task.signal.threads.lock();
+            threads.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+            threads.push(task.clone());
+        }
+        if task.is_group_leader() {
+            task.signal.leader_tid.store(pid, Relaxed);
+        } else {
+            task.signal.live.fetch_add(1, AcqRel);
+        }
+        Ok(task)
+    }
+
+    /// Takes a task that never ran back out of its thread group, on the
+    /// error path of its creation (Linux: the bad_fork_* unwinding).
+    pub(super) fn discard(self_: &TaskRef) {
+        self_.signal.threads.lock().retain(|t| !Arc::ptr_eq(t, self_));
+        if !self_.is_group_leader() {
+            self_.signal.live.fetch_sub(1, AcqRel);
+        }
     }
 
     /// The command name (Linux: comm).
@@ -223,26 +253,30 @@ impl Task {
         *self.comm.lock() = comm;
     }
 
-    /// The parent's PID: 1 (init, the monitor) for a process it started.
+    /// The parent's PID: 1 (init, the monitor) for a process it started
+    /// and for an orphan.
     pub fn ppid(&self) -> usize {
-        self.parent.lock().as_ref().map_or(1, |p| p.pid)
+        self.signal.parent.lock().as_ref().map_or(1, |p| p.tgid)
     }
 
-    /// The (soft, hard) limit of `resource` (< RLIM_NLIMITS).
+    /// Whether this is the first thread of its process (Linux:
+    /// thread_group_leader).
+    pub fn is_group_leader(&self) -> bool {
+        self.pid == self.tgid
+    }
+
+    /// The (soft, hard) limit of `resource` (< RLIM_NLIMITS), per process.
     pub fn rlimit(&self, resource: usize) -> (u64, u64) {
-        self.rlim.lock()[resource]
+        self.signal.rlimit(resource)
     }
 
     pub fn set_rlimit(&self, resource: usize, lim: (u64, u64)) {
-        self.rlim.lock()[resource] = lim;
+        self.signal.set_rlimit(resource, lim)
     }
 
-    pub fn exit_code(&self) -> i32 {
-        self.exit_code.load(Acquire)
-    }
-
-    pub(super) fn set_exit_code(&self, code: i32) {
-        self.exit_code.store(code, Release);
+    /// set_tid_address(2).
+    pub fn set_clear_child_tid(&self, addr: usize) {
+        self.clear_child_tid.store(addr, Relaxed);
     }
 
     /// The task's user address space (Linux: get_task_mm).
@@ -306,6 +340,20 @@ pub(super) fn current_ptr() -> *const Task {
         return core::ptr::null();
     }
     p as *const Task
+}
+
+/// A live thread of the process `pid` names: the thread with that TID, or
+/// else any live thread of the process with that ID (whose leader may have
+/// exited already) (Linux: find_vpid, then pid_task with PIDTYPE_TGID).
+pub fn find_process(pid: usize) -> Option<TaskRef> {
+    let tasks = TASKS.lock();
+    let live = |t: &&TaskRef| !t.is_idle() && t.state() != TASK_DEAD;
+    tasks
+        .iter()
+        .filter(live)
+        .find(|t| t.pid == pid)
+        .or_else(|| tasks.iter().filter(live).find(|t| t.tgid == pid))
+        .cloned()
 }
 
 /// The task running on this CPU (Linux: current), or None before the

@@ -12,13 +12,15 @@
 //! getrandom, sched_yield, set_tid_address, reboot, gettimeofday, times,
 //! sysinfo, prlimit64, getrlimit, setrlimit, brk, mmap (anonymous),
 //! munmap, mprotect, fstat, newfstatat, ioctl (the console),
-//! set_robust_list, clone (fork), execve, wait4, kill, rt_sigaction,
-//! rt_sigprocmask, rt_sigreturn. Everything else returns -ENOSYS
+//! set_robust_list, clone and clone3 (fork, vfork, threads), futex,
+//! execve, wait4, kill, tkill, tgkill, rt_sigaction, rt_sigprocmask,
+//! rt_sigreturn, sigaltstack, getrusage. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
 mod mm;
 mod process;
 pub mod rlimit;
+pub mod rusage;
 mod stat;
 mod sys;
 mod write;
@@ -31,6 +33,7 @@ pub const NR_IOCTL: u64 = 29;
 pub const NR_WRITE: u64 = 64;
 pub const NR_NEWFSTATAT: u64 = 79;
 pub const NR_FSTAT: u64 = 80;
+pub const NR_FUTEX: u64 = 98;
 pub const NR_SET_ROBUST_LIST: u64 = 99;
 pub const NR_SET_TID_ADDRESS: u64 = 96;
 pub const NR_NANOSLEEP: u64 = 101;
@@ -38,6 +41,9 @@ pub const NR_CLOCK_GETTIME: u64 = 113;
 pub const NR_CLOCK_GETRES: u64 = 114;
 pub const NR_SCHED_YIELD: u64 = 124;
 pub const NR_KILL: u64 = 129;
+pub const NR_TKILL: u64 = 130;
+pub const NR_TGKILL: u64 = 131;
+pub const NR_SIGALTSTACK: u64 = 132;
 pub const NR_RT_SIGACTION: u64 = 134;
 pub const NR_RT_SIGPROCMASK: u64 = 135;
 pub const NR_RT_SIGRETURN: u64 = 139;
@@ -46,6 +52,7 @@ pub const NR_TIMES: u64 = 153;
 pub const NR_UNAME: u64 = 160;
 pub const NR_GETRLIMIT: u64 = 163;
 pub const NR_SETRLIMIT: u64 = 164;
+pub const NR_GETRUSAGE: u64 = 165;
 pub const NR_PRLIMIT64: u64 = 261;
 pub const NR_GETUID: u64 = 174;
 pub const NR_GETEUID: u64 = 175;
@@ -56,6 +63,7 @@ pub const NR_BRK: u64 = 214;
 pub const NR_CLONE: u64 = 220;
 pub const NR_EXECVE: u64 = 221;
 pub const NR_WAIT4: u64 = 260;
+pub const NR_CLONE3: u64 = 435;
 pub const NR_MUNMAP: u64 = 215;
 pub const NR_MMAP: u64 = 222;
 pub const NR_MPROTECT: u64 = 226;
@@ -80,7 +88,21 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_WRITE => write::sys_write(a[0] as i32, a[1] as usize, a[2] as usize),
         NR_EXIT => process::sys_exit(a[0] as i32),
         NR_EXIT_GROUP => process::sys_exit_group(a[0] as i32),
-        NR_GETPID | NR_GETTID => process::sys_getpid(),
+        NR_GETPID => process::sys_getpid(),
+        NR_GETTID => process::sys_gettid(),
+        NR_FUTEX => crate::kernel::futex::sys_futex(
+            a[0] as usize,
+            a[1] as u32,
+            a[2] as u32,
+            a[3] as usize,
+            a[4] as usize,
+            a[5] as u32,
+        ),
+        NR_TKILL => crate::sched::sys_tgkill(-1, a[0] as i32 as isize, a[1] as usize),
+        NR_TGKILL => crate::sched::sys_tgkill(a[0] as i32 as isize, a[1] as i32 as isize, a[2] as usize),
+        NR_SIGALTSTACK => crate::sched::sys_sigaltstack(frame, a[0] as usize, a[1] as usize),
+        NR_GETRUSAGE => rusage::sys_getrusage(a[0] as i32, a[1] as usize),
+        NR_CLONE3 => process::sys_clone3(frame, a[0] as usize, a[1] as usize),
         NR_GETPPID => process::sys_getppid(),
         NR_SET_TID_ADDRESS => sys::sys_set_tid_address(a[0] as usize),
         NR_NANOSLEEP => sys::sys_nanosleep(a[0] as usize, a[1] as usize),
@@ -106,7 +128,7 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_GETUID | NR_GETEUID | NR_GETGID | NR_GETEGID => sys::sys_getuid(),
         NR_GETRANDOM => sys::sys_getrandom(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_BRK => mm::sys_brk(a[0] as usize),
-        NR_CLONE => process::sys_clone(frame, a[0] as usize, a[1] as usize, a[4] as usize),
+        NR_CLONE => process::sys_clone(frame, a[0], a[1] as usize, a[2] as usize, a[3], a[4] as usize),
         NR_EXECVE => crate::fs::exec::sys_execve(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_WAIT4 => {
             crate::sched::sys_wait4(a[0] as i32 as isize, a[1] as usize, a[2] as usize, a[3] as usize)

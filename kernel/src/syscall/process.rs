@@ -1,8 +1,9 @@
-//! Process system calls (Linux: kernel/exit.c, kernel/sys.c,
-//! kernel/fork.c). Pagoda has one thread per process so far, so exit and
-//! exit_group are the same, and the thread id is the process id.
+//! Process and thread system calls (Linux: kernel/exit.c, kernel/sys.c,
+//! kernel/fork.c). A process is a thread group: getpid is its ID (the
+//! leader's TID), gettid the caller's own; exit ends one thread,
+//! exit_group all of them.
 
-use crate::sched::{current, do_exit};
+use crate::sched::{current, do_exit, do_group_exit, CloneArgs};
 use pagoda_klib::errno::{Errno, KResult};
 
 /// The wait status of a normal exit (Linux: (code & 0xff) << 8).
@@ -15,10 +16,14 @@ pub fn sys_exit(code: i32) -> KResult<usize> {
 }
 
 pub fn sys_exit_group(code: i32) -> KResult<usize> {
-    do_exit(exit_status(code))
+    do_group_exit(exit_status(code))
 }
 
 pub fn sys_getpid() -> KResult<usize> {
+    current().map(|t| t.tgid).ok_or(Errno::ESRCH)
+}
+
+pub fn sys_gettid() -> KResult<usize> {
     current().map(|t| t.pid).ok_or(Errno::ESRCH)
 }
 
@@ -27,39 +32,83 @@ pub fn sys_getppid() -> KResult<usize> {
     current().map(|t| t.ppid()).ok_or(Errno::ESRCH)
 }
 
-const CSIGNAL: usize = 0xff;
-const SIGCHLD: usize = 17;
-const CLONE_CHILD_CLEARTID: usize = 0x0020_0000;
-const CLONE_CHILD_SETTID: usize = 0x0100_0000;
-
-/// clone(2) with fork's semantics (arm64 argument order: flags, stack,
-/// parent_tid, tls, child_tid). Threads (CLONE_VM, CLONE_THREAD...) come
-/// with futexes; until then those flags are refused with EINVAL.
+/// clone(2), arm64 argument order: flags, stack, parent_tid, tls,
+/// child_tid. The low byte of the flags is the signal the parent gets when
+/// the child ends.
 pub fn sys_clone(
     frame: &crate::arch::exception::TrapFrame,
-    flags: usize,
+    flags: u64,
     stack: usize,
+    parent_tid: usize,
+    tls: u64,
     child_tid: usize,
 ) -> KResult<usize> {
-    let extra = flags & !CSIGNAL & !(CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID);
-    if extra != 0 || !matches!(flags & CSIGNAL, 0 | SIGCHLD) {
+    let exit_signal = (flags & crate::sched::fork::CSIGNAL) as usize;
+    if exit_signal > crate::sched::NSIG {
         return Err(Errno::EINVAL);
     }
-    let mut frame = frame.clone();
-    if stack != 0 {
-        frame.sp = stack as u64;
+    let args = CloneArgs { flags, stack, parent_tid, tls, child_tid, exit_signal };
+    crate::sched::copy_process(frame, &args)
+}
+
+/// The sizes of struct clone_args: the first version, and all Pagoda knows.
+const CLONE_ARGS_SIZE_VER0: usize = 64;
+const CLONE_ARGS_SIZE_VER2: usize = 88;
+
+/// clone3(2) (Linux: copy_clone_args_from_user): the arguments in a
+/// struct; its stack is (base, size), not a stack pointer. Newer, longer
+/// structs are accepted if the fields Pagoda does not know are zero.
+pub fn sys_clone3(frame: &crate::arch::exception::TrapFrame, uargs: usize, size: usize) -> KResult<usize> {
+    if !(CLONE_ARGS_SIZE_VER0..=pagoda_mm::addr::PAGE_SIZE).contains(&size) {
+        return Err(Errno::EINVAL);
     }
-    let set = if flags & CLONE_CHILD_SETTID != 0 { child_tid } else { 0 };
-    let clear = if flags & CLONE_CHILD_CLEARTID != 0 { child_tid } else { 0 };
-    crate::sched::copy_process(&frame, set, clear)
+    let mut b = [0u8; pagoda_mm::addr::PAGE_SIZE];
+    crate::mm::uaccess::copy_from_user(&mut b[..size], uargs)?;
+    if b[CLONE_ARGS_SIZE_VER2.min(size)..size].iter().any(|&x| x != 0) {
+        return Err(Errno::E2BIG);
+    }
+    let field = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let (flags, pidfd, child_tid, parent_tid, exit_signal) =
+        (field(0), field(1), field(2), field(3), field(4));
+    let (stack, stack_size, tls, set_tid, set_tid_size, cgroup) =
+        (field(5), field(6), field(7), field(8), field(9), field(10));
+    // CSIGNAL bits belong in exit_signal; pidfds, set_tid and cgroups are
+    // not supported.
+    if flags & crate::sched::fork::CSIGNAL != 0
+        || exit_signal > crate::sched::NSIG as u64
+        || pidfd != 0
+        || set_tid != 0
+        || set_tid_size != 0
+        || cgroup != 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    // Linux: clone3_stack_valid.
+    if (stack == 0) != (stack_size == 0) {
+        return Err(Errno::EINVAL);
+    }
+    let sp = stack.checked_add(stack_size).ok_or(Errno::EINVAL)?;
+    if stack != 0 && !crate::mm::uaccess::access_ok(stack as usize, stack_size as usize) {
+        return Err(Errno::EFAULT);
+    }
+    let args = CloneArgs {
+        flags,
+        stack: sp as usize,
+        parent_tid: parent_tid as usize,
+        tls,
+        child_tid: child_tid as usize,
+        exit_signal: exit_signal as usize,
+    };
+    crate::sched::copy_process(frame, &args)
 }
 
 /// The size of struct robust_list_head on arm64.
 const ROBUST_LIST_HEAD_SIZE: usize = 24;
 
-/// set_robust_list(2): records where the thread's robust futex list is.
-/// Nothing walks it until threads and futexes exist (Linux: at exit, the
-/// kernel releases the futexes a dead thread held).
+/// set_robust_list(2): checks the size and accepts the list. Pagoda does
+/// not walk it at exit (Linux marks the futexes a dead thread held with
+/// FUTEX_OWNER_DIED and wakes a waiter), so a robust mutex held by a
+/// thread that dies stays locked.
 pub fn sys_set_robust_list(_head: usize, len: usize) -> KResult<usize> {
     if len != ROBUST_LIST_HEAD_SIZE {
         return Err(Errno::EINVAL);

@@ -4,7 +4,7 @@
 //! getrandom, kernel/sched/core.c sched_yield, kernel/fork.c
 //! set_tid_address). Every user pointer goes through uaccess.
 
-use crate::mm::uaccess::{copy_from_user, copy_to_user};
+use crate::mm::uaccess::copy_to_user;
 use pagoda_klib::errno::{Errno, KResult};
 
 /// The release glibc and uname(1) see: a Linux 6.1 that says it is Pagoda.
@@ -63,23 +63,15 @@ pub fn sys_clock_getres(clock: usize, ts: usize) -> KResult<usize> {
     write_timespec(ts, res).map(|()| 0)
 }
 
-/// nanosleep(2): sleeps at least the requested time (rounded up to ticks).
-/// Not interruptible yet: there are no signals to interrupt it.
+/// nanosleep(2): sleeps at least the requested time (rounded up to
+/// ticks); a signal ends it early with EINTR.
 pub fn sys_nanosleep(req: usize, _rem: usize) -> KResult<usize> {
-    let mut b = [0u8; 16];
-    copy_from_user(&mut b, req)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8]));
-    let nsec = i64::from_le_bytes(b[8..].try_into().unwrap_or([0; 8]));
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    let ns = (sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64);
+    let ns = crate::kernel::futex::get_timespec_ns(req)?;
     let end = crate::arch::time::uptime_ns().saturating_add(ns);
     while crate::arch::time::uptime_ns() < end {
         let left = end - crate::arch::time::uptime_ns();
-        let jiffies = left.div_ceil(1_000_000_000 / crate::kernel::time::hz()).max(1);
         crate::sched::set_current_state(crate::sched::TASK_INTERRUPTIBLE);
-        crate::kernel::timer::schedule_timeout(jiffies);
+        crate::kernel::timer::schedule_timeout(crate::kernel::time::nsecs_to_jiffies(left));
         if crate::sched::signal_pending() {
             return Err(Errno::EINTR);
         }
@@ -120,10 +112,12 @@ pub fn sys_sched_yield() -> KResult<usize> {
     Ok(0)
 }
 
-/// set_tid_address(2): returns the caller's thread id. The address itself
-/// (cleared and woken at thread exit) matters once threads exist.
-pub fn sys_set_tid_address(_tidptr: usize) -> KResult<usize> {
-    super::process::sys_getpid()
+/// set_tid_address(2): the word cleared and futex-woken when the thread
+/// exits (as CLONE_CHILD_CLEARTID sets it); returns the caller's TID.
+pub fn sys_set_tid_address(tidptr: usize) -> KResult<usize> {
+    let me = crate::sched::current().ok_or(Errno::ESRCH)?;
+    me.set_clear_child_tid(tidptr);
+    Ok(me.pid)
 }
 
 /// getuid, geteuid, getgid, getegid: every process runs as root so far.

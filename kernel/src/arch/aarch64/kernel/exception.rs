@@ -142,7 +142,7 @@ fn do_page_fault(frame: &mut TrapFrame, esr: Esr) {
         None => Err(FaultError::MapErr),
     };
     match result {
-        Ok(()) => {}
+        Ok(()) => crate::mm::memory::mm_account_fault(),
         Err(FaultError::Oom) => user_fault(frame, SIGKILL, 0, "page fault, out of memory", far as u64),
         Err(FaultError::AccErr) => user_fault(frame, SIGSEGV, SEGV_ACCERR, "segfault", far as u64),
         Err(FaultError::MapErr) => user_fault(frame, SIGSEGV, SEGV_MAPERR, "segfault", far as u64),
@@ -169,6 +169,9 @@ fn kernel_fault_on_user_address(frame: &TrapFrame, esr: Esr) -> bool {
     let Some(mm) = crate::sched::current().and_then(|t| t.mm()) else { return false };
     crate::arch::irqflags::local_irq_enable();
     let ok = crate::mm::memory::handle_mm_fault(&mm, far, esr.wnr(), false).is_ok();
+    if ok {
+        crate::mm::memory::mm_account_fault();
+    }
     crate::arch::irqflags::local_irq_disable();
     ok
 }
@@ -189,8 +192,9 @@ fn user_fault(frame: &TrapFrame, sig: i32, code: i32, what: &str, addr: u64) {
             Esr(frame.esr).class_str()
         )
     });
-    // The wait status of a death by signal is the signal number.
-    crate::sched::do_exit(sig)
+    // The wait status of a death by signal is the signal number; the whole
+    // process dies.
+    crate::sched::do_group_exit(sig)
 }
 
 /// si_code values (Linux: include/uapi/asm-generic/siginfo.h).
