@@ -127,10 +127,11 @@ boot "command line and loglevel=8" "CMDLINE=loglevel=8" 'cmdline\npoweroff\n' \
 # What the kernel must find in the archive the build made.
 INITRAMFS_ENTRIES=$(cpio -it --quiet < build/initramfs.cpio | wc -l)
 INITRAMFS_FILES=$(find build/rootfs -type f | wc -l)
-boot "initramfs: the user programs' archive, read in place" "" 'ls /\nls /bin\ncat /etc/motd\ncat /nope\npoweroff\n' "${COMMON[@]}" \
+boot "initramfs: the user programs' archive, unpacked into the root; /dev" "" 'ls /\nls /bin\nls /dev\ncat /etc/motd\ncat /nope\npoweroff\n' "${COMMON[@]}" \
   "${TS}  initrd: \\[mem 0x[0-9a-f]+-0x[0-9a-f]+\\] [0-9]+ bytes" \
   "${TS}Trying to unpack rootfs image as initramfs\\.\\.\\.$" \
-  "${TS}initramfs: $INITRAMFS_ENTRIES entries, $INITRAMFS_FILES files, [0-9]+ KiB kept in place$" \
+  "${TS}initramfs: $INITRAMFS_ENTRIES entries, $INITRAMFS_FILES files; file data stays in the archive \\([0-9]+ KiB\\) until written$" \
+  "${TS}devtmpfs: /dev/null, /dev/zero, /dev/console$" "^crw-rw-rw- +0 null$" "^crw------- +0 console$" \
   "^drwxr-xr-x +0 bin$" "^drwxr-xr-x +0 etc$" "^-rwxr-xr-x +[0-9]{5,} hello$" \
   "^Welcome to Pagoda: this file came from the initramfs\\.$" \
   "^cat: /nope: No such file or directory$"

@@ -5,9 +5,12 @@
  * runs each in a child (clone + execve + wait4) between markers, prints the
  * child's wait status as Pagoda's monitor does, and powers the machine off.
  * Pagoda runs the same lines with its monitor's `run` (tests/usertests.sh).
+ * Linux's initramfs has only /dev/console, so this mounts devtmpfs on /dev
+ * for /dev/null and /dev/zero, which Pagoda makes at boot.
  */
 #include "nolibc.h"
 
+#define NR_mount 40
 #define NR_openat 56
 #define NR_read 63
 #define NR_reboot 142
@@ -23,6 +26,7 @@ void start_c(long *sp)
 {
 	(void)sp;
 	char *envp[] = {"HOME=/", "TERM=linux", 0};
+	sys6(NR_mount, (long)"devtmpfs", (long)"/dev", (long)"devtmpfs", 0, 0, 0);
 	long fd = sys6(NR_openat, AT_FDCWD, (long)"/etc/usertests", 0, 0, 0, 0);
 	long n = fd < 0 ? 0 : sys6(NR_read, fd, (long)list, sizeof(list) - 1, 0, 0, 0);
 	char *line = list;

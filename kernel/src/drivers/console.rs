@@ -27,6 +27,10 @@ struct RxRing {
 static RX: SpinLockIrq<RxRing> = SpinLockIrq::new(RxRing { buf: [0; RX_RING], head: 0, tail: 0 });
 static RX_IRQ: AtomicBool = AtomicBool::new(false);
 
+/// Readers of the console (a program's read(2) of /dev/console) sleep
+/// here until the UART interrupt brings input.
+pub static RX_WAIT: crate::sched::WaitQueue = crate::sched::WaitQueue::new();
+
 fn uart() -> Option<Pl011> {
     let base = UART_BASE.load(Ordering::Acquire);
     // SAFETY: register/rebase only store addresses that map a PL011.
@@ -74,7 +78,6 @@ pub fn write_bytes(bytes: &[u8]) {
     }
 }
 
-#[cfg_attr(feature = "ktest", allow(dead_code))] // only the monitor reads
 /// A received byte, if any: from the ring (filled by the UART interrupt,
 /// or by `register`), else by polling the UART when its interrupt is off.
 pub fn getc() -> Option<u8> {
@@ -90,6 +93,12 @@ pub fn getc() -> Option<u8> {
         return None;
     }
     uart().and_then(|c| c.getc())
+}
+
+/// Whether input waits in the ring (for sleepers' wake-up condition).
+pub fn has_input() -> bool {
+    let rx = RX.lock();
+    rx.head != rx.tail
 }
 
 /// Moves every byte waiting in the UART into the ring.
@@ -113,6 +122,7 @@ fn uart_interrupt(_intid: u32) {
     let Some(u) = uart() else { return };
     u.clear_interrupts();
     drain_rx(&u);
+    RX_WAIT.wake_up();
 }
 
 /// Moves console input to interrupts (Linux: the pl011 driver's startup).

@@ -26,6 +26,7 @@ pub fn kernel_execve(path: &str, argv: &[&str], envp: &[&str]) -> Errno {
             // The point of no return (Linux: begin_new_exec).
             let me = crate::sched::current().expect("exec without a task");
             crate::sched::de_thread();
+            exec_files(&me);
             let comm = path.rsplit('/').next().unwrap_or(path);
             me.set_comm(comm);
             crate::sched::exec_mmap(mm);
@@ -107,19 +108,45 @@ pub fn sys_execve(path: usize, argv: usize, envp: usize) -> pagoda_klib::errno::
     Err(err)
 }
 
-/// Everything that can fail: the file, the new mm, its segments and stack.
+/// The descriptors across exec: a kernel thread's first exec gets the
+/// console as 0, 1 and 2; a table still shared is copied (Linux:
+/// unshare_files); close-on-exec descriptors close (do_close_on_exec).
+fn exec_files(me: &crate::sched::TaskRef) {
+    let files = me.files.lock().clone();
+    if let Some(files) = files {
+        if pagoda_klib::arc::Arc::count(&files) > 2 {
+            if let Ok(copy) = files.dup() {
+                *me.files.lock() = Some(copy);
+            }
+        }
+    }
+    if let Some(files) = me.files.lock().clone() {
+        files.close_on_exec();
+    }
+}
+
+/// Finds the program (Linux: open_exec): a regular file with an execute
+/// bit, else EACCES.
+fn open_exec(path: &str) -> KResult<super::inode::InodeRef> {
+    let p = super::namei::path_lookup(&super::current_cwd()?, path, true)?;
+    let inode = p.inode().clone();
+    if inode.file_type() != super::inode::S_IFREG || inode.mode() & 0o111 == 0 {
+        return Err(Errno::EACCES);
+    }
+    Ok(inode)
+}
+
+/// Everything that can fail: the file, the descriptors a first exec needs,
+/// the new mm, its segments and stack.
 fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf::ElfInfo)> {
-    let file = initramfs::lookup(path).ok_or(Errno::ENOENT)?;
-    if file.is_dir() {
-        return Err(Errno::EACCES);
-    }
-    if file.mode & 0o111 == 0 {
-        return Err(Errno::EACCES);
-    }
+    let inode = open_exec(path)?;
+    super::init_files_and_fs()?;
+    let super::inode::InodeKind::Reg(data) = &inode.kind else { return Err(Errno::EACCES) };
     let mm = MmStruct::alloc()?;
     // On failure, dropping the mm frees what was mapped.
     mm.mmget();
-    let info = load_elf_binary(&mm, file.data).and_then(|info| {
+    let data = data.lock();
+    let info = load_elf_binary(&mm, data.bytes()).and_then(|info| {
         setup_arg_pages(&mm)?;
         let stack = (STACK_TOP - STACK_PAGES * PAGE_SIZE, STACK_TOP);
         let mut map = mm.mmap_lock.write();
@@ -199,7 +226,7 @@ fn cmd_run(args: &str) {
 pub fn run_init_process(cmdline: &str) {
     let path = match pagoda_klib::cmdline::get(cmdline, "init") {
         Some(Some(p)) => p,
-        _ if initramfs::lookup("/init").is_some() => "/init",
+        _ if initramfs::exists("/init") => "/init",
         _ => return,
     };
     log::info!("Run {path} as init process");
@@ -224,13 +251,14 @@ mod tests {
     use crate::sched::{kthread_join, kthread_run, reap};
 
     /// The programs the leak test runs, with their arguments.
-    const PROGRAMS: [&[&str]; 6] = [
+    const PROGRAMS: [&[&str]; 7] = [
         &["/bin/hello-raw"],
         &["/bin/hello-raw", "segv"],
         &["/bin/mmtest"],
         &["/bin/hello", "leak-check"],
         &["/bin/forktest"],
         &["/bin/pthreads"],
+        &["/bin/files"],
     ];
 
     fn exec_program(i: usize) {
@@ -272,7 +300,7 @@ mod tests {
     }
 
     /// The exit status each program ends with.
-    const STATUSES: [i32; 6] = [7 << 8, 11, 0, 0, 0, 0];
+    const STATUSES: [i32; 7] = [7 << 8, 11, 0, 0, 0, 0, 0];
 
     /// User processes run to exit_group(7), die of SIGSEGV, exercise brk,
     /// mmap, munmap, mprotect and stack growth, start glibc, and fork
@@ -281,7 +309,7 @@ mod tests {
     /// stacks) is free again.
     #[ktest]
     fn user_processes_exit_and_leave_no_page_behind() {
-        if initramfs::lookup("/bin/hello-raw").is_none() {
+        if !initramfs::exists("/bin/hello-raw") {
             return; // booted without the initramfs
         }
         // Two passes: in the first, kernel vectors (vmap areas, run queues)
@@ -311,7 +339,7 @@ mod tests {
     /// both finished, so neither spinning task kept the other from running.
     #[ktest]
     fn fp_registers_survive_preemption_between_user_tasks() {
-        if initramfs::lookup("/bin/fpcheck").is_none() {
+        if !initramfs::exists("/bin/fpcheck") {
             return; // booted without the initramfs
         }
         let cpu = crate::kernel::percpu::num_online_cpus() - 1;
@@ -328,20 +356,23 @@ mod tests {
     fn bad_executables_fail_cleanly() {
         use crate::fs::binfmt_elf::load_elf_binary;
         assert_eq!(prepare("/nope").err(), Some(Errno::ENOENT));
-        let Some(hello) = initramfs::lookup("/bin/hello-raw") else {
+        let Ok(hello) = crate::fs::namei::kern_path("/bin/hello-raw") else {
             return; // booted without the initramfs
         };
+        let crate::fs::inode::InodeKind::Reg(data) = &hello.inode().kind else { panic!("not a file") };
+        let data = data.lock();
+        let hello_data = data.bytes();
         assert_eq!(prepare("/etc").err(), Some(Errno::EACCES));
         assert_eq!(prepare("/etc/motd").err(), Some(Errno::EACCES), "not executable");
         let mm = MmStruct::alloc().unwrap();
         mm.mmget();
         assert_eq!(load_elf_binary(&mm, b"#!/bin/sh\n").err(), Some(Errno::ENOEXEC));
-        assert_eq!(load_elf_binary(&mm, &hello.data[..64]).err(), Some(Errno::ENOEXEC), "headers cut");
-        let mut bad = alloc::vec::Vec::from(hello.data);
+        assert_eq!(load_elf_binary(&mm, &hello_data[..64]).err(), Some(Errno::ENOEXEC), "headers cut");
+        let mut bad = alloc::vec::Vec::from(hello_data);
         bad[18] = 62; // e_machine = EM_X86_64
         assert_eq!(load_elf_binary(&mm, &bad).err(), Some(Errno::ENOEXEC));
         // A segment claiming more file bytes than the file has.
-        let cut = &hello.data[..hello.data.len() / 2];
+        let cut = &hello_data[..hello_data.len() / 2];
         assert_eq!(load_elf_binary(&mm, cut).err(), Some(Errno::ENOEXEC));
         mm.mmput();
     }

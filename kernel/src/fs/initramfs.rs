@@ -2,46 +2,39 @@
 //!
 //! The boot loader (QEMU's `-initrd`) puts a cpio archive in RAM and names
 //! it in `/chosen/linux,initrd-start` and `-end`; memblock keeps those pages
-//! reserved. Linux unpacks the archive into a tmpfs and frees it. Pagoda,
-//! until its VFS exists, indexes the archive where it lies (the `newc`
-//! format, read with the `cpio_reader` crate) and keeps the pages: files
-//! are slices of the archive. A corrupt archive is reported and ignored.
+//! reserved. The archive (the `newc` format, read with the `cpio_reader`
+//! crate) is unpacked into the RAM root filesystem: directories, files,
+//! symbolic links and the device nodes Pagoda knows. Linux copies each
+//! file into the page cache and frees the archive; Pagoda's files keep
+//! pointing into the archive until they are written, so the archive's
+//! pages stay reserved. A corrupt archive is reported, and what came
+//! before the corruption stays.
 
-use crate::sync::SpinLockIrq;
+use super::inode::{CharDev, FileData, Inode, InodeKind, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use super::namei::{kern_path, mkdir_p, Path};
+use crate::sync::Mutex;
 use crate::{kprintln, monitor_cmd};
-use alloc::vec::Vec;
+use alloc::string::String;
 use log::{info, warn};
+use pagoda_klib::errno::{Errno, KResult};
 
-/// The type bits of a cpio/stat mode (Linux: S_IFMT and friends).
-pub const S_IFMT: u32 = 0o170000;
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFLNK: u32 = 0o120000;
-
-/// One file of the archive.
-#[derive(Clone, Copy)]
-pub struct RootfsEntry {
-    /// Absolute path, "/" for the root.
-    pub path: &'static str,
-    pub mode: u32,
-    pub data: &'static [u8],
+/// What an archive held, for the boot log.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Unpacked {
+    entries: usize,
+    files: usize,
 }
 
-impl RootfsEntry {
-    pub fn is_dir(&self) -> bool {
-        self.mode & S_IFMT == S_IFDIR
-    }
-}
-
-static ROOTFS: SpinLockIrq<Vec<RootfsEntry>> = SpinLockIrq::new(Vec::new());
-
-/// Indexes the archive `bytes` (Linux: unpack_to_rootfs). Returns the
-/// number of entries, or an error message for a corrupt archive.
-fn unpack_to_rootfs(bytes: &'static [u8]) -> Result<usize, &'static str> {
+/// Unpacks the archive `bytes` into the directory `dest` (the root at
+/// boot) (Linux: unpack_to_rootfs and its do_name/do_copy/do_symlink
+/// states). Regular files keep pointing at the archive's bytes until
+/// written. A later entry of the same name replaces an earlier one, as
+/// Linux's clean_path does.
+fn unpack_to_rootfs(bytes: &'static [u8], dest: &str) -> Result<Unpacked, &'static str> {
     if !bytes.starts_with(b"070701") && !bytes.starts_with(b"070702") {
         return Err("no cpio magic (070701); only the newc format is read");
     }
-    let mut entries = Vec::new();
+    let mut done = Unpacked::default();
     // The reader stops quietly at the trailer and at the first corrupt
     // header alike; follow the offsets (newc: a 110-byte header, the name
     // with its NUL and the data, each padded to 4 bytes) to tell them apart.
@@ -49,67 +42,121 @@ fn unpack_to_rootfs(bytes: &'static [u8]) -> Result<usize, &'static str> {
     for e in cpio_reader::iter_files(bytes) {
         offset += (110 + e.name().len() + 1).next_multiple_of(4) + e.file().len().next_multiple_of(4);
         let name = e.name().trim_start_matches("./").trim_start_matches('/');
-        let path = match name {
-            "" | "." => "/",
-            // The archive outlives everything: names are kept for good.
-            _ => leak_path(name).ok_or("out of memory")?,
-        };
-        entries.try_reserve(1).map_err(|_| "out of memory")?;
-        entries.push(RootfsEntry { path, mode: e.mode().bits(), data: e.file() });
+        let mode = e.mode().bits();
+        let rdev = (e.rdevmajor().unwrap_or(0), e.rdevminor().unwrap_or(0));
+        do_entry(dest, name, mode, rdev, e.file()).map_err(|_| "out of memory")?;
+        done.entries += 1;
+        done.files += (mode & S_IFMT == S_IFREG) as usize;
     }
     let trailer = bytes.get(offset + 110..offset + 120);
     if trailer != Some(&b"TRAILER!!!"[..]) {
         return Err("corrupt or truncated archive (no TRAILER!!! after the last entry)");
     }
-    let n = entries.len();
-    *ROOTFS.lock() = entries;
-    Ok(n)
+    Ok(done)
 }
 
-/// "/" + name, kept for the life of the kernel.
-fn leak_path(name: &str) -> Option<&'static str> {
-    let mut s = alloc::string::String::new();
-    s.try_reserve(name.len() + 1).ok()?;
-    s.push('/');
-    s.push_str(name);
-    Some(alloc::boxed::Box::leak(s.into_boxed_str()))
-}
-
-/// Finds the initrd and indexes it (Linux: populate_rootfs, run from
-/// do_basic_setup).
-pub fn populate_rootfs() {
-    let Some(r) = crate::drivers::devicetree::initrd() else {
-        info!("initramfs: no initrd");
-        return;
+/// Creates one archive entry under `dest`.
+fn do_entry(dest: &str, name: &str, mode: u32, rdev: (u32, u32), data: &'static [u8]) -> KResult<()> {
+    let mut full = String::new();
+    full.try_reserve(dest.len() + name.len() + 1).map_err(|_| Errno::ENOMEM)?;
+    full.push_str(dest);
+    full.push('/');
+    full.push_str(name);
+    let (dir, leaf) = match full.trim_end_matches('/').rsplit_once('/') {
+        Some((d, l)) if !l.is_empty() && l != "." => (d, l),
+        _ => return Ok(()), // the archive's "." : the directory exists
     };
-    info!("Trying to unpack rootfs image as initramfs...");
-    let va = crate::arch::mm::layout::phys_to_virt(r.base);
-    // SAFETY: the initrd is RAM inside the linear map, reserved by memblock
-    // for good, and nothing writes to it.
-    let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(va as *const u8, r.size) };
-    match unpack_to_rootfs(bytes) {
-        Ok(n) => {
-            let files = ROOTFS.lock().iter().filter(|e| e.mode & S_IFMT == S_IFREG).count();
-            info!("initramfs: {n} entries, {files} files, {} KiB kept in place", r.size >> 10);
+    let parent = mkdir_p(dir)?;
+    let inode = match mode & S_IFMT {
+        S_IFDIR => {
+            if parent.inode().lookup(leaf)?.is_some_and(|i| i.is_dir()) {
+                return Ok(());
+            }
+            Inode::new_dir(mode)?
         }
-        Err(why) => warn!("Initramfs unpacking failed: {why}"),
+        S_IFREG => Inode::new(mode, InodeKind::Reg(Mutex::new(FileData::Archive(data))))?,
+        S_IFLNK => {
+            let target = core::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
+            let mut t = String::new();
+            t.try_reserve_exact(target.len()).map_err(|_| Errno::ENOMEM)?;
+            t.push_str(target);
+            Inode::new(mode, InodeKind::Symlink(t))?
+        }
+        S_IFCHR => match char_dev(rdev) {
+            Some(c) => Inode::new(mode, InodeKind::Char(c))?,
+            None => {
+                warn!("initramfs: /{name}: device {}:{} is not one Pagoda has; skipped", rdev.0, rdev.1);
+                return Ok(());
+            }
+        },
+        _ => {
+            warn!("initramfs: /{name}: mode {mode:o} is not supported; skipped");
+            return Ok(());
+        }
+    };
+    // A later entry replaces an earlier one (Linux: clean_path).
+    if parent.inode().lookup(leaf)?.is_some() {
+        let is_dir = parent.inode().lookup(leaf)?.is_some_and(|i| i.is_dir());
+        let _ = parent.inode().unlink(leaf, is_dir);
+    }
+    parent.inode().link(leaf, inode)
+}
+
+fn char_dev(rdev: (u32, u32)) -> Option<CharDev> {
+    match rdev {
+        (1, 3) => Some(CharDev::Null),
+        (1, 5) => Some(CharDev::Zero),
+        (5, 1) => Some(CharDev::Console),
+        _ => None,
     }
 }
 
-/// The entry at `path` (absolute, no trailing '/').
-pub fn lookup(path: &str) -> Option<RootfsEntry> {
-    ROOTFS.lock().iter().find(|e| e.path == path).copied()
+/// The device nodes every program may count on, made as devtmpfs would
+/// (Linux: devtmpfs's /dev/null, /dev/zero and /dev/console; Pagoda has
+/// no device model to make them from, so these three are listed here).
+fn populate_dev() -> KResult<()> {
+    let dev = mkdir_p("/dev")?;
+    for (name, perm, c) in
+        [("null", 0o666, CharDev::Null), ("zero", 0o666, CharDev::Zero), ("console", 0o600, CharDev::Console)]
+    {
+        if dev.inode().lookup(name)?.is_none() {
+            dev.inode().link(name, Inode::new(S_IFCHR | perm, InodeKind::Char(c))?)?;
+        }
+    }
+    Ok(())
 }
 
-/// The entries directly inside directory `dir`, in archive order.
-pub fn readdir(dir: &str) -> Vec<RootfsEntry> {
-    let dir = dir.trim_end_matches('/');
-    ROOTFS
-        .lock()
-        .iter()
-        .filter(|e| e.path != "/" && e.path.rsplit_once('/').is_some_and(|(parent, _)| parent == dir))
-        .copied()
-        .collect()
+/// Finds the initrd and unpacks it into the root (Linux: populate_rootfs,
+/// run from do_basic_setup), then makes /dev.
+pub fn populate_rootfs() {
+    match crate::drivers::devicetree::initrd() {
+        None => info!("initramfs: no initrd"),
+        Some(r) => {
+            info!("Trying to unpack rootfs image as initramfs...");
+            let va = crate::arch::mm::layout::phys_to_virt(r.base);
+            // SAFETY: the initrd is RAM inside the linear map, reserved by
+            // memblock for good, and nothing writes to it.
+            let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(va as *const u8, r.size) };
+            match unpack_to_rootfs(bytes, "") {
+                Ok(u) => info!(
+                    "initramfs: {} entries, {} files; file data stays in the archive ({} KiB) until written",
+                    u.entries,
+                    u.files,
+                    r.size >> 10
+                ),
+                Err(why) => warn!("Initramfs unpacking failed: {why}"),
+            }
+        }
+    }
+    match populate_dev() {
+        Ok(()) => info!("devtmpfs: /dev/null, /dev/zero, /dev/console"),
+        Err(e) => warn!("devtmpfs: cannot make /dev: {e}"),
+    }
+}
+
+/// Whether `path` names something in the root filesystem.
+pub fn exists(path: &str) -> bool {
+    kern_path(path).is_ok()
 }
 
 /// `ls -l`'s type letter and permission bits.
@@ -118,6 +165,7 @@ fn mode_string(mode: u32) -> [u8; 10] {
     s[0] = match mode & S_IFMT {
         S_IFDIR => b'd',
         S_IFLNK => b'l',
+        S_IFCHR => b'c',
         _ => b'-',
     };
     for (i, c) in b"rwxrwxrwx".iter().enumerate() {
@@ -128,45 +176,63 @@ fn mode_string(mode: u32) -> [u8; 10] {
     s
 }
 
+fn show_entry(name: &str, i: &super::inode::InodeRef) {
+    let mode = mode_string(i.mode());
+    let mode = core::str::from_utf8(&mode).unwrap_or("?");
+    match &i.kind {
+        InodeKind::Symlink(t) => kprintln!("{mode} {:>9} {name} -> {t}", i.size()),
+        _ => kprintln!("{mode} {:>9} {name}", i.size()),
+    }
+}
+
 fn cmd_ls(args: &str) {
     let dir = match args.trim() {
         "" => "/",
         d => d,
     };
-    match lookup(dir.trim_end_matches('/')).or_else(|| (dir == "/").then(|| lookup("/")).flatten()) {
-        Some(e) if !e.is_dir() => show_entry(&e),
-        _ => {
-            for e in readdir(dir) {
-                show_entry(&e);
+    let p = match super::namei::path_lookup(&Path::root().expect("no memory"), dir, false) {
+        Ok(p) => p,
+        Err(e) => return kprintln!("ls: {dir}: {}", e.message()),
+    };
+    if !p.inode().is_dir() {
+        return show_entry(dir, p.inode());
+    }
+    match p.inode().entries() {
+        Ok(entries) => {
+            for (name, i) in entries {
+                show_entry(&name, &i);
             }
         }
+        Err(e) => kprintln!("ls: {dir}: {}", e.message()),
     }
-}
-
-fn show_entry(e: &RootfsEntry) {
-    let name = e.path.rsplit('/').next().unwrap_or(e.path);
-    let mode = mode_string(e.mode);
-    kprintln!("{} {:>9} {}", core::str::from_utf8(&mode).unwrap_or("?"), e.data.len(), name);
 }
 
 fn cmd_cat(args: &str) {
-    match lookup(args.trim()) {
-        Some(e) if !e.is_dir() => match core::str::from_utf8(e.data) {
-            Ok(text) => crate::kprint!("{text}"),
-            Err(_) => kprintln!("cat: {}: binary file ({} bytes)", e.path, e.data.len()),
+    let path = args.trim();
+    match kern_path(path) {
+        Ok(p) => match &p.inode().kind {
+            InodeKind::Reg(d) => {
+                let d = d.lock();
+                match core::str::from_utf8(d.bytes()) {
+                    Ok(text) => crate::kprint!("{text}"),
+                    Err(_) => kprintln!("cat: {path}: binary file ({} bytes)", d.bytes().len()),
+                }
+            }
+            InodeKind::Dir(_) => kprintln!("cat: {path}: Is a directory"),
+            _ => kprintln!("cat: {path}: not a regular file"),
         },
-        Some(_) => kprintln!("cat: {}: Is a directory", args.trim()),
-        None => kprintln!("cat: {}: No such file or directory", args.trim()),
+        Err(e) => kprintln!("cat: {path}: {}", e.message()),
     }
 }
 
-monitor_cmd!(MON_LS, "ls", "ls [DIR]: the initramfs files, as ls -l shows them", cmd_ls);
-monitor_cmd!(MON_CAT, "cat", "cat FILE: print a text file of the initramfs", cmd_cat);
+monitor_cmd!(MON_LS, "ls", "ls [DIR]: the files of the root filesystem, as ls -l shows them", cmd_ls);
+monitor_cmd!(MON_CAT, "cat", "cat FILE: print a text file", cmd_cat);
 
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;
     use crate::debug::ktest::ktest;
+    use alloc::vec::Vec;
 
     /// A newc header for `name` with `data` (what `cpio -o -H newc` writes).
     fn entry(out: &mut Vec<u8>, name: &str, mode: u32, data: &[u8]) {
@@ -195,6 +261,14 @@ mod tests {
         pad4(out);
     }
 
+    fn file_bytes(path: &str) -> Option<alloc::vec::Vec<u8>> {
+        let p = kern_path(path).ok()?;
+        match &p.inode().kind {
+            InodeKind::Reg(d) => Some(d.lock().bytes().to_vec()),
+            _ => None,
+        }
+    }
+
     /// The archive `make` builds from user/ reached the kernel: the first
     /// user program is an aarch64 ELF executable.
     #[ktest]
@@ -202,31 +276,37 @@ mod tests {
         if crate::drivers::devicetree::initrd().is_none() {
             return; // booted without -initrd (tests/ktest.sh run by hand)
         }
-        let hello = lookup("/bin/hello").expect("/bin/hello is not in the initramfs");
-        assert_eq!(hello.mode & S_IFMT, S_IFREG);
-        assert_eq!(&hello.data[..4], b"\x7fELF");
-        assert_eq!(u16::from_le_bytes([hello.data[18], hello.data[19]]), 183, "e_machine is not EM_AARCH64");
-        assert!(lookup("/etc/motd").is_some_and(|e| e.data.starts_with(b"Welcome to Pagoda")));
+        let hello = kern_path("/bin/hello").expect("/bin/hello is not in the initramfs");
+        assert_eq!(hello.inode().file_type(), S_IFREG);
+        let data = file_bytes("/bin/hello").unwrap();
+        assert_eq!(&data[..4], b"\x7fELF");
+        assert_eq!(u16::from_le_bytes([data[18], data[19]]), 183, "e_machine is not EM_AARCH64");
+        assert!(file_bytes("/etc/motd").is_some_and(|d| d.starts_with(b"Welcome to Pagoda")));
+        assert_eq!(kern_path("/dev/null").unwrap().inode().rdev(), (1 << 8) | 3);
     }
 
     #[ktest]
-    fn a_newc_archive_is_indexed_and_a_corrupt_one_refused() {
-        let saved = core::mem::take(&mut *ROOTFS.lock());
+    fn a_newc_archive_is_unpacked_and_a_corrupt_one_refused() {
         let mut a = Vec::new();
         entry(&mut a, ".", S_IFDIR | 0o755, b"");
         entry(&mut a, "etc", S_IFDIR | 0o755, b"");
         entry(&mut a, "etc/motd", S_IFREG | 0o644, b"hello\n");
+        entry(&mut a, "etc/link", S_IFLNK | 0o777, b"motd");
         entry(&mut a, "TRAILER!!!", 0, b"");
         let a: &'static [u8] = alloc::boxed::Box::leak(a.into_boxed_slice());
-        assert_eq!(unpack_to_rootfs(a), Ok(3));
-        assert_eq!(lookup("/etc/motd").map(|e| e.data), Some(&b"hello\n"[..]));
-        assert!(lookup("/etc").unwrap().is_dir());
-        assert_eq!(readdir("/etc").len(), 1);
-        assert_eq!(readdir("/").iter().map(|e| e.path).collect::<Vec<_>>(), ["/etc"]);
+        mkdir_p("/ktest-cpio").unwrap();
+        assert_eq!(unpack_to_rootfs(a, "/ktest-cpio"), Ok(Unpacked { entries: 4, files: 1 }));
+        assert_eq!(file_bytes("/ktest-cpio/etc/motd").as_deref(), Some(&b"hello\n"[..]));
+        assert_eq!(file_bytes("/ktest-cpio/etc/link").as_deref(), Some(&b"hello\n"[..]));
+        assert!(kern_path("/ktest-cpio/etc").unwrap().inode().is_dir());
         assert_eq!(&mode_string(S_IFREG | 0o644), b"-rw-r--r--");
         // Truncated (no trailer) and garbage archives are refused, not trusted.
-        assert!(unpack_to_rootfs(&a[..a.len() - 20]).is_err());
-        assert!(unpack_to_rootfs(b"not a cpio archive").is_err());
-        *ROOTFS.lock() = saved;
+        assert!(unpack_to_rootfs(&a[..a.len() - 20], "/ktest-cpio").is_err());
+        assert!(unpack_to_rootfs(b"not a cpio archive", "/ktest-cpio").is_err());
+        let etc = kern_path("/ktest-cpio/etc").unwrap();
+        etc.inode().unlink("motd", false).unwrap();
+        etc.inode().unlink("link", false).unwrap();
+        kern_path("/ktest-cpio").unwrap().inode().unlink("etc", true).unwrap();
+        Path::root().unwrap().inode().unlink("ktest-cpio", true).unwrap();
     }
 }

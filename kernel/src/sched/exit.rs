@@ -36,6 +36,11 @@ pub fn do_exit(code: i32) -> ! {
             mm.mmput();
         }
     }
+    // Descriptors and working directory (Linux: exit_files, exit_fs): a
+    // pipe's other end sees the close now, not when the parent reaps.
+    let files = me.files.lock().take();
+    let fs = me.fs.lock().take();
+    drop((files, fs));
     let sig = me.signal.clone();
     sig.min_flt.fetch_add(me.min_flt.load(Relaxed), Relaxed);
     let last = sig.thread_exited(me.pid, code);

@@ -40,9 +40,9 @@ pub const CLONE_UNTRACED: u64 = 0x800000;
 pub const CLONE_CHILD_SETTID: u64 = 0x1000000;
 
 /// The flags Pagoda implements; any other makes clone fail with EINVAL.
-/// CLONE_FS and CLONE_SYSVSEM are accepted with nothing to share yet (one
-/// root and cwd for all; no System V semaphores); CLONE_DETACHED and
-/// CLONE_UNTRACED are ignored, as Linux ignores them.
+/// CLONE_SYSVSEM is accepted with nothing to share (no System V
+/// semaphores); CLONE_DETACHED and CLONE_UNTRACED are ignored, as Linux
+/// ignores them.
 const CLONE_SUPPORTED: u64 = CSIGNAL
     | CLONE_VM
     | CLONE_FS
@@ -106,6 +106,13 @@ pub fn copy_process(frame: &TrapFrame, args: &CloneArgs) -> KResult<usize> {
     } else {
         crate::mm::fork::dup_mmap(&mm)?
     };
+    let (files, fs) = match copy_files_and_fs(&me, f) {
+        Ok(x) => x,
+        Err(e) => {
+            child_mm.mmput();
+            return Err(e);
+        }
+    };
     let Some(stack) = KernelStack::alloc() else {
         child_mm.mmput();
         return Err(Errno::ENOMEM);
@@ -116,6 +123,8 @@ pub fn copy_process(frame: &TrapFrame, args: &CloneArgs) -> KResult<usize> {
     let child = Task::new(me.name().as_str(), pid, group, 0, Some(stack), None, None)
         .inspect_err(|_| child_mm.mmput())?;
     *child.mm.lock() = Some(child_mm);
+    *child.files.lock() = files;
+    *child.fs.lock() = fs;
     if f & CLONE_THREAD == 0 {
         // A new process: the parent's limits and dispositions (Linux:
         // copy_signal, copy_sighand), the caller's process as parent.
@@ -180,6 +189,24 @@ pub fn copy_process(frame: &TrapFrame, args: &CloneArgs) -> KResult<usize> {
         super::exit::EXIT_WQ.wait_event(|| !child.vfork_parent.load(Acquire));
     }
     Ok(pid)
+}
+
+/// The child's descriptor table and working directory: shared with
+/// CLONE_FILES and CLONE_FS, else copied (Linux: copy_files, copy_fs).
+type FilesAndFs = (Option<crate::fs::fdtable::FilesRef>, Option<crate::fs::fdtable::FsRef>);
+
+fn copy_files_and_fs(me: &TaskRef, f: u64) -> KResult<FilesAndFs> {
+    let files = match me.files.lock().clone() {
+        Some(files) if f & CLONE_FILES != 0 => Some(files),
+        Some(files) => Some(files.dup()?),
+        None => None,
+    };
+    let fs = match me.fs.lock().clone() {
+        Some(fs) if f & CLONE_FS != 0 => Some(fs),
+        Some(fs) => Some(fs.copy()?),
+        None => None,
+    };
+    Ok((files, fs))
 }
 
 /// Makes the new task reachable: the task list, and the parent's children

@@ -40,11 +40,11 @@ pub use idle::{cpu_idle, fork_idle, init_idle, unfork_idle};
 pub use kthread::{
     exec_mmap, kthread_create, kthread_join, kthread_run, kthread_unuse_mm, kthread_use_mm, KThread,
 };
-pub use signal::NSIG;
 pub use signal::{
     do_signal, force_sig_fault, has_handler, signal_pending, sys_kill, sys_rt_sigaction, sys_rt_sigprocmask,
     sys_rt_sigreturn, sys_sigaltstack, sys_tgkill,
 };
+pub use signal::{send_signal, NSIG};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use task::{
     current, current_pid_comm, nr_tasks, TaskRef, TASK_INTERRUPTIBLE, TASK_NEW, TASK_RUNNING,

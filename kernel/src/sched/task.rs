@@ -112,6 +112,10 @@ pub struct Task {
     /// The si_code and si_addr of a pending fault signal (Linux: the
     /// siginfo queued by force_sig_fault).
     pub(crate) fault_info: SpinLockIrq<Option<(usize, i32, u64)>>,
+    /// Open files (Linux: files), shared by threads (CLONE_FILES).
+    pub files: SpinLockIrq<Option<crate::fs::fdtable::FilesRef>>,
+    /// Working directory (Linux: fs), shared by threads (CLONE_FS).
+    pub fs: SpinLockIrq<Option<crate::fs::fdtable::FsRef>>,
     /// Set while the task waits on a futex; the waker clears it (Linux:
     /// the futex_q's presence on its bucket).
     pub(crate) futex_queued: AtomicBool,
@@ -178,6 +182,8 @@ impl Task {
             clear_child_tid: AtomicUsize::new(0),
             vfork_parent: AtomicBool::new(false),
             futex_queued: AtomicBool::new(false),
+            files: SpinLockIrq::new(None),
+            fs: SpinLockIrq::new(None),
             pending: core::sync::atomic::AtomicU64::new(0),
             blocked: core::sync::atomic::AtomicU64::new(0),
             fault_info: SpinLockIrq::new(None),

@@ -7,30 +7,58 @@
 //! failure. Every argument from user space is untrusted: pointers go
 //! through uaccess, and nothing here may panic on any value.
 //!
-//! What exists so far: write, exit, exit_group, getpid, gettid, getppid,
+//! What exists so far: openat, close, read, write, readv, writev,
+//! pread64, pwrite64, lseek, getdents64, dup, dup3, fcntl, pipe2, ioctl,
+//! mkdirat, unlinkat, symlinkat, readlinkat, faccessat(2), getcwd, chdir,
+//! fchdir, umask, fstat, newfstatat, exit, exit_group, getpid, gettid, getppid,
 //! the id getters, uname, clock_gettime, clock_getres, nanosleep,
 //! getrandom, sched_yield, set_tid_address, reboot, gettimeofday, times,
 //! sysinfo, prlimit64, getrlimit, setrlimit, brk, mmap (anonymous),
-//! munmap, mprotect, fstat, newfstatat, ioctl (the console),
+//! munmap, mprotect,
 //! set_robust_list, clone and clone3 (fork, vfork, threads), futex,
 //! execve, wait4, kill, tkill, tgkill, rt_sigaction, rt_sigprocmask,
 //! rt_sigreturn, sigaltstack, getrusage. Everything else returns -ENOSYS
 //! and is logged once at debug level with its number.
 
+mod fd;
 mod mm;
+mod open;
 mod process;
+mod read_write;
 pub mod rlimit;
 pub mod rusage;
 mod stat;
 mod sys;
-mod write;
 
 use crate::arch::exception::TrapFrame;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use pagoda_klib::errno::{Errno, KResult};
 
+pub const NR_GETCWD: u64 = 17;
+pub const NR_DUP: u64 = 23;
+pub const NR_DUP3: u64 = 24;
+pub const NR_FCNTL: u64 = 25;
 pub const NR_IOCTL: u64 = 29;
+pub const NR_MKDIRAT: u64 = 34;
+pub const NR_UNLINKAT: u64 = 35;
+pub const NR_SYMLINKAT: u64 = 36;
+pub const NR_FACCESSAT: u64 = 48;
+pub const NR_CHDIR: u64 = 49;
+pub const NR_FCHDIR: u64 = 50;
+pub const NR_OPENAT: u64 = 56;
+pub const NR_CLOSE: u64 = 57;
+pub const NR_PIPE2: u64 = 59;
+pub const NR_GETDENTS64: u64 = 61;
+pub const NR_LSEEK: u64 = 62;
+pub const NR_READ: u64 = 63;
 pub const NR_WRITE: u64 = 64;
+pub const NR_READV: u64 = 65;
+pub const NR_WRITEV: u64 = 66;
+pub const NR_PREAD64: u64 = 67;
+pub const NR_PWRITE64: u64 = 68;
+pub const NR_READLINKAT: u64 = 78;
+pub const NR_UMASK: u64 = 166;
+pub const NR_FACCESSAT2: u64 = 439;
 pub const NR_NEWFSTATAT: u64 = 79;
 pub const NR_FSTAT: u64 = 80;
 pub const NR_FUTEX: u64 = 98;
@@ -85,7 +113,30 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
     let nr = frame.regs[8];
     let a = [frame.regs[0], frame.regs[1], frame.regs[2], frame.regs[3], frame.regs[4], frame.regs[5]];
     let ret: KResult<usize> = match nr {
-        NR_WRITE => write::sys_write(a[0] as i32, a[1] as usize, a[2] as usize),
+        NR_READ => read_write::sys_read(a[0] as i32, a[1] as usize, a[2] as usize),
+        NR_WRITE => read_write::sys_write(a[0] as i32, a[1] as usize, a[2] as usize),
+        NR_READV => read_write::sys_readv_writev(a[0] as i32, a[1] as usize, a[2] as i32, false),
+        NR_WRITEV => read_write::sys_readv_writev(a[0] as i32, a[1] as usize, a[2] as i32, true),
+        NR_PREAD64 => read_write::sys_pread64(a[0] as i32, a[1] as usize, a[2] as usize, a[3] as i64),
+        NR_PWRITE64 => read_write::sys_pwrite64(a[0] as i32, a[1] as usize, a[2] as usize, a[3] as i64),
+        NR_LSEEK => read_write::sys_lseek(a[0] as i32, a[1] as i64, a[2] as u32),
+        NR_GETDENTS64 => read_write::sys_getdents64(a[0] as i32, a[1] as usize, a[2] as usize),
+        NR_OPENAT => open::sys_openat(a[0] as i32, a[1] as usize, a[2] as u32, a[3] as u32),
+        NR_CLOSE => open::sys_close(a[0] as i32),
+        NR_MKDIRAT => open::sys_mkdirat(a[0] as i32, a[1] as usize, a[2] as u32),
+        NR_UNLINKAT => open::sys_unlinkat(a[0] as i32, a[1] as usize, a[2] as u32),
+        NR_SYMLINKAT => open::sys_symlinkat(a[0] as usize, a[1] as i32, a[2] as usize),
+        NR_READLINKAT => open::sys_readlinkat(a[0] as i32, a[1] as usize, a[2] as usize, a[3] as i32),
+        NR_FACCESSAT => open::sys_faccessat(a[0] as i32, a[1] as usize, a[2] as u32, 0),
+        NR_FACCESSAT2 => open::sys_faccessat(a[0] as i32, a[1] as usize, a[2] as u32, a[3] as u32),
+        NR_GETCWD => open::sys_getcwd(a[0] as usize, a[1] as usize),
+        NR_CHDIR => open::sys_chdir(a[0] as usize),
+        NR_FCHDIR => open::sys_fchdir(a[0] as i32),
+        NR_UMASK => open::sys_umask(a[0] as u32),
+        NR_DUP => fd::sys_dup(a[0] as i32),
+        NR_DUP3 => fd::sys_dup3(a[0] as i32, a[1] as i32, a[2] as u32),
+        NR_FCNTL => fd::sys_fcntl(a[0] as i32, a[1] as u32, a[2] as usize),
+        NR_PIPE2 => fd::sys_pipe2(a[0] as usize, a[1] as u32),
         NR_EXIT => process::sys_exit(a[0] as i32),
         NR_EXIT_GROUP => process::sys_exit_group(a[0] as i32),
         NR_GETPID => process::sys_getpid(),
@@ -133,11 +184,9 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_WAIT4 => {
             crate::sched::sys_wait4(a[0] as i32 as isize, a[1] as usize, a[2] as usize, a[3] as usize)
         }
-        NR_IOCTL => stat::sys_ioctl(a[0] as i32 as isize, a[1] as usize, a[2] as usize),
-        NR_FSTAT => stat::sys_fstat(a[0] as i32 as isize, a[1] as usize),
-        NR_NEWFSTATAT => {
-            stat::sys_newfstatat(a[0] as i32 as isize, a[1] as usize, a[2] as usize, a[3] as usize)
-        }
+        NR_IOCTL => fd::sys_ioctl(a[0] as i32, a[1] as usize, a[2] as usize),
+        NR_FSTAT => stat::sys_fstat(a[0] as i32, a[1] as usize),
+        NR_NEWFSTATAT => stat::sys_newfstatat(a[0] as i32, a[1] as usize, a[2] as usize, a[3] as u32),
         NR_SET_ROBUST_LIST => process::sys_set_robust_list(a[0] as usize, a[1] as usize),
         NR_MUNMAP => mm::sys_munmap(a[0] as usize, a[1] as usize),
         NR_MMAP => mm::sys_mmap(

@@ -1,0 +1,253 @@
+//! Inodes of the RAM filesystem (Linux: include/linux/fs.h struct inode,
+//! fs/ramfs/inode.c, fs/libfs.c simple_* operations).
+//!
+//! Pagoda's root filesystem lives in memory, as Linux's rootfs does before
+//! it mounts a disk: the initramfs is unpacked into it at boot, and
+//! programs may create directories and files in it. An inode is one of:
+//!
+//! - a directory: its entries, name to inode, under a sleeping lock (Linux:
+//!   i_rwsem; the dentry cache is these lists);
+//! - a regular file: its bytes, which for a file from the archive are the
+//!   archive's own bytes until the first write copies them (the archive
+//!   stays in RAM, as Linux keeps the initramfs pages until it frees them);
+//! - a symbolic link: its target;
+//! - a character device: /dev/null, /dev/zero or /dev/console.
+//!
+//! Where Pagoda differs: file data is a plain byte vector, not pages in a
+//! page cache (the file issue brings the address_space and tmpfs); there
+//! are no hard links across directories beyond `.`/`..` counting, no
+//! timestamps, owners other than root, or permission checks beyond the
+//! execute bit exec needs (every process runs as root).
+
+use crate::sync::Mutex;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use pagoda_klib::arc::Arc;
+use pagoda_klib::errno::{Errno, KResult};
+
+/// The type bits of a mode (Linux: S_IFMT and friends).
+pub const S_IFMT: u32 = 0o170000;
+pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFREG: u32 = 0o100000;
+pub const S_IFLNK: u32 = 0o120000;
+pub const S_IFCHR: u32 = 0o020000;
+pub const S_IFIFO: u32 = 0o010000;
+
+/// The longest name of one path component (Linux: NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
+pub type InodeRef = Arc<Inode>;
+
+/// The character devices Pagoda has (Linux: drivers/char/mem.c for null
+/// and zero, drivers/tty for the console).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CharDev {
+    Null,
+    Zero,
+    Console,
+}
+
+impl CharDev {
+    /// The device number, as new_encode_dev packs (major, minor).
+    pub fn rdev(self) -> u64 {
+        let (major, minor) = match self {
+            CharDev::Null => (1, 3),
+            CharDev::Zero => (1, 5),
+            CharDev::Console => (5, 1),
+        };
+        (major << 8) | minor
+    }
+}
+
+/// A regular file's bytes.
+pub enum FileData {
+    /// Still the bytes of the initramfs archive (never written).
+    Archive(&'static [u8]),
+    Owned(Vec<u8>),
+}
+
+impl FileData {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            FileData::Archive(b) => b,
+            FileData::Owned(v) => v,
+        }
+    }
+
+    /// The bytes, owned and writable: the first write copies an archive
+    /// file (copy on write, in spirit).
+    pub fn make_owned(&mut self) -> KResult<&mut Vec<u8>> {
+        if let FileData::Archive(b) = *self {
+            let mut v = Vec::new();
+            v.try_reserve_exact(b.len()).map_err(|_| Errno::ENOMEM)?;
+            v.extend_from_slice(b);
+            *self = FileData::Owned(v);
+        }
+        match self {
+            FileData::Owned(v) => Ok(v),
+            FileData::Archive(_) => unreachable!(),
+        }
+    }
+}
+
+/// What an inode is.
+pub enum InodeKind {
+    /// Entries in creation order (Linux: the dentry's d_subdirs).
+    Dir(Mutex<Vec<(String, InodeRef)>>),
+    Reg(Mutex<FileData>),
+    Symlink(String),
+    Char(CharDev),
+}
+
+/// A file in the RAM filesystem (Linux: struct inode).
+pub struct Inode {
+    pub ino: u64,
+    /// Type and permission bits (Linux: i_mode).
+    mode: AtomicU32,
+    /// Links: names that refer to it, plus `.` and the subdirectories' `..`
+    /// for a directory (Linux: i_nlink).
+    nlink: AtomicU32,
+    pub kind: InodeKind,
+}
+
+static NEXT_INO: AtomicU64 = AtomicU64::new(1);
+
+impl Inode {
+    /// A new inode (Linux: new_inode + the ramfs_get_inode switch on mode).
+    pub fn new(mode: u32, kind: InodeKind) -> KResult<InodeRef> {
+        let nlink = if mode & S_IFMT == S_IFDIR { 2 } else { 1 };
+        Arc::try_new(Inode {
+            ino: NEXT_INO.fetch_add(1, Relaxed),
+            mode: AtomicU32::new(mode),
+            nlink: AtomicU32::new(nlink),
+            kind,
+        })
+        .map_err(|_| Errno::ENOMEM)
+    }
+
+    pub fn new_dir(perm: u32) -> KResult<InodeRef> {
+        Inode::new(S_IFDIR | (perm & 0o7777), InodeKind::Dir(Mutex::new(Vec::new())))
+    }
+
+    pub fn mode(&self) -> u32 {
+        self.mode.load(Relaxed)
+    }
+
+    pub fn file_type(&self) -> u32 {
+        self.mode() & S_IFMT
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == S_IFDIR
+    }
+
+    pub fn nlink(&self) -> u32 {
+        self.nlink.load(Relaxed)
+    }
+
+    pub(super) fn inc_nlink(&self) {
+        self.nlink.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn drop_nlink(&self) {
+        self.nlink.fetch_sub(1, Relaxed);
+    }
+
+    /// The size stat reports: bytes for a file, the target's length for a
+    /// symlink, 0 otherwise (tmpfs reports directory sizes differently;
+    /// tests do not print them).
+    pub fn size(&self) -> u64 {
+        match &self.kind {
+            InodeKind::Reg(d) => d.lock().bytes().len() as u64,
+            InodeKind::Symlink(t) => t.len() as u64,
+            _ => 0,
+        }
+    }
+
+    /// The device number of a character device, else 0.
+    pub fn rdev(&self) -> u64 {
+        match self.kind {
+            InodeKind::Char(c) => c.rdev(),
+            _ => 0,
+        }
+    }
+
+    /// The entry `name` of this directory (Linux: simple_lookup in the
+    /// dcache). ENOTDIR if this is not a directory.
+    pub fn lookup(&self, name: &str) -> KResult<Option<InodeRef>> {
+        let InodeKind::Dir(entries) = &self.kind else { return Err(Errno::ENOTDIR) };
+        Ok(entries.lock().iter().find(|(n, _)| n == name).map(|(_, i)| i.clone()))
+    }
+
+    /// Adds `name` -> `inode` to this directory (Linux: d_instantiate after
+    /// ramfs_mknod / ramfs_mkdir). EEXIST if the name is taken.
+    pub fn link(&self, name: &str, inode: InodeRef) -> KResult<()> {
+        let InodeKind::Dir(entries) = &self.kind else { return Err(Errno::ENOTDIR) };
+        if name.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let mut e = entries.lock();
+        if e.iter().any(|(n, _)| n == name) {
+            return Err(Errno::EEXIST);
+        }
+        let mut owned = String::new();
+        owned.try_reserve_exact(name.len()).map_err(|_| Errno::ENOMEM)?;
+        owned.push_str(name);
+        e.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        if inode.is_dir() {
+            self.inc_nlink(); // the child's ".."
+        }
+        e.push((owned, inode));
+        Ok(())
+    }
+
+    /// Removes `name` from this directory (Linux: simple_unlink, and
+    /// simple_rmdir when `dir` is set): EISDIR/ENOTDIR if the entry is of
+    /// the other kind, ENOTEMPTY for a directory with entries.
+    pub fn unlink(&self, name: &str, dir: bool) -> KResult<()> {
+        let InodeKind::Dir(entries) = &self.kind else { return Err(Errno::ENOTDIR) };
+        let mut e = entries.lock();
+        let i = e.iter().position(|(n, _)| n == name).ok_or(Errno::ENOENT)?;
+        let victim = &e[i].1;
+        match (dir, victim.is_dir()) {
+            (false, true) => return Err(Errno::EISDIR),
+            (true, false) => return Err(Errno::ENOTDIR),
+            (true, true) => {
+                if victim.lookup_any()? {
+                    return Err(Errno::ENOTEMPTY);
+                }
+                self.drop_nlink(); // its ".."
+                victim.drop_nlink(); // its "."
+            }
+            (false, false) => {}
+        }
+        victim.drop_nlink();
+        // The inode lives on while a file or a working directory holds it.
+        let (_, gone) = e.remove(i);
+        drop(e);
+        drop(gone);
+        Ok(())
+    }
+
+    /// Whether this directory has any entry.
+    fn lookup_any(&self) -> KResult<bool> {
+        let InodeKind::Dir(entries) = &self.kind else { return Err(Errno::ENOTDIR) };
+        Ok(!entries.lock().is_empty())
+    }
+
+    /// The entries, for getdents (names and inodes, in creation order).
+    pub fn entries(&self) -> KResult<Vec<(String, InodeRef)>> {
+        let InodeKind::Dir(entries) = &self.kind else { return Err(Errno::ENOTDIR) };
+        let e = entries.lock();
+        let mut out = Vec::new();
+        out.try_reserve_exact(e.len()).map_err(|_| Errno::ENOMEM)?;
+        for (n, i) in e.iter() {
+            let mut name = String::new();
+            name.try_reserve_exact(n.len()).map_err(|_| Errno::ENOMEM)?;
+            name.push_str(n);
+            out.push((name, i.clone()));
+        }
+        Ok(out)
+    }
+}
