@@ -132,11 +132,15 @@ impl File {
     }
 
     /// The checks before a transfer (Linux: the FMODE_READ/WRITE tests and
-    /// rw_verify_area): EBADF without the access, ESPIPE for a positioned
+    /// rw_verify_area): EBADF without the access, EFAULT for a buffer
+    /// outside user space (even for /dev/null), ESPIPE for a positioned
     /// transfer on an unseekable file; the count capped at MAX_RW_COUNT.
-    fn rw_verify(&self, allowed: bool, count: usize, at: Option<u64>) -> KResult<usize> {
+    fn rw_verify(&self, allowed: bool, buf: usize, count: usize, at: Option<u64>) -> KResult<usize> {
         if !allowed {
             return Err(Errno::EBADF);
+        }
+        if !crate::mm::uaccess::access_ok(buf, count) {
+            return Err(Errno::EFAULT);
         }
         if at.is_some() && !self.seekable() {
             return Err(Errno::ESPIPE);
@@ -146,7 +150,7 @@ impl File {
 
     /// read(2) at the file position, or pread64 at `at` (Linux: vfs_read).
     pub fn read(&self, buf: usize, count: usize, at: Option<u64>) -> KResult<usize> {
-        let count = self.rw_verify(self.readable(), count, at)?;
+        let count = self.rw_verify(self.readable(), buf, count, at)?;
         match &self.kind {
             FileKind::PipeRead(p) => p.read(buf, count, self.nonblock()),
             FileKind::PipeWrite(_) => Err(Errno::EBADF),
@@ -154,7 +158,7 @@ impl File {
                 InodeKind::Dir(_) => Err(Errno::EISDIR),
                 InodeKind::Symlink(_) => Err(Errno::EINVAL),
                 InodeKind::Char(CharDev::Null) => Ok(0),
-                InodeKind::Char(CharDev::Zero) => clear_user(buf, count).map(|()| count),
+                InodeKind::Char(CharDev::Zero) => read_zero(buf, count),
                 InodeKind::Char(CharDev::Console) => super::char_dev::console_read(buf, count),
                 InodeKind::Reg(data) => {
                     let mut pos = self.pos.lock();
@@ -164,8 +168,12 @@ impl File {
                         let bytes = d.bytes();
                         let start = (off.min(bytes.len() as u64)) as usize;
                         let n = (bytes.len() - start).min(count);
-                        copy_to_user(buf, &bytes[start..start + n])?;
-                        n
+                        // A fault part way returns what was copied (Linux:
+                        // filemap_read's partial copy_page_to_iter).
+                        match crate::mm::uaccess::copy_to_user_partial(buf, &bytes[start..start + n]) {
+                            0 if n > 0 => return Err(Errno::EFAULT),
+                            done => done,
+                        }
                     };
                     if at.is_none() {
                         *pos = off + n as u64;
@@ -179,7 +187,7 @@ impl File {
     /// write(2) at the file position (the end with O_APPEND), or pwrite64
     /// at `at` (Linux: vfs_write, generic_perform_write for the RAM file).
     pub fn write(&self, buf: usize, count: usize, at: Option<u64>) -> KResult<usize> {
-        let count = self.rw_verify(self.writable(), count, at)?;
+        let count = self.rw_verify(self.writable(), buf, count, at)?;
         match &self.kind {
             FileKind::PipeWrite(p) => p.write(buf, count, self.nonblock()),
             FileKind::PipeRead(_) => Err(Errno::EBADF),
@@ -326,6 +334,24 @@ const PIPEFS_DEV: u64 = 12;
 /// stat(2) of an inode.
 pub fn stat_inode(i: &InodeRef) -> Kstat {
     Kstat { dev: ROOTFS_DEV, ino: i.ino, mode: i.mode(), nlink: i.nlink(), rdev: i.rdev(), size: i.size() }
+}
+
+/// Reading /dev/zero: zeros, a page-sized chunk at a time; a chunk that
+/// faults ends the read with what the earlier chunks cleared, or EFAULT
+/// (Linux: read_iter_zero).
+fn read_zero(buf: usize, count: usize) -> KResult<usize> {
+    let mut done = 0;
+    while done < count {
+        let n = (count - done).min(4096);
+        if clear_user(buf + done, n).is_err() {
+            return if done > 0 { Ok(done) } else { Err(Errno::EFAULT) };
+        }
+        done += n;
+        if crate::sched::signal_pending() {
+            break;
+        }
+    }
+    Ok(done)
 }
 
 // d_type values (Linux: include/linux/fs_types.h).

@@ -80,13 +80,18 @@ fn release_if_empty(q: &mut Vec<FutexQ>) {
 }
 
 /// The key of the futex at `uaddr` in the current address space (Linux:
-/// get_futex_key): EINVAL if misaligned, EFAULT outside user space.
-fn get_futex_key(uaddr: usize) -> KResult<FutexKey> {
+/// get_futex_key): EINVAL if misaligned, EFAULT outside user space, and
+/// for a shared futex EFAULT if nothing is mapped there (Linux looks the
+/// page up to key it by its backing object; a private key needs no page).
+fn get_futex_key(uaddr: usize, shared: bool) -> KResult<FutexKey> {
     if !uaddr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
     if !access_ok(uaddr, 4) {
         return Err(Errno::EFAULT);
+    }
+    if shared {
+        get_user_u32(uaddr)?;
     }
     let mm = current().and_then(|t| t.mm()).ok_or(Errno::EFAULT)?;
     Ok(FutexKey { mm: Arc::as_ptr(&mm) as usize, addr: uaddr })
@@ -112,11 +117,17 @@ fn get_futex_value_locked(uaddr: usize) -> KResult<u32> {
 /// bitset meets `bitset`, a signal (EINTR) or `deadline` on the monotonic
 /// clock in ns (ETIMEDOUT). EAGAIN if the word already differs (Linux:
 /// futex_wait).
-pub fn futex_wait(uaddr: usize, val: u32, deadline: Option<u64>, bitset: u32) -> KResult<usize> {
+pub fn futex_wait(
+    uaddr: usize,
+    val: u32,
+    deadline: Option<u64>,
+    bitset: u32,
+    shared: bool,
+) -> KResult<usize> {
     if bitset == 0 {
         return Err(Errno::EINVAL);
     }
-    let key = get_futex_key(uaddr)?;
+    let key = get_futex_key(uaddr, shared)?;
     let me = current().ok_or(Errno::EFAULT)?;
     let bucket = hash_futex(&key);
     loop {
@@ -178,11 +189,11 @@ pub fn futex_wait(uaddr: usize, val: u32, deadline: Option<u64>, bitset: u32) ->
 /// Wakes up to `nr` waiters on the futex at `uaddr` whose bitset meets
 /// `bitset`; returns how many (Linux: futex_wake). Like Linux, a count of
 /// 0 or less still wakes one.
-pub fn futex_wake(uaddr: usize, nr: i32, bitset: u32) -> KResult<usize> {
+pub fn futex_wake(uaddr: usize, nr: i32, bitset: u32, shared: bool) -> KResult<usize> {
     if bitset == 0 {
         return Err(Errno::EINVAL);
     }
-    let key = get_futex_key(uaddr)?;
+    let key = get_futex_key(uaddr, shared)?;
     let limit = nr.max(1) as usize;
     let mut q = hash_futex(&key).lock();
     let mut woken = 0;
@@ -212,13 +223,14 @@ fn futex_requeue(
     nr_wake: i32,
     nr_requeue: i32,
     cmpval: Option<u32>,
+    shared: bool,
 ) -> KResult<usize> {
     if nr_wake < 0 || nr_requeue < 0 {
         return Err(Errno::EINVAL);
     }
-    get_futex_key(uaddr2)?;
+    get_futex_key(uaddr2, shared)?;
     if let Some(v) = cmpval {
-        let key = get_futex_key(uaddr)?;
+        let key = get_futex_key(uaddr, shared)?;
         loop {
             let _q = hash_futex(&key).lock();
             match get_futex_value_locked(uaddr) {
@@ -235,7 +247,7 @@ fn futex_requeue(
     if total == 0 {
         return Ok(0);
     }
-    futex_wake(uaddr, total, FUTEX_BITSET_MATCH_ANY)
+    futex_wake(uaddr, total, FUTEX_BITSET_MATCH_ANY, shared)
 }
 
 /// Reads a struct timespec: ns, or EINVAL for a negative or out-of-range one.
@@ -254,6 +266,7 @@ pub fn get_timespec_ns(addr: usize) -> KResult<u64> {
 /// CLOCK_MONOTONIC are the same clock in Pagoda (no RTC yet).
 pub fn sys_futex(uaddr: usize, op: u32, val: u32, utime: usize, uaddr2: usize, val3: u32) -> KResult<usize> {
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    let shared = op & FUTEX_PRIVATE_FLAG == 0;
     if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET {
         return Err(Errno::ENOSYS);
     }
@@ -272,13 +285,13 @@ pub fn sys_futex(uaddr: usize, op: u32, val: u32, utime: usize, uaddr2: usize, v
                     })
                 }
             };
-            futex_wait(uaddr, val, deadline, bitset)
+            futex_wait(uaddr, val, deadline, bitset, shared)
         }
-        FUTEX_WAKE => futex_wake(uaddr, val as i32, FUTEX_BITSET_MATCH_ANY),
-        FUTEX_WAKE_BITSET => futex_wake(uaddr, val as i32, val3),
+        FUTEX_WAKE => futex_wake(uaddr, val as i32, FUTEX_BITSET_MATCH_ANY, shared),
+        FUTEX_WAKE_BITSET => futex_wake(uaddr, val as i32, val3, shared),
         // The fourth argument is a count here, not a pointer.
-        FUTEX_REQUEUE => futex_requeue(uaddr, uaddr2, val as i32, utime as i32, None),
-        FUTEX_CMP_REQUEUE => futex_requeue(uaddr, uaddr2, val as i32, utime as i32, Some(val3)),
+        FUTEX_REQUEUE => futex_requeue(uaddr, uaddr2, val as i32, utime as i32, None, shared),
+        FUTEX_CMP_REQUEUE => futex_requeue(uaddr, uaddr2, val as i32, utime as i32, Some(val3), shared),
         _ => Err(Errno::ENOSYS),
     }
 }

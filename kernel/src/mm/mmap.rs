@@ -139,8 +139,11 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<usize>
         _ => return Err(Errno::EINVAL),
     }
     if flags & MAP_ANONYMOUS == 0 {
-        // No files can be mapped until the page cache exists.
-        return Err(if fd < 0 { Errno::EBADF } else { Errno::ENODEV });
+        // The descriptor must be open (EBADF); no file can be mapped until
+        // the page cache exists (ENODEV, what Linux says for a file
+        // without an mmap operation).
+        crate::fs::current_files()?.get(fd as u32 as i32)?;
+        return Err(Errno::ENODEV);
     }
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
     let start = if fixed {

@@ -64,6 +64,18 @@ pub fn copy_to_user(to: usize, from: &[u8]) -> Result<(), Errno> {
     }
 }
 
+/// Copies `from` to user address `to` as far as it can; returns the bytes
+/// copied before a fault (Linux: copy_to_user's "bytes not copied", for
+/// callers that report partial transfers).
+pub fn copy_to_user_partial(to: usize, from: &[u8]) -> usize {
+    if !access_ok(to, from.len()) {
+        return 0;
+    }
+    // SAFETY: as in copy_to_user.
+    let left = unsafe { __arch_copy_to_user(to, from.as_ptr(), from.len()) };
+    from.len() - left
+}
+
 /// Zeroes `n` bytes of user memory (Linux: clear_user).
 pub fn clear_user(to: usize, n: usize) -> Result<(), Errno> {
     if !access_ok(to, n) {

@@ -111,7 +111,8 @@ pub fn de_thread() {
 pub(crate) fn mm_release(me: &TaskRef) {
     let tid_addr = me.clear_child_tid.swap(0, Relaxed);
     if tid_addr != 0 && crate::mm::uaccess::copy_to_user(tid_addr, &0u32.to_le_bytes()).is_ok() {
-        let _ = crate::kernel::futex::futex_wake(tid_addr, 1, crate::kernel::futex::FUTEX_BITSET_MATCH_ANY);
+        let _ =
+            crate::kernel::futex::futex_wake(tid_addr, 1, crate::kernel::futex::FUTEX_BITSET_MATCH_ANY, true);
     }
     if me.vfork_parent.swap(false, AcqRel) {
         EXIT_WQ.wake_up();

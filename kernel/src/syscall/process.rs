@@ -43,6 +43,8 @@ pub fn sys_clone(
     tls: u64,
     child_tid: usize,
 ) -> KResult<usize> {
+    // Linux keeps only the low 32 bits of clone's flags (clone3 has the rest).
+    let flags = flags as u32 as u64;
     let exit_signal = (flags & crate::sched::fork::CSIGNAL) as usize;
     if exit_signal > crate::sched::NSIG {
         return Err(Errno::EINVAL);

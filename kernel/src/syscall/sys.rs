@@ -92,16 +92,27 @@ pub fn sys_getrandom(buf: usize, count: usize, flags: usize) -> KResult<usize> {
     {
         return Err(Errno::EINVAL);
     }
-    let count = count.min(0x1ff_ffff); // Linux: at most 32 MiB - 1 per call
+    let count = count.min(i32::MAX as usize); // Linux: at most INT_MAX per call
+    if !crate::mm::uaccess::access_ok(buf, count) {
+        return Err(Errno::EFAULT);
+    }
+    // In 64-byte blocks, as Linux's get_random_bytes_user copies them: a
+    // block that faults ends the call with the blocks before it, or EFAULT.
     let mut rng = pagoda_klib::rand::XorShift64::new(crate::arch::time::counter() | 1);
     let mut done = 0;
+    let mut block = [0u8; 64];
     while done < count {
-        let chunk = rng.next_u64().to_le_bytes();
-        let n = (count - done).min(8);
-        if let Err(e) = copy_to_user(buf.wrapping_add(done), &chunk[..n]) {
+        for w in block.chunks_exact_mut(8) {
+            w.copy_from_slice(&rng.next_u64().to_le_bytes());
+        }
+        let n = (count - done).min(block.len());
+        if let Err(e) = copy_to_user(buf + done, &block[..n]) {
             return if done > 0 { Ok(done) } else { Err(e) };
         }
         done += n;
+        if done % 4096 == 0 && crate::sched::signal_pending() {
+            break;
+        }
     }
     Ok(done)
 }
