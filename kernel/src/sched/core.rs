@@ -342,8 +342,33 @@ pub fn set_current_state(state: u32) {
 
 /// Every tick, on every CPU (Linux: scheduler_tick). Interrupt context:
 /// nothing here allocates or frees.
+/// Whether this CPU's current interrupt came from user space.
+static IRQ_FROM_USER: [AtomicBool; NR_CPUS] = [const { AtomicBool::new(false) }; NR_CPUS];
+
+/// Set by the EL0 interrupt entry around the handler.
+pub fn set_irq_from_user(on: bool) {
+    IRQ_FROM_USER[smp_processor_id()].store(on, Relaxed);
+}
+
+/// Charges the tick to the running task, as user or system time (Linux:
+/// account_process_tick, tick-based accounting without
+/// VIRT_CPU_ACCOUNTING).
+fn account_process_tick(cpu: usize) {
+    // SAFETY: the running task cannot be freed while it runs here.
+    let Some(t) = (unsafe { super::task::current_ptr().as_ref() }) else { return };
+    if t.is_idle() {
+        return;
+    }
+    if IRQ_FROM_USER[cpu].load(Relaxed) {
+        t.utime.fetch_add(1, Relaxed);
+    } else {
+        t.stime.fetch_add(1, Relaxed);
+    }
+}
+
 pub(super) fn scheduler_tick() {
     let cpu = smp_processor_id();
+    account_process_tick(cpu);
     if cpu == 0 {
         crate::kernel::timer::run_timers();
         crate::mm::kswapd::kick();

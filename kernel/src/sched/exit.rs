@@ -43,6 +43,8 @@ pub fn do_exit(code: i32) -> ! {
     drop((files, fs));
     let sig = me.signal.clone();
     sig.min_flt.fetch_add(me.min_flt.load(Relaxed), Relaxed);
+    sig.utime.fetch_add(me.utime.load(Relaxed), Relaxed);
+    sig.stime.fetch_add(me.stime.load(Relaxed), Relaxed);
     let last = sig.thread_exited(me.pid, code);
     // Off the thread list: this breaks the task -> group -> task cycle.
     sig.threads.lock().retain(|t| !pagoda_klib::arc::Arc::ptr_eq(t, &me));
@@ -155,13 +157,18 @@ pub fn sys_wait4(pid: isize, wstatus: usize, options: usize, rusage: usize) -> K
             if let Some(i) = children.iter().position(|c| wanted(c) && c.signal.is_zombie()) {
                 let child = children.remove(i);
                 drop(children);
-                let faults = child.signal.min_flt.load(Relaxed) + child.signal.cmin_flt.load(Relaxed);
-                sig.cmin_flt.fetch_add(faults, Relaxed);
+                // The parent inherits the child's counts and its children's
+                // (Linux: wait_task_zombie's cutime/cmin_flt sums).
+                let cs = &child.signal;
+                sig.cmin_flt.fetch_add(cs.min_flt.load(Relaxed) + cs.cmin_flt.load(Relaxed), Relaxed);
+                sig.cutime.fetch_add(cs.utime.load(Relaxed) + cs.cutime.load(Relaxed), Relaxed);
+                sig.cstime.fetch_add(cs.stime.load(Relaxed) + cs.cstime.load(Relaxed), Relaxed);
                 if wstatus != 0 {
                     crate::mm::uaccess::copy_to_user(wstatus, &child.signal.exit_status().to_le_bytes())?;
                 }
                 if rusage != 0 {
-                    crate::syscall::rusage::put_rusage(rusage, 0, child.signal.min_flt.load(Relaxed))?;
+                    let (u, s) = (cs.utime.load(Relaxed), cs.stime.load(Relaxed));
+                    crate::syscall::rusage::put_rusage(rusage, u, s, cs.min_flt.load(Relaxed))?;
                 }
                 return Ok(child.tgid);
             }

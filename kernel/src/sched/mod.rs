@@ -29,8 +29,8 @@ mod wait;
 // Part of the API is used only by the tests until user tasks arrive.
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use self::core::{
-    cond_resched, leave_mm, loaded_mm, schedule, set_current_state, set_need_resched, wake_up_process,
-    yield_now,
+    cond_resched, leave_mm, loaded_mm, schedule, set_current_state, set_irq_from_user, set_need_resched,
+    wake_up_process, yield_now,
 };
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use exit::{de_thread, do_exit, do_group_exit, make_task_dead, reap, sys_wait4};

@@ -23,7 +23,7 @@ use crate::mm::mm_types::MmRef;
 use crate::sync::SpinLockIrq;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::*};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::Errno;
 
@@ -124,6 +124,10 @@ pub struct Task {
     pub(super) vfork_parent: AtomicBool,
     /// Written with 0 when the task exits (Linux: clear_child_tid).
     pub(super) clear_child_tid: AtomicUsize,
+    /// Ticks spent in user mode and in the kernel (Linux: utime, stime, in
+    /// jiffies here rather than ns).
+    pub utime: AtomicU64,
+    pub stime: AtomicU64,
     /// Page faults handled without I/O (Linux: min_flt; major faults come
     /// with swap and file reads).
     pub min_flt: AtomicUsize,
@@ -178,6 +182,8 @@ impl Task {
             mm: SpinLockIrq::new(None),
             entry,
             min_flt: AtomicUsize::new(0),
+            utime: AtomicU64::new(0),
+            stime: AtomicU64::new(0),
             sigaltstack: SpinLockIrq::new((0, 0, super::signal::SS_DISABLE)),
             clear_child_tid: AtomicUsize::new(0),
             vfork_parent: AtomicBool::new(false),

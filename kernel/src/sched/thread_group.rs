@@ -72,6 +72,12 @@ pub struct SignalStruct {
     pub(crate) cmin_flt: AtomicUsize,
     /// Faults of threads that have exited (Linux: signal->min_flt).
     pub(crate) min_flt: AtomicUsize,
+    /// CPU ticks of exited threads, user and system (Linux: utime, stime).
+    pub(crate) utime: AtomicU64,
+    pub(crate) stime: AtomicU64,
+    /// CPU ticks of reaped children (Linux: cutime, cstime).
+    pub(crate) cutime: AtomicU64,
+    pub(crate) cstime: AtomicU64,
 }
 
 impl SignalStruct {
@@ -95,6 +101,10 @@ impl SignalStruct {
             wait_chldexit: WaitQueue::new(),
             cmin_flt: AtomicUsize::new(0),
             min_flt: AtomicUsize::new(0),
+            utime: AtomicU64::new(0),
+            stime: AtomicU64::new(0),
+            cutime: AtomicU64::new(0),
+            cstime: AtomicU64::new(0),
         })
         .map_err(|_| Errno::ENOMEM)
     }
@@ -155,6 +165,17 @@ impl SignalStruct {
     /// choice between group_exit_code and the leader's exit_code).
     pub fn exit_status(&self) -> i32 {
         self.group_exit_code().unwrap_or_else(|| self.leader_code.load(Acquire))
+    }
+
+    /// (user, system) ticks of the whole process: live threads and exited
+    /// ones (Linux: thread_group_cputime).
+    pub fn cputime(&self) -> (u64, u64) {
+        let (mut u, mut s) = (self.utime.load(Relaxed), self.stime.load(Relaxed));
+        self.for_each_thread(|t| {
+            u += t.utime.load(Relaxed);
+            s += t.stime.load(Relaxed);
+        });
+        (u, s)
     }
 
     pub fn nr_threads(&self) -> usize {

@@ -1,8 +1,9 @@
 //! getrusage(2) and the struct rusage that wait4 fills (Linux:
 //! kernel/sys.c getrusage, k_getrusage).
 //!
-//! Pagoda counts page faults per thread; CPU times are not accounted yet
-//! (ru_utime and ru_stime read 0, as do the fields Linux itself leaves 0).
+//! Pagoda counts page faults per thread and charges CPU time a tick at a
+//! time (so times move in 10 ms steps at HZ=100). ru_maxrss is not kept
+//! yet (0); the fields Linux itself leaves 0 are 0.
 
 use crate::sched::current;
 use core::sync::atomic::Ordering::Relaxed;
@@ -14,14 +15,19 @@ const RUSAGE_THREAD: i32 = 1;
 
 /// The size of struct rusage on arm64: two timevals and 14 longs.
 const RUSAGE_SIZE: usize = 144;
-const RU_MAXRSS: usize = 32;
 const RU_MINFLT: usize = 64;
 const RU_MAJFLT: usize = 72;
 
-/// Writes a struct rusage with these counts to user memory.
-pub fn put_rusage(addr: usize, maxrss_kb: usize, min_flt: usize) -> KResult<()> {
+/// Writes a struct rusage with these user and system ticks and faults.
+pub fn put_rusage(addr: usize, utime: u64, stime: u64, min_flt: usize) -> KResult<()> {
     let mut b = [0u8; RUSAGE_SIZE];
-    b[RU_MAXRSS..RU_MAXRSS + 8].copy_from_slice(&(maxrss_kb as u64).to_le_bytes());
+    let hz = crate::kernel::time::hz().max(1);
+    for (off, ticks) in [(0, utime), (16, stime)] {
+        // struct timeval: seconds and microseconds.
+        let us = ticks * 1_000_000 / hz;
+        b[off..off + 8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
+        b[off + 8..off + 16].copy_from_slice(&(us % 1_000_000).to_le_bytes());
+    }
     b[RU_MINFLT..RU_MINFLT + 8].copy_from_slice(&(min_flt as u64).to_le_bytes());
     b[RU_MAJFLT..RU_MAJFLT + 8].copy_from_slice(&0u64.to_le_bytes());
     crate::mm::uaccess::copy_to_user(addr, &b)
@@ -31,16 +37,18 @@ pub fn put_rusage(addr: usize, maxrss_kb: usize, min_flt: usize) -> KResult<()> 
 /// reaped children, or the calling thread.
 pub fn sys_getrusage(who: i32, ru: usize) -> KResult<usize> {
     let me = current().ok_or(Errno::ESRCH)?;
-    let min_flt = match who {
+    let sig = &me.signal;
+    let (u, s, min_flt) = match who {
         RUSAGE_SELF => {
-            let mut n = me.signal.min_flt.load(Relaxed);
-            me.signal.for_each_thread(|t| n += t.min_flt.load(Relaxed));
-            n
+            let mut n = sig.min_flt.load(Relaxed);
+            sig.for_each_thread(|t| n += t.min_flt.load(Relaxed));
+            let (u, s) = sig.cputime();
+            (u, s, n)
         }
-        RUSAGE_CHILDREN => me.signal.cmin_flt.load(Relaxed),
-        RUSAGE_THREAD => me.min_flt.load(Relaxed),
+        RUSAGE_CHILDREN => (sig.cutime.load(Relaxed), sig.cstime.load(Relaxed), sig.cmin_flt.load(Relaxed)),
+        RUSAGE_THREAD => (me.utime.load(Relaxed), me.stime.load(Relaxed), me.min_flt.load(Relaxed)),
         _ => return Err(Errno::EINVAL),
     };
-    put_rusage(ru, 0, min_flt)?;
+    put_rusage(ru, u, s, min_flt)?;
     Ok(0)
 }

@@ -5,6 +5,7 @@
 //! set_tid_address). Every user pointer goes through uaccess.
 
 use crate::mm::uaccess::copy_to_user;
+use core::sync::atomic::Ordering::Relaxed;
 use pagoda_klib::errno::{Errno, KResult};
 
 /// The release glibc and uname(1) see: a Linux 6.1 that says it is Pagoda.
@@ -178,12 +179,24 @@ pub fn sys_gettimeofday(tv: usize, tz: usize) -> KResult<usize> {
 /// Clock ticks as user space counts them (Linux: USER_HZ).
 const USER_HZ: u64 = 100;
 
-/// times(2): struct tms (user, system, children's user and system time, in
-/// USER_HZ ticks) and the ticks since boot. Per-task CPU time is not
-/// accounted yet, so the four times are 0.
+/// Jiffies to USER_HZ clock ticks (Linux: jiffies_to_clock_t).
+pub fn jiffies_to_clock_t(j: u64) -> u64 {
+    j * USER_HZ / crate::kernel::time::hz().max(1)
+}
+
+/// times(2): struct tms (the process's user and system time, and its
+/// reaped children's, in USER_HZ ticks) and the ticks since boot. Time is
+/// charged a tick at a time to whoever the tick interrupts.
 pub fn sys_times(buf: usize) -> KResult<usize> {
     if buf != 0 {
-        copy_to_user(buf, &[0u8; 32])?;
+        let me = crate::sched::current().ok_or(Errno::ESRCH)?;
+        let (u, s) = me.signal.cputime();
+        let (cu, cs) = (me.signal.cutime.load(Relaxed), me.signal.cstime.load(Relaxed));
+        let mut b = [0u8; 32];
+        for (i, v) in [u, s, cu, cs].into_iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&jiffies_to_clock_t(v).to_le_bytes());
+        }
+        copy_to_user(buf, &b)?;
     }
     Ok((crate::arch::time::uptime_ns() / (1_000_000_000 / USER_HZ)) as usize)
 }

@@ -65,7 +65,11 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
         (VectorKind::Sync, true, 4) => el1h_sync(frame),
         (VectorKind::Irq, _, 5) => crate::kernel::irq::handle_irq(),
         (VectorKind::Irq, _, 9) => {
+            // The tick must know it interrupted user code (Linux:
+            // user_mode(get_irq_regs()) in update_process_times).
+            crate::sched::set_irq_from_user(true);
             crate::kernel::irq::handle_irq();
+            crate::sched::set_irq_from_user(false);
             exit_to_user_mode(frame);
         }
         (VectorKind::Sync, false, 8) => {
