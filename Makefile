@@ -87,7 +87,7 @@ ktest-kernel: deps $(KALLSYMS)
 	@cp $(KTEST_ELF) $(BUILD)/vmlinux-ktest
 
 # User programs: static Linux binaries, as a distribution would build them.
-$(BUILD)/rootfs/bin/%: user/%.c | deps
+$(BUILD)/rootfs/bin/%: user/%.c user/show.h | deps
 	@mkdir -p $(@D)
 	@$(USER_CC) $(USER_CFLAGS) -o $@ $<
 

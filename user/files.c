@@ -22,16 +22,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "show.h"
+
 #define BAD ((void *)16)
 
-static void show(const char *what, long r)
-{
-	if (r < 0)
-		printf("%s = %ld (%s)\n", what, r, strerrorname_np(errno));
-	else
-		printf("%s = %ld\n", what, r);
-	errno = 0;
-}
 
 static int cmp(const void *a, const void *b)
 {

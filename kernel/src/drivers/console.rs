@@ -123,6 +123,7 @@ fn uart_interrupt(_intid: u32) {
     u.clear_interrupts();
     drain_rx(&u);
     RX_WAIT.wake_up();
+    crate::fs::select::POLL_WAIT.wake_up();
 }
 
 /// Moves console input to interrupts (Linux: the pl011 driver's startup).

@@ -127,6 +127,17 @@ pub fn console_read(buf: usize, count: usize) -> KResult<usize> {
     }
 }
 
+/// Whether a read would find something: a finished line, end of file, or
+/// bytes in the receive ring (which may complete one).
+pub fn console_has_input() -> bool {
+    if let Some(l) = LDISC.try_lock() {
+        if !l.ready.is_empty() || l.eof {
+            return true;
+        }
+    }
+    console::has_input()
+}
+
 const TCGETS: u32 = 0x5401;
 const TCSETS: u32 = 0x5402;
 const TIOCGWINSZ: u32 = 0x5413;

@@ -8,6 +8,7 @@
 //! - `fdtable.rs`: descriptor tables and working directories;
 //! - `pipe.rs`: pipes;
 //! - `char_dev.rs`: the console as a terminal;
+//! - `select.rs`: ppoll (and so pause);
 //! - `binfmt_elf.rs`, `exec.rs`: the ELF loader and execve.
 //!
 //! The system calls on top are in syscall/open.rs, read_write.rs, fd.rs and
@@ -23,6 +24,7 @@ pub mod initramfs;
 pub mod inode;
 pub mod namei;
 pub mod pipe;
+pub mod select;
 
 use fdtable::{FilesRef, FsRef};
 use pagoda_klib::errno::{Errno, KResult};

@@ -85,6 +85,7 @@ impl Pipe {
                 self.len.fetch_sub(n, AcqRel);
                 drop(r);
                 self.wr_wait.wake_up();
+                super::select::POLL_WAIT.wake_up();
                 return Ok(n);
             }
             if self.writers.load(Acquire) == 0 {
@@ -144,6 +145,7 @@ impl Pipe {
                 self.len.fetch_add(n, AcqRel);
                 drop(r);
                 self.rd_wait.wake_up();
+                super::select::POLL_WAIT.wake_up();
                 done += n;
                 continue;
             }
@@ -172,6 +174,28 @@ impl Pipe {
         } else {
             self.readers.fetch_sub(1, AcqRel);
             self.wr_wait.wake_up();
+        }
+        super::select::POLL_WAIT.wake_up();
+    }
+
+    /// Readiness for ppoll (Linux: pipe_poll): the read end is readable
+    /// with bytes in the ring and hung up without writers; the write end is
+    /// writable with PIPE_BUF bytes of room and in error without readers.
+    pub fn poll(&self, writer: bool) -> u16 {
+        use super::select::*;
+        let len = self.len.load(Acquire);
+        if writer {
+            let mut m = if PIPE_SIZE - len >= PIPE_BUF { POLLOUT | POLLWRNORM } else { 0 };
+            if self.readers.load(Acquire) == 0 {
+                m |= POLLERR;
+            }
+            m
+        } else {
+            let mut m = if len > 0 { POLLIN | POLLRDNORM } else { 0 };
+            if self.writers.load(Acquire) == 0 {
+                m |= POLLHUP;
+            }
+            m
         }
     }
 }

@@ -139,15 +139,22 @@ const WALL_FLAGS: usize = 0x4000_0000 | 0x8000_0000 | 0x2000_0000; // __WALL, __
 
 /// wait4(2): reaps a zombie child and returns its PID and wait status
 /// (Linux: kernel/exit.c kernel_wait4 -> do_wait -> wait_task_zombie).
-/// `pid` -1 (or 0, as there are no process groups yet) means any child.
-/// Any thread of the parent may reap any child of its process.
+/// `pid` > 0 is that child, -1 any child, 0 any child in the caller's
+/// process group, < -1 any child in group -pid. Any thread of the parent
+/// may reap any child of its process.
 pub fn sys_wait4(pid: isize, wstatus: usize, options: usize, rusage: usize) -> KResult<usize> {
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL_FLAGS) != 0 {
         return Err(Errno::EINVAL);
     }
     let me = current().ok_or(Errno::ECHILD)?;
     let sig = &me.signal;
-    let wanted = |c: &TaskRef| pid <= 0 || c.tgid == pid as usize;
+    let my_pgid = sig.pgid.load(Relaxed);
+    let wanted = |c: &TaskRef| match pid {
+        -1 => true,
+        0 => c.signal.pgid.load(Relaxed) == my_pgid,
+        p if p < -1 => c.signal.pgid.load(Relaxed) == p.unsigned_abs(),
+        p => c.tgid == p as usize,
+    };
     loop {
         {
             let mut children = sig.children.lock();

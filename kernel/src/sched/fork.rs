@@ -132,6 +132,8 @@ pub fn copy_process(frame: &TrapFrame, args: &CloneArgs) -> KResult<usize> {
             child.set_rlimit(r, me.rlimit(r));
         }
         *child.signal.sigactions.lock() = *me.signal.sigactions.lock();
+        child.signal.pgid.store(me.signal.pgid.load(Relaxed), Relaxed);
+        child.signal.sid.store(me.signal.sid.load(Relaxed), Relaxed);
         child.signal.exit_signal.store(args.exit_signal, Relaxed);
     }
     // The mask is inherited; the alternate stack too, unless the child

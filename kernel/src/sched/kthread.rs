@@ -146,6 +146,7 @@ pub fn exec_mmap(mm: MmRef) {
         }
     }
     me.clear_kthread();
+    me.signal.did_exec.store(true, core::sync::atomic::Ordering::Relaxed);
     super::signal::flush_signal_handlers(&me);
     // A fresh program starts with zeroed FP/SIMD registers and no TLS
     // (Linux: flush_thread -> fpsimd_flush_thread, tls_thread_flush).

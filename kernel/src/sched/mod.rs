@@ -20,6 +20,7 @@ mod exit;
 pub mod fork;
 mod idle;
 mod kthread;
+mod pgrp;
 mod signal;
 pub mod stack;
 mod task;
@@ -40,9 +41,11 @@ pub use idle::{cpu_idle, fork_idle, init_idle, unfork_idle};
 pub use kthread::{
     exec_mmap, kthread_create, kthread_join, kthread_run, kthread_unuse_mm, kthread_use_mm, KThread,
 };
+pub use pgrp::{sys_getpgid, sys_getsid, sys_setpgid, sys_setsid};
 pub use signal::{
-    do_signal, force_sig_fault, has_handler, signal_pending, sys_kill, sys_rt_sigaction, sys_rt_sigprocmask,
-    sys_rt_sigreturn, sys_sigaltstack, sys_tgkill,
+    do_signal, force_sig_fault, has_handler, restore_saved_sigmask, set_temporary_sigmask, signal_pending,
+    sys_kill, sys_rt_sigaction, sys_rt_sigprocmask, sys_rt_sigreturn, sys_rt_sigsuspend, sys_sigaltstack,
+    sys_tgkill,
 };
 pub use signal::{send_signal, NSIG};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]

@@ -200,10 +200,25 @@ fn dequeue_signal(me: &Task) -> Option<usize> {
 }
 
 /// On the way back to user space: acts on the lowest pending unblocked
-/// signal (Linux: do_signal -> get_signal, handle_signal).
+/// signal (Linux: do_signal -> get_signal, handle_signal). If no handler
+/// ran, a mask saved by sigsuspend or ppoll comes back.
 pub fn do_signal(frame: &mut TrapFrame) {
-    let Some(me) = current() else { return };
-    while let Some(sig) = dequeue_signal(&me) {
+    let exit = {
+        let Some(me) = current() else { return };
+        let exit = __do_signal(&me, frame);
+        restore_saved_sigmask(&me);
+        exit
+    };
+    // No reference to the task may stay on this stack: do_group_exit does
+    // not return.
+    if let Some(code) = exit {
+        super::exit::do_group_exit(code)
+    }
+}
+
+/// Delivers what is deliverable; Some(wait status) if the process must die.
+fn __do_signal(me: &TaskRef, frame: &mut TrapFrame) -> Option<i32> {
+    while let Some(sig) = dequeue_signal(me) {
         let action = me.signal.sigactions.lock()[sig - 1];
         match action.handler {
             _ if sig == SIGKILL => {}
@@ -212,10 +227,12 @@ pub fn do_signal(frame: &mut TrapFrame) {
             SIG_DFL => {}
             _ => {
                 let info = me.fault_info.lock().take().filter(|i| i.0 == sig);
-                if setup_rt_frame(&me, frame, sig, &action, info).is_err() {
-                    // No room for the frame: Linux forces SIGSEGV.
-                    drop(me);
-                    super::exit::do_group_exit(11)
+                // After sigsuspend/ppoll the frame saves the caller's own
+                // mask, which rt_sigreturn brings back (Linux:
+                // sigmask_to_save).
+                let saved = me.saved_sigmask.lock().take().unwrap_or_else(|| me.blocked.load(Acquire));
+                if setup_rt_frame(me, frame, sig, &action, info, saved).is_err() {
+                    return Some(11); // no room for the frame: Linux forces SIGSEGV
                 }
                 let mut block = action.mask;
                 if action.flags & SA_NODEFER == 0 {
@@ -225,14 +242,14 @@ pub fn do_signal(frame: &mut TrapFrame) {
                 if action.flags & SA_RESETHAND != 0 {
                     me.signal.sigactions.lock()[sig - 1] = SigAction::DEFAULT;
                 }
-                return;
+                return None;
             }
         }
         // The default action kills the process: its wait status is the
         // signal (or the status of a group exit already under way).
-        drop(me);
-        super::exit::do_group_exit(sig as i32)
+        return Some(sig as i32);
     }
+    None
 }
 
 // The arm64 rt_sigframe (arch/arm64/kernel/signal.c, uapi/asm/sigcontext.h):
@@ -271,6 +288,7 @@ fn setup_rt_frame(
     sig: usize,
     a: &SigAction,
     info: Option<(usize, i32, u64)>,
+    saved_mask: u64,
 ) -> KResult<()> {
     let mut f = alloc::vec::Vec::new();
     f.try_reserve_exact(FRAME_SIZE).map_err(|_| Errno::ENOMEM)?;
@@ -281,7 +299,7 @@ fn setup_rt_frame(
     f[8..12].copy_from_slice(&code.to_le_bytes());
     put64(&mut f, 16, addr);
     // ucontext: the mask to restore, every register, the FP/SIMD record.
-    put64(&mut f, UC_SIGMASK, me.blocked.load(Acquire));
+    put64(&mut f, UC_SIGMASK, saved_mask);
     put64(&mut f, MC, addr);
     for (i, r) in frame.regs.iter().enumerate() {
         put64(&mut f, MC_REGS + 8 * i, *r);
@@ -425,6 +443,46 @@ const SIG_BLOCK: usize = 0;
 const SIG_UNBLOCK: usize = 1;
 const SIG_SETMASK: usize = 2;
 
+/// Waits with a temporary mask read from user memory (for ppoll and
+/// rt_sigsuspend; Linux: set_user_sigmask).
+pub fn set_temporary_sigmask(uaddr: usize, sigsetsize: usize) -> KResult<()> {
+    if sigsetsize != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let me = current().ok_or(Errno::ESRCH)?;
+    let mut b = [0u8; 8];
+    copy_from_user(&mut b, uaddr)?;
+    let mask = u64::from_le_bytes(b) & !(bit(SIGKILL) | bit(SIGSTOP));
+    let old = me.blocked.swap(mask, AcqRel);
+    me.saved_sigmask.lock().get_or_insert(old);
+    Ok(())
+}
+
+/// Puts back a mask saved by set_temporary_sigmask, if any (Linux:
+/// restore_saved_sigmask).
+pub fn restore_saved_sigmask(me: &Task) {
+    let saved = me.saved_sigmask.lock().take();
+    if let Some(m) = saved {
+        me.blocked.store(m, Release);
+    }
+}
+
+/// rt_sigsuspend(2): waits with `mask` until a signal is delivered; always
+/// EINTR, with the old mask restored by the handler's return.
+pub fn sys_rt_sigsuspend(mask: usize, sigsetsize: usize) -> KResult<usize> {
+    set_temporary_sigmask(mask, sigsetsize)?;
+    let me = current().ok_or(Errno::ESRCH)?;
+    loop {
+        me.set_state(TASK_INTERRUPTIBLE);
+        if signal_pending() {
+            break;
+        }
+        super::core::schedule();
+    }
+    me.set_state(TASK_RUNNING);
+    Err(Errno::EINTR)
+}
+
 /// rt_sigprocmask(2).
 pub fn sys_rt_sigprocmask(how: usize, set: usize, oset: usize, sigsetsize: usize) -> KResult<usize> {
     if sigsetsize != 8 {
@@ -454,14 +512,21 @@ pub fn sys_rt_sigprocmask(how: usize, set: usize, oset: usize, sigsetsize: usize
 }
 
 /// kill(2): `pid` > 0 is a process (any of its threads' TIDs names it,
-/// as in Linux). Signal 0 checks that the process exists. Process groups
-/// (pid 0 and < -1) and "everyone" (-1) come with process groups.
+/// as in Linux), 0 the caller's process group, -1 every process but init
+/// and the caller, < -1 the group -pid. Signal 0 checks that the target
+/// exists.
 pub fn sys_kill(pid: isize, sig: usize) -> KResult<usize> {
     if sig > NSIG {
         return Err(Errno::EINVAL);
     }
-    if pid <= 0 {
-        return Err(Errno::ESRCH);
+    match pid {
+        0 => {
+            let me = current().ok_or(Errno::ESRCH)?;
+            return super::pgrp::kill_pgrp(me.signal.pgid.load(Relaxed), sig);
+        }
+        -1 => return super::pgrp::kill_all(sig),
+        p if p < -1 => return super::pgrp::kill_pgrp(p.unsigned_abs(), sig),
+        _ => {}
     }
     let Some(t) = find_process(pid as usize) else {
         // A zombie waiting for its parent: Linux accepts and ignores.

@@ -107,6 +107,10 @@ pub struct Task {
     /// Signals sent to this thread (tgkill, faults), bit n-1 for signal n
     /// (Linux: pending.signal).
     pub(crate) pending: core::sync::atomic::AtomicU64,
+    /// The mask to restore after sigsuspend or ppoll waited with a
+    /// temporary one: the signal frame saves it, or it comes back when no
+    /// handler runs (Linux: saved_sigmask with TIF_RESTORE_SIGMASK).
+    pub(crate) saved_sigmask: SpinLockIrq<Option<u64>>,
     /// Blocked signals, bit n-1 for signal n (Linux: blocked).
     pub(crate) blocked: core::sync::atomic::AtomicU64,
     /// The si_code and si_addr of a pending fault signal (Linux: the
@@ -192,6 +196,7 @@ impl Task {
             fs: SpinLockIrq::new(None),
             pending: core::sync::atomic::AtomicU64::new(0),
             blocked: core::sync::atomic::AtomicU64::new(0),
+            saved_sigmask: SpinLockIrq::new(None),
             fault_info: SpinLockIrq::new(None),
             switches: AtomicUsize::new(0),
         };

@@ -67,6 +67,14 @@ pub struct SignalStruct {
     /// The signal the parent gets when the process ends (Linux: the
     /// leader's exit_signal, from clone's CSIGNAL bits; SIGCHLD for fork).
     pub(super) exit_signal: AtomicUsize,
+    /// The process group and session (Linux: the PIDTYPE_PGID and
+    /// PIDTYPE_SID pids). 0 is the kernel's own group and session, which
+    /// init and the processes it starts belong to until setsid/setpgid.
+    pub(crate) pgid: AtomicUsize,
+    pub(crate) sid: AtomicUsize,
+    /// Set once the process has exec'd: its parent may no longer move it to
+    /// another group (Linux: the clear PF_FORKNOEXEC).
+    pub(crate) did_exec: AtomicBool,
     /// Minor and major faults of reaped children, for getrusage
     /// (Linux: cmin_flt, cmaj_flt).
     pub(crate) cmin_flt: AtomicUsize,
@@ -90,6 +98,9 @@ impl SignalStruct {
             leader_code: AtomicI32::new(0),
             zombie: AtomicBool::new(false),
             exit_signal: AtomicUsize::new(0),
+            pgid: AtomicUsize::new(0),
+            sid: AtomicUsize::new(0),
+            did_exec: AtomicBool::new(false),
             sigactions: SpinLockIrq::new([SigAction::DEFAULT; NSIG]),
             shared_pending: AtomicU64::new(0),
             live: AtomicUsize::new(1),

@@ -74,13 +74,19 @@ pub const NR_TGKILL: u64 = 131;
 pub const NR_SIGALTSTACK: u64 = 132;
 pub const NR_RT_SIGACTION: u64 = 134;
 pub const NR_RT_SIGPROCMASK: u64 = 135;
+pub const NR_RT_SIGSUSPEND: u64 = 133;
 pub const NR_RT_SIGRETURN: u64 = 139;
+pub const NR_PPOLL: u64 = 73;
 pub const NR_REBOOT: u64 = 142;
 pub const NR_TIMES: u64 = 153;
 pub const NR_UNAME: u64 = 160;
 pub const NR_GETRLIMIT: u64 = 163;
 pub const NR_SETRLIMIT: u64 = 164;
 pub const NR_GETRUSAGE: u64 = 165;
+pub const NR_SETPGID: u64 = 154;
+pub const NR_GETPGID: u64 = 155;
+pub const NR_GETSID: u64 = 156;
+pub const NR_SETSID: u64 = 157;
 pub const NR_PRLIMIT64: u64 = 261;
 pub const NR_GETUID: u64 = 174;
 pub const NR_GETEUID: u64 = 175;
@@ -153,6 +159,10 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_TGKILL => crate::sched::sys_tgkill(a[0] as i32 as isize, a[1] as i32 as isize, a[2] as usize),
         NR_SIGALTSTACK => crate::sched::sys_sigaltstack(frame, a[0] as usize, a[1] as usize),
         NR_GETRUSAGE => rusage::sys_getrusage(a[0] as i32, a[1] as usize),
+        NR_SETPGID => crate::sched::sys_setpgid(a[0] as i32 as isize, a[1] as i32 as isize),
+        NR_GETPGID => crate::sched::sys_getpgid(a[0] as i32 as isize),
+        NR_GETSID => crate::sched::sys_getsid(a[0] as i32 as isize),
+        NR_SETSID => crate::sched::sys_setsid(),
         NR_CLONE3 => process::sys_clone3(frame, a[0] as usize, a[1] as usize),
         NR_GETPPID => process::sys_getppid(),
         NR_SET_TID_ADDRESS => sys::sys_set_tid_address(a[0] as usize),
@@ -168,6 +178,14 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
             crate::sched::sys_rt_sigprocmask(a[0] as usize, a[1] as usize, a[2] as usize, a[3] as usize)
         }
         NR_RT_SIGRETURN => crate::sched::sys_rt_sigreturn(frame),
+        NR_RT_SIGSUSPEND => crate::sched::sys_rt_sigsuspend(a[0] as usize, a[1] as usize),
+        NR_PPOLL => crate::fs::select::sys_ppoll(
+            a[0] as usize,
+            a[1] as usize,
+            a[2] as usize,
+            a[3] as usize,
+            a[4] as usize,
+        ),
         NR_REBOOT => sys::sys_reboot(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_TIMES => sys::sys_times(a[0] as usize),
         NR_GETTIMEOFDAY => sys::sys_gettimeofday(a[0] as usize, a[1] as usize),
