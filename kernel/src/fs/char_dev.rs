@@ -116,7 +116,7 @@ pub fn console_read(buf: usize, count: usize) -> KResult<usize> {
             }
         }
         if crate::sched::signal_pending() {
-            return Err(Errno::EINTR);
+            return Err(Errno::ERESTARTSYS);
         }
         if console::rx_irq_enabled() {
             console::RX_WAIT

@@ -5,9 +5,9 @@
 //! exists, and gets 0 (end of file) once no writer is left; a writer
 //! sleeps while the ring is full, and gets EPIPE with SIGPIPE once no
 //! reader is left. A write of at most PIPE_BUF bytes is atomic: it waits
-//! until all of it fits. O_NONBLOCK turns each wait into EAGAIN, and a
-//! signal ends it with EINTR (Linux restarts with SA_RESTART; Pagoda does
-//! not restart system calls yet).
+//! until all of it fits. O_NONBLOCK turns each wait into EAGAIN; a
+//! signal ends it with ERESTARTSYS (restarted after an SA_RESTART handler
+//! or a stop, EINTR otherwise), or with the bytes already moved.
 //!
 //! The ring is under a sleeping lock, since copying to or from user memory
 //! may fault; sleepers wait on wait queues and test the counters, which
@@ -103,7 +103,7 @@ impl Pipe {
                 && self.writers.load(Acquire) != 0
                 && crate::sched::signal_pending()
             {
-                return Err(Errno::EINTR);
+                return Err(Errno::ERESTARTSYS);
             }
         }
     }
@@ -159,7 +159,7 @@ impl Pipe {
                     || crate::sched::signal_pending()
             });
             if crate::sched::signal_pending() && PIPE_SIZE - self.len.load(Acquire) < need {
-                return if done > 0 { Ok(done) } else { Err(Errno::EINTR) };
+                return if done > 0 { Ok(done) } else { Err(Errno::ERESTARTSYS) };
             }
         }
         Ok(done)

@@ -74,7 +74,8 @@ pub fn sys_ppoll(ufds: usize, nfds: usize, tsp: usize, sigmask: usize, sigsetsiz
     let r = do_poll(&fds, ufds, deadline);
     // The temporary mask stays for the signal that ended the wait; any
     // other outcome restores it now (Linux: restore_saved_sigmask_unless).
-    if r != Err(Errno::EINTR) {
+    // ERESTARTNOHAND becomes EINTR if a handler runs, else ppoll restarts.
+    if r != Err(Errno::ERESTARTNOHAND) {
         if let Some(me) = crate::sched::current() {
             crate::sched::restore_saved_sigmask(&me);
         }
@@ -109,7 +110,7 @@ fn do_poll(fds: &[(i32, u16)], ufds: usize, deadline: Option<u64>) -> KResult<us
             return Ok(ready);
         }
         if crate::sched::signal_pending() {
-            return Err(Errno::EINTR);
+            return Err(Errno::ERESTARTNOHAND);
         }
         sleep_until_poll_event(deadline);
     }

@@ -114,7 +114,8 @@ fn get_futex_value_locked(uaddr: usize) -> KResult<u32> {
 }
 
 /// Sleeps while the word at `uaddr` holds `val`, until a FUTEX_WAKE whose
-/// bitset meets `bitset`, a signal (EINTR) or `deadline` on the monotonic
+/// bitset meets `bitset`, a signal (restarted, or EINTR after a handler
+/// without SA_RESTART) or `deadline` on the monotonic
 /// clock in ns (ETIMEDOUT). EAGAIN if the word already differs (Linux:
 /// futex_wait).
 pub fn futex_wait(
@@ -154,7 +155,7 @@ pub fn futex_wait(
             break;
         }
         if crate::sched::signal_pending() {
-            why = Err(Errno::EINTR);
+            why = Err(Errno::ERESTARTSYS);
             break;
         }
         match deadline {

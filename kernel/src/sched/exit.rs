@@ -28,6 +28,7 @@ pub fn do_exit(code: i32) -> ! {
     // the mappings down; a kernel thread's borrowed mm is just given back.
     // This CPU may keep it loaded lazily until it switches.
     if !me.is_kthread() {
+        super::jobctl::exit_group_stop(&me);
         mm_release(&me);
     }
     let mm = me.mm.lock().take();
@@ -161,6 +162,24 @@ pub fn sys_wait4(pid: isize, wstatus: usize, options: usize, rusage: usize) -> K
             if !children.iter().any(wanted) {
                 return Err(Errno::ECHILD);
             }
+            let untraced = options & WUNTRACED != 0;
+            let continued = options & WCONTINUED != 0;
+            // A stop or continue to report (Linux: wait_task_stopped,
+            // wait_task_continued): the child stays.
+            let report = children
+                .iter()
+                .filter(|c| wanted(c))
+                .find_map(|c| super::jobctl::wait_report(c, untraced, continued).map(|st| (c.tgid, st)));
+            if let Some((tgid, status)) = report {
+                drop(children);
+                if wstatus != 0 {
+                    crate::mm::uaccess::copy_to_user(wstatus, &status.to_le_bytes())?;
+                }
+                if rusage != 0 {
+                    crate::mm::uaccess::clear_user(rusage, 144)?;
+                }
+                return Ok(tgid);
+            }
             if let Some(i) = children.iter().position(|c| wanted(c) && c.signal.is_zombie()) {
                 let child = children.remove(i);
                 drop(children);
@@ -183,12 +202,15 @@ pub fn sys_wait4(pid: isize, wstatus: usize, options: usize, rusage: usize) -> K
         if options & WNOHANG != 0 {
             return Ok(0);
         }
+        let (untraced, continued) = (options & WUNTRACED != 0, options & WCONTINUED != 0);
         sig.wait_chldexit.wait_event_interruptible(|| {
             super::signal::signal_pending()
-                || sig.children.lock().iter().any(|c| wanted(c) && c.signal.is_zombie())
+                || sig.children.lock().iter().any(|c| {
+                    wanted(c) && (c.signal.is_zombie() || super::jobctl::has_report(c, untraced, continued))
+                })
         });
         if super::signal::signal_pending() {
-            return Err(Errno::EINTR);
+            return Err(Errno::ERESTARTSYS);
         }
     }
 }

@@ -19,6 +19,7 @@ mod core;
 mod exit;
 pub mod fork;
 mod idle;
+mod jobctl;
 mod kthread;
 mod pgrp;
 mod signal;
@@ -43,14 +44,14 @@ pub use kthread::{
 };
 pub use pgrp::{sys_getpgid, sys_getsid, sys_setpgid, sys_setsid};
 pub use signal::{
-    do_signal, force_sig_fault, has_handler, restore_saved_sigmask, set_temporary_sigmask, signal_pending,
-    sys_kill, sys_rt_sigaction, sys_rt_sigprocmask, sys_rt_sigreturn, sys_rt_sigsuspend, sys_sigaltstack,
-    sys_tgkill,
+    do_signal, force_sig_fault, has_handler, restart_pending, restore_saved_sigmask, set_temporary_sigmask,
+    signal_pending, sys_kill, sys_rt_sigaction, sys_rt_sigprocmask, sys_rt_sigreturn, sys_rt_sigsuspend,
+    sys_sigaltstack, sys_tgkill,
 };
 pub use signal::{send_signal, NSIG};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use task::{
-    current, current_pid_comm, nr_tasks, TaskRef, TASK_INTERRUPTIBLE, TASK_NEW, TASK_RUNNING,
+    current, current_pid_comm, nr_tasks, RestartBlock, TaskRef, TASK_INTERRUPTIBLE, TASK_NEW, TASK_RUNNING,
     TASK_UNINTERRUPTIBLE,
 };
 pub use wait::WaitQueue;

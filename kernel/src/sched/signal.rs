@@ -45,6 +45,7 @@ const SIG_IGN: usize = 1;
 // SA_SIGINFO (0x4) needs nothing: like Linux on arm64, every handler gets
 // x1 = &siginfo and x2 = &ucontext.
 pub const SA_ONSTACK: u64 = 0x0800_0000;
+pub const SA_RESTART: u64 = 0x1000_0000;
 pub const SA_RESTORER: u64 = 0x0400_0000;
 pub const SA_NODEFER: u64 = 0x4000_0000;
 pub const SA_RESETHAND: u64 = 0x8000_0000;
@@ -82,7 +83,10 @@ fn sig_ignored(t: &Task, sig: usize) -> bool {
 /// Whether `sig`, if delivered, would end the process: no handler and a
 /// default action that kills (Linux: sig_fatal).
 fn sig_fatal(t: &Task, sig: usize) -> bool {
-    sig == SIGKILL || (t.signal.sigactions.lock()[sig - 1].handler == SIG_DFL && !ignored_by_default(sig))
+    sig == SIGKILL
+        || (t.signal.sigactions.lock()[sig - 1].handler == SIG_DFL
+            && !ignored_by_default(sig)
+            && !super::jobctl::is_stop_signal(sig))
 }
 
 /// Sends `sig` to the thread `t` (tgkill, tkill).
@@ -101,6 +105,7 @@ pub fn group_send_sig(t: &Task, sig: usize) {
 /// blocks starts a group exit at once: every thread gets SIGKILL and is
 /// woken, so the process ends even where threads sleep.
 fn __send_signal(t: &Task, sig: usize, group: bool) {
+    super::jobctl::prepare_signal(t, sig);
     if sig_ignored(t, sig) {
         return; // Linux drops it at once
     }
@@ -125,7 +130,7 @@ fn __send_signal(t: &Task, sig: usize, group: bool) {
             sigs.start_group_exit(sig as i32);
             sigs.for_each_thread(|p| {
                 p.pending.fetch_or(bit(SIGKILL), Release);
-                try_to_wake_up(p, TASK_INTERRUPTIBLE);
+                try_to_wake_up(p, TASK_INTERRUPTIBLE | TASK_STOPPED);
             });
         }
         return;
@@ -178,10 +183,17 @@ fn deliverable(t: &Task) -> u64 {
     (t.pending.load(Acquire) | t.signal.shared_pending.load(Acquire)) & !t.blocked.load(Acquire)
 }
 
+/// Whether the current task's last system call asked to be restarted: the
+/// way out must go through do_signal even if the signal is gone (taken by
+/// another thread, or a stop that a SIGCONT ended).
+pub fn restart_pending() -> bool {
+    current().is_some_and(|t| t.restart_x0.lock().is_some())
+}
+
 /// Whether the current task has an unblocked signal to act on (Linux:
 /// signal_pending).
 pub fn signal_pending() -> bool {
-    current().is_some_and(|t| deliverable(&t) != 0)
+    current().is_some_and(|t| deliverable(&t) != 0 || t.jobctl_stop.load(Acquire))
 }
 
 /// Takes the lowest deliverable signal off the pending sets, the thread's
@@ -205,7 +217,8 @@ fn dequeue_signal(me: &Task) -> Option<usize> {
 pub fn do_signal(frame: &mut TrapFrame) {
     let exit = {
         let Some(me) = current() else { return };
-        let exit = __do_signal(&me, frame);
+        let restart = me.restart_x0.lock().take();
+        let exit = __do_signal(&me, frame, restart);
         restore_saved_sigmask(&me);
         exit
     };
@@ -216,16 +229,52 @@ pub fn do_signal(frame: &mut TrapFrame) {
     }
 }
 
+/// The system call number restart_syscall has (Linux: __NR_restart_syscall).
+const NR_RESTART_SYSCALL: u64 = 128;
+
+/// Makes the interrupted system call run again when the thread returns to
+/// user space: back to the `svc` with its first argument (Linux: the
+/// restart part of arm64's do_signal). RESTARTBLOCK goes through
+/// restart_syscall instead.
+fn restart_syscall(frame: &mut TrapFrame, orig_x0: u64) {
+    if frame.regs[0] as i64 == Errno::ERESTART_RESTARTBLOCK.as_syscall_ret() as i64 {
+        frame.regs[8] = NR_RESTART_SYSCALL;
+    }
+    frame.regs[0] = orig_x0;
+    frame.pc -= 4;
+}
+
 /// Delivers what is deliverable; Some(wait status) if the process must die.
-fn __do_signal(me: &TaskRef, frame: &mut TrapFrame) -> Option<i32> {
-    while let Some(sig) = dequeue_signal(me) {
+/// `restart` is the first argument of a system call that returned an
+/// ERESTART code: it is restarted, or fails with EINTR if a handler runs
+/// and the code says so.
+fn __do_signal(me: &TaskRef, frame: &mut TrapFrame, restart: Option<u64>) -> Option<i32> {
+    loop {
+        if me.jobctl_stop.load(Acquire) {
+            super::jobctl::park(me);
+        }
+        let Some(sig) = dequeue_signal(me) else { break };
         let action = me.signal.sigactions.lock()[sig - 1];
         match action.handler {
             _ if sig == SIGKILL => {}
             SIG_IGN => continue,
             SIG_DFL if ignored_by_default(sig) => continue,
+            SIG_DFL if super::jobctl::is_stop_signal(sig) => {
+                super::jobctl::do_signal_stop(me, sig);
+                continue;
+            }
             SIG_DFL => {}
             _ => {
+                if let Some(orig_x0) = restart {
+                    let code = Errno(-(frame.regs[0] as i64) as i32);
+                    let again = code == Errno::ERESTARTNOINTR
+                        || (code == Errno::ERESTARTSYS && action.flags & SA_RESTART != 0);
+                    if again {
+                        restart_syscall(frame, orig_x0);
+                    } else {
+                        frame.regs[0] = Errno::EINTR.as_syscall_ret() as u64;
+                    }
+                }
                 let info = me.fault_info.lock().take().filter(|i| i.0 == sig);
                 // After sigsuspend/ppoll the frame saves the caller's own
                 // mask, which rt_sigreturn brings back (Linux:
@@ -248,6 +297,10 @@ fn __do_signal(me: &TaskRef, frame: &mut TrapFrame) -> Option<i32> {
         // The default action kills the process: its wait status is the
         // signal (or the status of a group exit already under way).
         return Some(sig as i32);
+    }
+    // No handler ran: the interrupted call goes on as if nothing happened.
+    if let Some(orig_x0) = restart {
+        restart_syscall(frame, orig_x0);
     }
     None
 }
@@ -467,8 +520,9 @@ pub fn restore_saved_sigmask(me: &Task) {
     }
 }
 
-/// rt_sigsuspend(2): waits with `mask` until a signal is delivered; always
-/// EINTR, with the old mask restored by the handler's return.
+/// rt_sigsuspend(2): waits with `mask` until a signal is delivered; EINTR
+/// once a handler ran (ERESTARTNOHAND: without one it waits again), with
+/// the old mask restored by the handler's return.
 pub fn sys_rt_sigsuspend(mask: usize, sigsetsize: usize) -> KResult<usize> {
     set_temporary_sigmask(mask, sigsetsize)?;
     let me = current().ok_or(Errno::ESRCH)?;
@@ -480,7 +534,7 @@ pub fn sys_rt_sigsuspend(mask: usize, sigsetsize: usize) -> KResult<usize> {
         super::core::schedule();
     }
     me.set_state(TASK_RUNNING);
-    Err(Errno::EINTR)
+    Err(Errno::ERESTARTNOHAND)
 }
 
 /// rt_sigprocmask(2).

@@ -44,6 +44,15 @@ impl core::fmt::Display for Comm {
     }
 }
 
+/// An interrupted sleep that restart_syscall resumes (Linux: struct
+/// restart_block, its nanosleep variant).
+#[derive(Clone, Copy, Debug)]
+pub enum RestartBlock {
+    /// nanosleep until `deadline` (monotonic ns); the time left goes to
+    /// `rem` if the sleep is interrupted again.
+    Nanosleep { deadline: u64, rem: usize },
+}
+
 /// A counted reference to a task (Linux: a `task_struct *` with a reference).
 pub type TaskRef = Arc<Task>;
 
@@ -52,6 +61,7 @@ pub type TaskRef = Arc<Task>;
 pub const TASK_RUNNING: u32 = 0x0000;
 pub const TASK_INTERRUPTIBLE: u32 = 0x0001;
 pub const TASK_UNINTERRUPTIBLE: u32 = 0x0002;
+pub const TASK_STOPPED: u32 = 0x0004;
 pub const TASK_DEAD: u32 = 0x0080;
 pub const TASK_NEW: u32 = 0x0800;
 /// The states a plain wake-up ends (Linux: TASK_NORMAL).
@@ -107,6 +117,15 @@ pub struct Task {
     /// Signals sent to this thread (tgkill, faults), bit n-1 for signal n
     /// (Linux: pending.signal).
     pub(crate) pending: core::sync::atomic::AtomicU64,
+    /// This thread must stop for its process's group stop (Linux:
+    /// JOBCTL_STOP_PENDING).
+    pub(crate) jobctl_stop: AtomicBool,
+    /// The first argument of a system call that returned one of the
+    /// ERESTART codes, to restart it with (Linux: orig_x0 in pt_regs).
+    pub(crate) restart_x0: SpinLockIrq<Option<u64>>,
+    /// How restart_syscall resumes an interrupted sleep (Linux:
+    /// restart_block).
+    pub(crate) restart_block: SpinLockIrq<Option<RestartBlock>>,
     /// The mask to restore after sigsuspend or ppoll waited with a
     /// temporary one: the signal frame saves it, or it comes back when no
     /// handler runs (Linux: saved_sigmask with TIF_RESTORE_SIGMASK).
@@ -197,6 +216,9 @@ impl Task {
             pending: core::sync::atomic::AtomicU64::new(0),
             blocked: core::sync::atomic::AtomicU64::new(0),
             saved_sigmask: SpinLockIrq::new(None),
+            jobctl_stop: AtomicBool::new(false),
+            restart_x0: SpinLockIrq::new(None),
+            restart_block: SpinLockIrq::new(None),
             fault_info: SpinLockIrq::new(None),
             switches: AtomicUsize::new(0),
         };
@@ -313,6 +335,7 @@ impl Task {
             TASK_RUNNING => 'R',
             TASK_INTERRUPTIBLE => 'S',
             TASK_UNINTERRUPTIBLE => 'D',
+            TASK_STOPPED => 'T',
             TASK_DEAD => 'Z',
             _ => 'N',
         }

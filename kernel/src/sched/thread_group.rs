@@ -30,6 +30,23 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::Errno;
 
+/// Job control: a group stop under way or done, and what the parent has
+/// not been told yet (Linux: SIGNAL_STOP_STOPPED, group_stop_count,
+/// group_exit_code for the stop signal, SIGNAL_CLD_*).
+#[derive(Default)]
+pub struct JobCtl {
+    /// The signal that stops the group; 0 when it runs.
+    pub stop_sig: usize,
+    /// Threads that have not parked yet.
+    pub stopping: usize,
+    /// Every thread has parked.
+    pub stopped: bool,
+    /// wait4(WUNTRACED) has a stop to report.
+    pub report_stop: bool,
+    /// wait4(WCONTINUED) has a continue to report.
+    pub report_cont: bool,
+}
+
 /// The process-wide state of a thread group.
 pub struct SignalStruct {
     /// Signal dispositions (Linux: sighand->action).
@@ -67,6 +84,8 @@ pub struct SignalStruct {
     /// The signal the parent gets when the process ends (Linux: the
     /// leader's exit_signal, from clone's CSIGNAL bits; SIGCHLD for fork).
     pub(super) exit_signal: AtomicUsize,
+    /// Job control state (stop and continue).
+    pub jobctl: SpinLockIrq<JobCtl>,
     /// The process group and session (Linux: the PIDTYPE_PGID and
     /// PIDTYPE_SID pids). 0 is the kernel's own group and session, which
     /// init and the processes it starts belong to until setsid/setpgid.
@@ -98,6 +117,13 @@ impl SignalStruct {
             leader_code: AtomicI32::new(0),
             zombie: AtomicBool::new(false),
             exit_signal: AtomicUsize::new(0),
+            jobctl: SpinLockIrq::new(JobCtl {
+                stop_sig: 0,
+                stopping: 0,
+                stopped: false,
+                report_stop: false,
+                report_cont: false,
+            }),
             pgid: AtomicUsize::new(0),
             sid: AtomicUsize::new(0),
             did_exec: AtomicBool::new(false),

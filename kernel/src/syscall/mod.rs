@@ -67,6 +67,7 @@ pub const NR_SET_TID_ADDRESS: u64 = 96;
 pub const NR_NANOSLEEP: u64 = 101;
 pub const NR_CLOCK_GETTIME: u64 = 113;
 pub const NR_CLOCK_GETRES: u64 = 114;
+pub const NR_CLOCK_NANOSLEEP: u64 = 115;
 pub const NR_SCHED_YIELD: u64 = 124;
 pub const NR_KILL: u64 = 129;
 pub const NR_TKILL: u64 = 130;
@@ -74,6 +75,7 @@ pub const NR_TGKILL: u64 = 131;
 pub const NR_SIGALTSTACK: u64 = 132;
 pub const NR_RT_SIGACTION: u64 = 134;
 pub const NR_RT_SIGPROCMASK: u64 = 135;
+pub const NR_RESTART_SYSCALL: u64 = 128;
 pub const NR_RT_SIGSUSPEND: u64 = 133;
 pub const NR_RT_SIGRETURN: u64 = 139;
 pub const NR_PPOLL: u64 = 73;
@@ -167,6 +169,10 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_GETPPID => process::sys_getppid(),
         NR_SET_TID_ADDRESS => sys::sys_set_tid_address(a[0] as usize),
         NR_NANOSLEEP => sys::sys_nanosleep(a[0] as usize, a[1] as usize),
+        NR_RESTART_SYSCALL => sys::sys_restart_syscall(),
+        NR_CLOCK_NANOSLEEP => {
+            sys::sys_clock_nanosleep(a[0] as usize, a[1] as usize, a[2] as usize, a[3] as usize)
+        }
         NR_CLOCK_GETTIME => sys::sys_clock_gettime(a[0] as usize, a[1] as usize),
         NR_CLOCK_GETRES => sys::sys_clock_getres(a[0] as usize, a[1] as usize),
         NR_SCHED_YIELD => sys::sys_sched_yield(),
@@ -222,6 +228,16 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         Ok(v) => v as u64,
         Err(e) => e.as_syscall_ret() as u64,
     };
+    // A signal interrupted it: the way out restarts it or turns the code
+    // into EINTR, and needs the first argument for a restart (Linux keeps
+    // orig_x0 in pt_regs).
+    if let Err(e) = ret {
+        if e.is_restart() {
+            if let Some(me) = crate::sched::current() {
+                *me.restart_x0.lock() = Some(a[0]);
+            }
+        }
+    }
 }
 
 /// An unimplemented system call (Linux: sys_ni_syscall).

@@ -65,19 +65,60 @@ pub fn sys_clock_getres(clock: usize, ts: usize) -> KResult<usize> {
 }
 
 /// nanosleep(2): sleeps at least the requested time (rounded up to
-/// ticks); a signal ends it early with EINTR.
-pub fn sys_nanosleep(req: usize, _rem: usize) -> KResult<usize> {
+/// ticks). A signal interrupts it: the time left goes to `rem`, and the
+/// sleep resumes through restart_syscall unless a handler runs, when it
+/// fails with EINTR (Linux: hrtimer_nanosleep's restart block).
+pub fn sys_nanosleep(req: usize, rem: usize) -> KResult<usize> {
     let ns = crate::kernel::futex::get_timespec_ns(req)?;
-    let end = crate::arch::time::uptime_ns().saturating_add(ns);
-    while crate::arch::time::uptime_ns() < end {
-        let left = end - crate::arch::time::uptime_ns();
+    nanosleep_until(crate::arch::time::uptime_ns().saturating_add(ns), rem)
+}
+
+const TIMER_ABSTIME: usize = 1;
+
+/// clock_nanosleep(2), which glibc's nanosleep and sleep use: a relative
+/// sleep, or with TIMER_ABSTIME until a time of `clock`. Pagoda's clocks
+/// all count from boot (no RTC yet), so they are the same clock here.
+pub fn sys_clock_nanosleep(clock: usize, flags: usize, req: usize, rem: usize) -> KResult<usize> {
+    match clock {
+        CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    let ns = crate::kernel::futex::get_timespec_ns(req)?;
+    if flags & TIMER_ABSTIME != 0 {
+        // No time left to report for an absolute sleep.
+        nanosleep_until(ns, 0)
+    } else {
+        nanosleep_until(crate::arch::time::uptime_ns().saturating_add(ns), rem)
+    }
+}
+
+/// Sleeps until `deadline` (monotonic ns), or until a signal.
+fn nanosleep_until(deadline: u64, rem: usize) -> KResult<usize> {
+    while crate::arch::time::uptime_ns() < deadline {
+        let left = deadline - crate::arch::time::uptime_ns();
         crate::sched::set_current_state(crate::sched::TASK_INTERRUPTIBLE);
         crate::kernel::timer::schedule_timeout(crate::kernel::time::nsecs_to_jiffies(left));
         if crate::sched::signal_pending() {
-            return Err(Errno::EINTR);
+            if rem != 0 {
+                write_timespec(rem, deadline.saturating_sub(crate::arch::time::uptime_ns()))?;
+            }
+            let me = crate::sched::current().ok_or(Errno::EINTR)?;
+            *me.restart_block.lock() = Some(crate::sched::RestartBlock::Nanosleep { deadline, rem });
+            return Err(Errno::ERESTART_RESTARTBLOCK);
         }
     }
     Ok(0)
+}
+
+/// restart_syscall(2): resumes the sleep a signal interrupted (Linux:
+/// sys_restart_syscall -> restart_block.fn). EINTR if there is none.
+pub fn sys_restart_syscall() -> KResult<usize> {
+    let me = crate::sched::current().ok_or(Errno::EINTR)?;
+    let block = me.restart_block.lock().take();
+    match block {
+        Some(crate::sched::RestartBlock::Nanosleep { deadline, rem }) => nanosleep_until(deadline, rem),
+        None => Err(Errno::EINTR),
+    }
 }
 
 const GRND_NONBLOCK: usize = 1;

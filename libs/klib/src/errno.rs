@@ -73,9 +73,21 @@ errnos! {
     ENOTSOCK = 88, "Socket operation on non-socket";
     EOVERFLOW = 75, "Value too large for defined data type";
     ETIMEDOUT = 110, "Connection timed out";
+    // Kernel-internal: a system call a signal interrupted, to be restarted
+    // or turned into EINTR on the way out (include/linux/errno.h). They
+    // never reach user space.
+    ERESTARTSYS = 512, "Restart if the handler has SA_RESTART";
+    ERESTARTNOINTR = 513, "Restart always";
+    ERESTARTNOHAND = 514, "Restart unless a handler runs";
+    ERESTART_RESTARTBLOCK = 516, "Restart through restart_syscall";
 }
 
 impl Errno {
+    /// Whether this is one of the kernel-internal restart codes.
+    pub fn is_restart(self) -> bool {
+        matches!(self.0, 512 | 513 | 514 | 516)
+    }
+
     /// The value a system call returns: `-errno`.
     pub fn as_syscall_ret(self) -> isize {
         -(self.0 as isize)

@@ -217,7 +217,7 @@ pub fn exit_to_user_mode(frame: &mut TrapFrame) {
     // Signal work may sleep (a frame written to a page not yet faulted in,
     // an exit freeing the address space): interrupts on, as in Linux's
     // do_notify_resume, and off again for the return.
-    if crate::sched::signal_pending() {
+    if crate::sched::signal_pending() || crate::sched::restart_pending() {
         crate::arch::irqflags::local_irq_enable();
         crate::sched::do_signal(frame);
         crate::arch::irqflags::local_irq_disable();
