@@ -113,8 +113,8 @@ boot "SMP=4: four CPUs, threads spread over them" "SMP=4" 'cpus\nps\nirqs\npower
   "${TS}CPU3: Booted secondary processor 0x0000000003 \\[0x410fd083\\]" \
   "${TS}SMP: Total of 4 processors activated." \
   "^  3  0x0000000003  0x410fd083  Cortex-A72 r0p3 +online" \
-  "^ +[0-9]+ +[1-3] +[RS] +[0-9]+ +kswapd0$" \
-  "^ +0 +3 +I +[0-9]+ +swapper/3$" \
+  "^ +[0-9]+ +[0-9]+ +0 +[1-3] +[RS] +[0-9]+ +[0-9]+\\.[0-9]{2} +kswapd0$" \
+  "^ +0 +0 +0 +3 +I +[0-9]+ +[0-9]+\\.[0-9]{2} +swapper/3$" \
   "^ +27: +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +GICv2  27 Level  arch_timer$"
 boot "GICv3 (gic-version=3) with SMP=2" "MACHINE=virt,gic-version=3 SMP=2" 'irqs\npoweroff\n' "${COMMON[@]}" \
   "${TS}GICv3: [0-9]+ irq lines, distributor at 0x8000000, redistributors at 0x80a0000" \

@@ -4,7 +4,7 @@
  * Linux's rules and errors; kill(0, ...) and kill(-pgid, ...) reach every
  * member; wait4(0) and wait4(-pgid) reap by group; pause() and
  * sigsuspend() sleep until a handler runs; ppoll() reports pipe readiness,
- * hang-up and timeouts.
+ * hang-up and timeouts; an orphan's parent becomes init.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -139,5 +139,24 @@ int main(void)
 	show("ppoll(nothing, no timeout) until a signal", ppoll(NULL, 0, NULL, NULL));
 	printf("  the handler ran: %d\n", got == SIGUSR1);
 	waitpid(k, NULL, 0);
+
+	/* An orphan gets init as its parent. */
+	int o[2];
+	pipe(o);
+	pid_t mid = fork();
+	if (mid == 0) {
+		if (fork() == 0) {
+			struct timespec t = {0, 10 * 1000 * 1000};
+			for (int i = 0; i < 100 && getppid() != 1; i++)
+				nanosleep(&t, NULL);
+			char r = getppid() == 1 ? '1' : '0';
+			write(o[1], &r, 1);
+			_exit(0);
+		}
+		_exit(0);
+	}
+	waitpid(mid, NULL, 0);
+	read(o[0], &c, 1);
+	printf("an orphan's parent is now init (pid 1): %c\n", c);
 	return 0;
 }

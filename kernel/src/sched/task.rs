@@ -417,16 +417,24 @@ pub fn current_pid_comm(w: impl FnOnce(usize, &str)) {
     }
 }
 
-/// `ps`: every task with its CPU, state and switch count.
+/// `ps`: every task (each thread of a process: TGID is the process) with
+/// its parent, CPU, state, switch count and CPU time (user + system, in
+/// seconds).
 pub fn show_tasks() {
-    crate::kprintln!("  PID  CPU  STATE  SWITCHES  COMMAND");
+    crate::kprintln!("  PID   TGID   PPID  CPU  STATE  SWITCHES     TIME  COMMAND");
+    let hz = crate::kernel::time::hz().max(1);
     for t in TASKS.lock().iter() {
+        let ticks = t.utime.load(Relaxed) + t.stime.load(Relaxed);
         crate::kprintln!(
-            "{:5}  {:3}  {:5}  {:8}  {}",
+            "{:5}  {:5}  {:5}  {:3}  {:5}  {:8}  {:4}.{:02}  {}",
             t.pid,
+            t.tgid,
+            if t.is_kthread() { 0 } else { t.ppid() },
             t.cpu(),
             t.state_char(),
             t.switches.load(Relaxed),
+            ticks / hz,
+            ticks % hz * 100 / hz,
             t.name()
         );
     }
