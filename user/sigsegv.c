@@ -3,7 +3,9 @@
  * SA_SIGINFO reads si_code and si_addr and leaves with siglongjmp, which
  * restores the signal mask; a handler that returns resumes the program
  * through rt_sigreturn; a stack overflow is caught on an alternate stack
- * (sigaltstack + SA_ONSTACK), and sigaltstack reports Linux's errors.
+ * (sigaltstack + SA_ONSTACK), and sigaltstack reports Linux's errors; a
+ * misaligned exclusive load raises SIGBUS with BUS_ADRALN, and a brk
+ * instruction SIGTRAP with TRAP_BRKPT.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -114,5 +116,26 @@ int main(void)
 		printf("stack overflow: SIGSEGV handled on the alternate stack: %s\n", on_alt ? "yes" : "no");
 	sigaltstack(NULL, &old);
 	printf("after: ss_flags %d, ss_size is ours: %d\n", old.ss_flags, old.ss_size == sizeof(altstack));
+
+	/* An exclusive load must be aligned: SIGBUS, BUS_ADRALN. */
+	static long words[2];
+	char *odd = (char *)words + 1;
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, NULL);
+	if (sigsetjmp(env, 1) == 0) {
+		long v;
+		__asm__ volatile("ldxr %0, [%1]" : "=r"(v) : "r"(odd) : "memory");
+		printf("no fault on a misaligned ldxr? %ld\n", v);
+	} else {
+		printf("caught signal %d (SIGBUS), si_code %d (BUS_ADRALN), si_addr is the address: %d\n", fault_sig,
+		       fault_code, fault_addr == odd);
+	}
+	sigaction(SIGTRAP, &sa, NULL);
+	if (sigsetjmp(env, 1) == 0) {
+		__builtin_trap();
+	} else {
+		printf("caught signal %d (SIGTRAP), si_code %d (TRAP_BRKPT)\n", fault_sig, fault_code);
+	}
 	return 0;
 }

@@ -128,17 +128,35 @@ fn el0_sync(frame: &mut TrapFrame) {
     match esr.ec() {
         esr::ec::SVC64 => crate::syscall::invoke_syscall(frame),
         esr::ec::DABT_LOW | esr::ec::IABT_LOW => do_page_fault(frame, esr),
+        // Linux: do_sp_pc_abort.
+        esr::ec::PC_ALIGN => user_fault(frame, SIGBUS, BUS_ADRALN, "PC alignment exception", frame.far),
+        esr::ec::SP_ALIGN => user_fault(frame, SIGBUS, BUS_ADRALN, "SP alignment exception", frame.sp),
+        // A brk no debugger claims (Linux: brk_handler -> arm64_notify_die).
+        esr::ec::BRK64 => user_fault(frame, SIGTRAP, TRAP_BRKPT, "BRK", frame.pc),
         _ => user_fault(frame, SIGILL, ILL_ILLOPC, "unhandled exception", frame.pc),
     }
     crate::arch::irqflags::local_irq_disable();
 }
 
-/// A user instruction or data abort (Linux: do_mem_abort -> do_page_fault):
-/// the mm fault handler brings the page in, or the task gets SIGSEGV
-/// (SIGKILL when memory ran out, where Linux would run the OOM killer).
+/// A user instruction or data abort (Linux: do_mem_abort, which picks the
+/// handler by the fault status code). Translation, access-flag and
+/// permission faults go to the mm fault handler, which brings the page in,
+/// or the task gets SIGSEGV (SIGKILL when memory ran out, where Linux would
+/// run the OOM killer). An alignment fault is SIGBUS/BUS_ADRALN, an
+/// external abort SIGBUS/BUS_OBJERR, anything else SIGKILL: retrying those
+/// would fault again forever.
 fn do_page_fault(frame: &mut TrapFrame, esr: Esr) {
     use crate::mm::memory::{handle_mm_fault, FaultError};
+    use pagoda_klib::esr::FaultKind;
     let far = if esr.fnv() { 0 } else { frame.far as usize };
+    match esr.fault_kind() {
+        FaultKind::Translation(_) | FaultKind::AccessFlag(_) | FaultKind::Permission(_) => {}
+        FaultKind::Alignment => return user_fault(frame, SIGBUS, BUS_ADRALN, "alignment fault", far as u64),
+        FaultKind::Other if (0x10..=0x1f).contains(&esr.fsc()) => {
+            return user_fault(frame, SIGBUS, BUS_OBJERR, "external abort", far as u64)
+        }
+        FaultKind::Other => return user_fault(frame, SIGKILL, 0x80, "unhandled fault", far as u64),
+    }
     let exec = esr.ec() == esr::ec::IABT_LOW;
     let write = !exec && esr.wnr();
     let result = match crate::sched::current().and_then(|t| t.mm()) {
@@ -165,6 +183,15 @@ fn kernel_fault_on_user_address(frame: &TrapFrame, esr: Esr) -> bool {
     const PSTATE_I: u64 = 1 << 7;
     let far = frame.far as usize;
     if esr.fnv() || far >= crate::arch::mm::layout::TASK_SIZE || frame.pstate & PSTATE_I != 0 {
+        return false;
+    }
+    // Only a fault a page can fix; anything else would recur forever.
+    if !matches!(
+        esr.fault_kind(),
+        pagoda_klib::esr::FaultKind::Translation(_)
+            | pagoda_klib::esr::FaultKind::AccessFlag(_)
+            | pagoda_klib::esr::FaultKind::Permission(_)
+    ) {
         return false;
     }
     if crate::arch::mm::extable::search_exception_tables(frame.pc as usize).is_none() {
@@ -202,6 +229,11 @@ fn user_fault(frame: &TrapFrame, sig: i32, code: i32, what: &str, addr: u64) {
 }
 
 /// si_code values (Linux: include/uapi/asm-generic/siginfo.h).
+const BUS_ADRALN: i32 = 1;
+const TRAP_BRKPT: i32 = 1;
+/// Linux's SIGTRAP.
+const SIGTRAP: i32 = 5;
+const BUS_OBJERR: i32 = 3;
 const SEGV_MAPERR: i32 = 1;
 const SEGV_ACCERR: i32 = 2;
 const ILL_ILLOPC: i32 = 1;
@@ -290,6 +322,8 @@ fn die(str: &str, frame: &TrapFrame) -> ! {
 /// Linux's signal number for a bad memory access: the exit code of a
 /// kernel thread killed by an oops.
 pub const SIGSEGV: i32 = 11;
+/// Linux's SIGBUS.
+pub const SIGBUS: i32 = 7;
 
 extern "C" {
     static overflow_stacks: u8;
