@@ -26,6 +26,9 @@ static TIMERS: SpinLockIrq<Vec<Timer>> = SpinLockIrq::new(Vec::new());
 /// last (the sleeper's del_timer waits for this lock before it can exit).
 pub fn run_timers() {
     let now = jiffies();
+    if now.is_multiple_of(crate::kernel::time::hz().max(1)) {
+        check_lost_wakeups(now);
+    }
     let mut timers = TIMERS.lock();
     let mut i = 0;
     while i < timers.len() {
@@ -36,6 +39,40 @@ pub fn run_timers() {
             i += 1;
         }
     }
+}
+
+/// Lost wake-ups reported so far (the check reports each sleeper once).
+pub static LOST_WAKEUPS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Once a second, from CPU 0's tick: a task still asleep a second after
+/// its timed sleep should have ended lost its wake-up. Say so with what the
+/// scheduler thinks of it, for whoever debugs the hang (a debugging aid in
+/// the spirit of Linux's hung-task detector; Pagoda has seen one unexplained
+/// hang in a timed sleep). Runs in interrupt context: it only try-locks.
+fn check_lost_wakeups(now: u64) {
+    let hz = crate::kernel::time::hz().max(1);
+    let queued = |pid: usize| TIMERS.try_lock().map(|t| t.iter().any(|t| t.task.pid == pid));
+    crate::sched::try_for_each_task(|t| {
+        let expires = t.sleep_expires.load(core::sync::atomic::Ordering::Acquire);
+        let asleep = matches!(t.state(), TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE);
+        if expires != 0 && asleep && now > expires + hz {
+            // Report once per sleep.
+            t.sleep_expires.store(0, core::sync::atomic::Ordering::Release);
+            LOST_WAKEUPS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            let (on_rq, on_cpu) = crate::sched::sched_flags(t);
+            log::error!(
+                "BUG: lost wake-up: pid {} ({}) state {} on_rq {} on_cpu {} cpu {}: its sleep ended {} jiffies ago; timer still queued: {:?}",
+                t.pid,
+                t.name(),
+                t.state_char(),
+                on_rq,
+                on_cpu,
+                t.cpu(),
+                now - expires,
+                queued(t.pid)
+            );
+        }
+    });
 }
 
 /// Sleeps until `timeout` jiffies have passed or the task is woken, in the
@@ -59,7 +96,9 @@ pub fn schedule_timeout(timeout: u64) -> u64 {
         ok
     };
     if queued {
+        me.sleep_expires.store(expires, core::sync::atomic::Ordering::Release);
         schedule();
+        me.sleep_expires.store(0, core::sync::atomic::Ordering::Release);
         // del_timer: gone already if it fired.
         TIMERS.lock().retain(|t| !Arc::ptr_eq(&t.task, &me));
     } else {
@@ -121,5 +160,37 @@ mod tests {
         }
         kthread_join(t);
         assert!(SLEPT.load(Acquire) >= msecs_to_jiffies(100), "slept {} jiffies", SLEPT.load(Acquire));
+    }
+
+    /// Sleepers on every CPU doing many one-jiffy sleeps at once, against
+    /// CPU 0's timer wake-ups and each other's switches: every sleep ends
+    /// (the test would hang otherwise, and ktest.sh's timeout would fail
+    /// it), none takes more than a second over its time, and the
+    /// lost-wake-up check stays quiet.
+    #[ktest]
+    fn many_short_sleeps_on_every_cpu_all_end() {
+        use crate::sched::{kthread_join, kthread_run};
+        use core::sync::atomic::{AtomicU64, Ordering::*};
+        static WORST: AtomicU64 = AtomicU64::new(0);
+        fn sleeper(_: usize) {
+            for _ in 0..60 {
+                let j0 = jiffies();
+                set_current_state(TASK_INTERRUPTIBLE);
+                schedule_timeout(1);
+                WORST.fetch_max(jiffies() - j0, Relaxed);
+            }
+        }
+        let lost = LOST_WAKEUPS.load(Relaxed);
+        let n = crate::kernel::percpu::num_online_cpus();
+        let mut threads = alloc::vec::Vec::new();
+        for i in 0..2 * n {
+            threads.push(kthread_run("ktest-tsleep", sleeper, 0, Some(i % n)).unwrap());
+        }
+        for t in threads {
+            kthread_join(t);
+        }
+        let hz = crate::kernel::time::hz();
+        assert!(WORST.load(Relaxed) <= 1 + hz, "a one-jiffy sleep took {} jiffies", WORST.load(Relaxed));
+        assert_eq!(LOST_WAKEUPS.load(Relaxed), lost, "the lost-wake-up check fired");
     }
 }

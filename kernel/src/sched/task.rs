@@ -139,6 +139,9 @@ pub struct Task {
     pub files: SpinLockIrq<Option<crate::fs::fdtable::FilesRef>>,
     /// Working directory (Linux: fs), shared by threads (CLONE_FS).
     pub fs: SpinLockIrq<Option<crate::fs::fdtable::FsRef>>,
+    /// The jiffy a timed sleep (schedule_timeout) should end by, or 0; the
+    /// lost-wake-up check in kernel/timer.rs reads it.
+    pub sleep_expires: AtomicU64,
     /// Set while the task waits on a futex; the waker clears it (Linux:
     /// the futex_q's presence on its bucket).
     pub(crate) futex_queued: AtomicBool,
@@ -211,6 +214,7 @@ impl Task {
             clear_child_tid: AtomicUsize::new(0),
             vfork_parent: AtomicBool::new(false),
             futex_queued: AtomicBool::new(false),
+            sleep_expires: AtomicU64::new(0),
             files: SpinLockIrq::new(None),
             fs: SpinLockIrq::new(None),
             pending: core::sync::atomic::AtomicU64::new(0),
@@ -361,6 +365,24 @@ pub(super) fn register(t: &TaskRef) -> Result<(), Errno> {
 
 pub fn nr_tasks() -> usize {
     TASKS.lock().len()
+}
+
+/// Calls `f` on every task if the task list is free now; for checks run
+/// from interrupt context, which must not wait for the lock.
+pub fn try_for_each_task(mut f: impl FnMut(&Task)) -> bool {
+    match TASKS.try_lock() {
+        Some(tasks) => {
+            tasks.iter().for_each(|t| f(t));
+            true
+        }
+        None => false,
+    }
+}
+
+/// Whether the task is on a run queue and whether a CPU is running it or
+/// switching away from it (Linux: on_rq, on_cpu), for diagnostics.
+pub fn sched_flags(t: &Task) -> (bool, bool) {
+    (t.on_rq.load(Acquire), t.on_cpu.load(Acquire))
 }
 
 /// The live task with this PID (Linux: find_task_by_vpid).
