@@ -251,7 +251,7 @@ mod tests {
     use crate::sched::{kthread_join, kthread_run, reap};
 
     /// The programs the leak test runs, with their arguments.
-    const PROGRAMS: [&[&str]; 8] = [
+    const PROGRAMS: [&[&str]; 9] = [
         &["/bin/hello-raw"],
         &["/bin/hello-raw", "segv"],
         &["/bin/mmtest"],
@@ -260,6 +260,7 @@ mod tests {
         &["/bin/pthreads"],
         &["/bin/files"],
         &["/bin/badargs"],
+        &["/bin/madvise"],
     ];
 
     fn exec_program(i: usize) {
@@ -301,7 +302,7 @@ mod tests {
     }
 
     /// The exit status each program ends with.
-    const STATUSES: [i32; 8] = [7 << 8, 11, 0, 0, 0, 0, 0, 0];
+    const STATUSES: [i32; 9] = [7 << 8, 11, 0, 0, 0, 0, 0, 0, 0];
 
     /// User processes run to exit_group(7), die of SIGSEGV, exercise brk,
     /// mmap, munmap, mprotect and stack growth, start glibc, and fork

@@ -36,8 +36,14 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
             if vma.flags.contains(VmFlags::DONTCOPY) {
                 continue;
             }
-            new_map.insert(start, end, vma.flags)?;
-            copy_page_range(old, &new, start, end, vma.flags)?;
+            // Locks are not inherited (Linux: VM_LOCKED is cleared in the
+            // child's copy).
+            let flags = vma.flags - (VmFlags::LOCKED | VmFlags::LOCKONFAULT);
+            new_map.insert(start, end, flags)?;
+            // MADV_WIPEONFORK: the child gets the range, empty.
+            if !vma.flags.contains(VmFlags::WIPEONFORK) {
+                copy_page_range(old, &new, start, end, vma.flags)?;
+            }
         }
         Ok(())
     })();

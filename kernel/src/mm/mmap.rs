@@ -9,8 +9,8 @@
 //!
 //! Only anonymous memory so far. Differences from Linux for now: adjacent
 //! VMAs with the same flags are not merged, no ASLR, no overcommit
-//! accounting, and MAP_SHARED anonymous memory behaves as private (the same
-//! thing until fork exists).
+//! accounting, and MAP_SHARED anonymous memory behaves as private after
+//! fork (shmem comes with the file issue).
 
 use super::memory::vm_page_prot;
 use super::mm_types::MmStruct;
@@ -28,7 +28,33 @@ pub const MAP_PRIVATE: usize = 0x02;
 pub const MAP_SHARED_VALIDATE: usize = 0x03;
 pub const MAP_FIXED: usize = 0x10;
 pub const MAP_ANONYMOUS: usize = 0x20;
+pub const MAP_GROWSDOWN: usize = 0x100;
+pub const MAP_DENYWRITE: usize = 0x800;
+pub const MAP_EXECUTABLE: usize = 0x1000;
+pub const MAP_LOCKED: usize = 0x2000;
+pub const MAP_NORESERVE: usize = 0x4000;
+pub const MAP_POPULATE: usize = 0x8000;
+pub const MAP_NONBLOCK: usize = 0x1_0000;
+pub const MAP_STACK: usize = 0x2_0000;
+pub const MAP_HUGETLB: usize = 0x4_0000;
 pub const MAP_FIXED_NOREPLACE: usize = 0x10_0000;
+pub const MAP_UNINITIALIZED: usize = 0x400_0000;
+/// The flags MAP_SHARED_VALIDATE accepts (Linux: LEGACY_MAP_MASK; its
+/// MAP_SYNC needs a DAX file, so it is refused here too).
+const LEGACY_MAP_MASK: usize = MAP_SHARED
+    | MAP_PRIVATE
+    | MAP_FIXED
+    | MAP_ANONYMOUS
+    | MAP_DENYWRITE
+    | MAP_EXECUTABLE
+    | MAP_UNINITIALIZED
+    | MAP_GROWSDOWN
+    | MAP_LOCKED
+    | MAP_NORESERVE
+    | MAP_POPULATE
+    | MAP_NONBLOCK
+    | MAP_STACK
+    | MAP_HUGETLB;
 
 /// The lowest address a mapping may use (Linux: vm.mmap_min_addr).
 pub const MMAP_MIN_ADDR: usize = 0x1000;
@@ -78,6 +104,60 @@ fn split_at_edges(map: &mut MmMap, start: usize, end: usize) -> KResult<()> {
     Ok(())
 }
 
+/// ENOMEM unless every page of `[start, end)` is in a VMA (the check of
+/// mprotect, mlock, mincore and msync).
+pub fn check_mapped(map: &MmMap, start: usize, end: usize) -> KResult<()> {
+    let mut at = start;
+    while at < end {
+        let id = map.vmas.find(at).ok_or(Errno::ENOMEM)?;
+        let (s, e) = map.vmas.range(id);
+        if s > at {
+            return Err(Errno::ENOMEM);
+        }
+        at = e;
+    }
+    Ok(())
+}
+
+/// Gives the VMAs of `[start, end)` new flags, `change(old)`, splitting
+/// those that straddle the edges, and calls `after` on each changed piece
+/// (Linux: the vma_modify pattern of mprotect_fixup, madvise_update_vma,
+/// mlock_fixup). Holes in the range are skipped. Keeps locked_vm right.
+pub fn change_vma_flags(
+    map: &mut MmMap,
+    start: usize,
+    end: usize,
+    change: impl Fn(VmFlags) -> VmFlags,
+    mut after: impl FnMut(usize, usize, VmFlags),
+) -> KResult<()> {
+    split_at_edges(map, start, end)?;
+    let mut at = start;
+    while at < end {
+        let Some(id) = map.vmas.find(at) else { break };
+        let (s, e) = map.vmas.range(id);
+        if s >= end {
+            break;
+        }
+        let mut locked_delta = 0isize;
+        if let Some(v) = map.vmas.get_mut(id) {
+            let new = change(v.flags);
+            let pages = ((e - s) >> 12) as isize;
+            match (v.flags.contains(VmFlags::LOCKED), new.contains(VmFlags::LOCKED)) {
+                (false, true) => locked_delta = pages,
+                (true, false) => locked_delta = -pages,
+                _ => {}
+            }
+            if new != v.flags {
+                v.flags = new;
+                after(s.max(start), e.min(end), new);
+            }
+        }
+        map.locked_vm = (map.locked_vm as isize + locked_delta) as usize;
+        at = e;
+    }
+    Ok(())
+}
+
 /// Unmaps `[start, start + len)` (Linux: do_munmap). Parts not mapped are
 /// fine; the pages are freed after one TLB flush.
 pub fn do_munmap(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize) -> KResult<()> {
@@ -92,7 +172,9 @@ pub fn do_munmap(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize) -> KR
     split_at_edges(map, start, end)?;
     while let Some(id) = map.vmas.find_intersection(start, end) {
         let (s, e) = map.vmas.range(id);
-        map.vmas.erase(id);
+        if map.vmas.erase(id).is_some_and(|v| v.flags.contains(VmFlags::LOCKED)) {
+            map.locked_vm -= (e - s) >> 12;
+        }
         map.total_vm -= (e - s) >> 12;
     }
     mm.zap_page_range(start, len);
@@ -100,11 +182,20 @@ pub fn do_munmap(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize) -> KR
 }
 
 /// The VMA flags for mmap's prot and flags (Linux: calc_vm_prot_bits,
-/// calc_vm_flag_bits, plus VM_MAY* for a private anonymous mapping).
+/// calc_vm_flag_bits, plus VM_MAY* for an anonymous mapping).
 fn mmap_vm_flags(prot: usize, flags: usize) -> VmFlags {
     let mut vm = VmFlags::from_prot(prot) | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
-    if flags & MAP_SHARED_VALIDATE == MAP_SHARED {
+    if flags & MAP_SHARED_VALIDATE != MAP_PRIVATE {
         vm |= VmFlags::SHARED | VmFlags::MAYSHARE;
+    }
+    if flags & MAP_GROWSDOWN != 0 {
+        vm |= VmFlags::GROWSDOWN;
+    }
+    if flags & MAP_LOCKED != 0 {
+        vm |= VmFlags::LOCKED;
+    }
+    if flags & MAP_NORESERVE != 0 {
+        vm |= VmFlags::NORESERVE;
     }
     vm
 }
@@ -121,8 +212,9 @@ pub struct MmapArgs {
 }
 
 /// Maps `len` bytes of anonymous memory (Linux: do_mmap for an anonymous
-/// mapping). Returns the address.
-pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<usize> {
+/// mapping). Returns the address, and the range to fault in once the
+/// mmap_lock is released (MAP_POPULATE, or a locked mapping).
+pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize, Option<(usize, usize)>)> {
     let MmapArgs { addr, len, prot, flags, fd, off } = args;
     if len == 0 {
         return Err(Errno::EINVAL);
@@ -134,16 +226,31 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<usize>
     if !off.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
-    match flags & MAP_SHARED_VALIDATE {
-        MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE => {}
-        _ => return Err(Errno::EINVAL),
+    if !matches!(flags & MAP_SHARED_VALIDATE, MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE) {
+        return Err(Errno::EINVAL);
+    }
+    if flags & MAP_HUGETLB != 0 {
+        // No huge page pool yet (hugetlbfs: issue 18): as Linux with none
+        // reserved.
+        return Err(Errno::ENOMEM);
     }
     if flags & MAP_ANONYMOUS == 0 {
         // The descriptor must be open (EBADF); no file can be mapped until
         // the page cache exists (ENODEV, what Linux says for a file
         // without an mmap operation).
         crate::fs::current_files()?.get(fd as u32 as i32)?;
+        // Only a file mapping checks MAP_SHARED_VALIDATE's flags.
+        if flags & MAP_SHARED_VALIDATE == MAP_SHARED_VALIDATE && flags & !LEGACY_MAP_MASK != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
         return Err(Errno::ENODEV);
+    }
+    // An anonymous mapping is private, or shared without growing down
+    // (Linux: the anonymous branch of do_mmap's MAP_TYPE switch).
+    match flags & MAP_SHARED_VALIDATE {
+        MAP_PRIVATE => {}
+        MAP_SHARED if flags & MAP_GROWSDOWN == 0 => {}
+        _ => return Err(Errno::EINVAL),
     }
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
     let start = if fixed {
@@ -164,9 +271,11 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<usize>
     } else {
         get_unmapped_area(map, addr, len)?
     };
-    // MAP_POPULATE is accepted, but the pages still come on first touch.
-    map.insert(start, start + len, mmap_vm_flags(prot, flags))?;
-    Ok(start)
+    let vm = mmap_vm_flags(prot, flags) | map.def_flags;
+    map.insert(start, start + len, vm)?;
+    let locked = vm.contains(VmFlags::LOCKED) && !vm.contains(VmFlags::LOCKONFAULT);
+    let populate = flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || locked;
+    Ok((start, populate.then_some((start, start + len))))
 }
 
 /// A free range of `len` bytes: the hint if it is free, else the highest
@@ -208,7 +317,7 @@ pub fn do_brk(mm: &MmStruct, map: &mut MmMap, new: usize) -> usize {
             return old;
         }
         let flags = VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
-        if map.insert(old_top, new_top, flags).is_err() {
+        if map.insert(old_top, new_top, flags | map.def_flags).is_err() {
             return old;
         }
     }
@@ -230,27 +339,15 @@ pub fn do_mprotect(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize, pro
         return Ok(());
     }
     // Every page of the range must be mapped.
-    let mut at = start;
-    while at < end {
-        let id = map.vmas.find(at).ok_or(Errno::ENOMEM)?;
-        let (s, e) = map.vmas.range(id);
-        if s > at {
-            return Err(Errno::ENOMEM);
-        }
-        at = e;
-    }
-    split_at_edges(map, start, end)?;
-    let mut at = start;
-    while at < end {
-        let Some(id) = map.vmas.find(at) else { break };
-        let (_, e) = map.vmas.range(id);
-        if let Some(v) = map.vmas.get_mut(id) {
-            v.flags = (v.flags - (VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC)) | VmFlags::from_prot(prot);
-            mm.change_protection(at, e.min(end), vm_page_prot(v.flags));
-        }
-        at = e;
-    }
-    Ok(())
+    check_mapped(map, start, end)?;
+    let rwx = VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC;
+    change_vma_flags(
+        map,
+        start,
+        end,
+        |f| (f - rwx) | VmFlags::from_prot(prot),
+        |s, e, f| mm.change_protection(s, e, vm_page_prot(f)),
+    )
 }
 
 /// Sets up the VMAs an exec'd program starts with: one per loaded segment

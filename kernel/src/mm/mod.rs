@@ -8,6 +8,7 @@ pub mod fork;
 pub mod frame_seam;
 pub mod ioremap;
 pub mod kswapd;
+pub mod madvise;
 pub mod memblock;
 pub mod memory;
 pub mod mm_init;

@@ -27,8 +27,17 @@ bitflags::bitflags! {
         const MAYSHARE = 0x0000_0080;
         const GROWSDOWN = 0x0000_0100;
         const LOCKED = 0x0000_2000;
+        const SEQ_READ = 0x0000_8000;
+        const RAND_READ = 0x0001_0000;
         const DONTCOPY = 0x0002_0000;
         const ACCOUNT = 0x0010_0000;
+        const NORESERVE = 0x0020_0000;
+        const WIPEONFORK = 0x0200_0000;
+        const DONTDUMP = 0x0400_0000;
+        const HUGEPAGE = 0x2000_0000;
+        const NOHUGEPAGE = 0x4000_0000;
+        const MERGEABLE = 0x8000_0000;
+        const LOCKONFAULT = 0x1_0000_0000;
     }
 }
 
@@ -56,6 +65,11 @@ pub struct MmMap {
     pub mmap_base: usize,
     /// Pages mapped by all VMAs (Linux: total_vm).
     pub total_vm: usize,
+    /// Pages in VM_LOCKED VMAs (Linux: locked_vm).
+    pub locked_vm: usize,
+    /// Flags every new VMA gets: VM_LOCKED after mlockall(MCL_FUTURE)
+    /// (Linux: def_flags).
+    pub def_flags: VmFlags,
     /// The page with the rt_sigreturn trampoline that signal handlers
     /// return to (Linux arm64: the vDSO's __kernel_rt_sigreturn).
     pub sigpage: usize,
@@ -63,7 +77,16 @@ pub struct MmMap {
 
 impl MmMap {
     pub fn new() -> Self {
-        MmMap { vmas: VmaTree::new(), start_brk: 0, brk: 0, mmap_base: 0, total_vm: 0, sigpage: 0 }
+        MmMap {
+            vmas: VmaTree::new(),
+            start_brk: 0,
+            brk: 0,
+            mmap_base: 0,
+            total_vm: 0,
+            locked_vm: 0,
+            def_flags: VmFlags::empty(),
+            sigpage: 0,
+        }
     }
 
     /// Inserts `[start, end)` with `flags`; ENOMEM if it overlaps or no
@@ -76,6 +99,9 @@ impl MmMap {
     ) -> Result<(), pagoda_klib::errno::Errno> {
         self.vmas.insert(start, end, Vma { flags }).map_err(|_| pagoda_klib::errno::Errno::ENOMEM)?;
         self.total_vm += (end - start) >> 12;
+        if flags.contains(VmFlags::LOCKED) {
+            self.locked_vm += (end - start) >> 12;
+        }
         Ok(())
     }
 }

@@ -103,6 +103,14 @@ pub const NR_CLONE3: u64 = 435;
 pub const NR_MUNMAP: u64 = 215;
 pub const NR_MMAP: u64 = 222;
 pub const NR_MPROTECT: u64 = 226;
+pub const NR_MSYNC: u64 = 227;
+pub const NR_MLOCK: u64 = 228;
+pub const NR_MUNLOCK: u64 = 229;
+pub const NR_MLOCKALL: u64 = 230;
+pub const NR_MUNLOCKALL: u64 = 231;
+pub const NR_MINCORE: u64 = 232;
+pub const NR_MADVISE: u64 = 233;
+pub const NR_MLOCK2: u64 = 284;
 pub const NR_EXIT: u64 = 93;
 pub const NR_EXIT_GROUP: u64 = 94;
 pub const NR_GETPID: u64 = 172;
@@ -222,6 +230,14 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
             a[5] as usize,
         ),
         NR_MPROTECT => mm::sys_mprotect(a[0] as usize, a[1] as usize, a[2] as usize),
+        NR_MSYNC => mm::sys_msync(a[0] as usize, a[1] as usize, a[2] as usize),
+        NR_MLOCK => mm::sys_mlock2(a[0] as usize, a[1] as usize, 0),
+        NR_MLOCK2 => mm::sys_mlock2(a[0] as usize, a[1] as usize, a[2] as usize),
+        NR_MUNLOCK => mm::sys_munlock(a[0] as usize, a[1] as usize),
+        NR_MLOCKALL => mm::sys_mlockall(a[0] as usize),
+        NR_MUNLOCKALL => mm::sys_munlockall(),
+        NR_MINCORE => mm::sys_mincore(a[0] as usize, a[1] as usize, a[2] as usize),
+        NR_MADVISE => mm::sys_madvise(a[0] as usize, a[1] as usize, a[2] as usize),
         _ => sys_ni_syscall(nr),
     };
     frame.regs[0] = match ret {

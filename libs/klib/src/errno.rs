@@ -71,6 +71,7 @@ errnos! {
     ENOTEMPTY = 39, "Directory not empty";
     ELOOP = 40, "Too many levels of symbolic links";
     ENOTSOCK = 88, "Socket operation on non-socket";
+    EOPNOTSUPP = 95, "Operation not supported";
     EOVERFLOW = 75, "Value too large for defined data type";
     ETIMEDOUT = 110, "Connection timed out";
     // Kernel-internal: a system call a signal interrupted, to be restarted
