@@ -251,7 +251,7 @@ mod tests {
     use crate::sched::{kthread_join, kthread_run, reap};
 
     /// The programs the leak test runs, with their arguments.
-    const PROGRAMS: [&[&str]; 9] = [
+    const PROGRAMS: [&[&str]; 10] = [
         &["/bin/hello-raw"],
         &["/bin/hello-raw", "segv"],
         &["/bin/mmtest"],
@@ -261,6 +261,7 @@ mod tests {
         &["/bin/files"],
         &["/bin/badargs"],
         &["/bin/madvise"],
+        &["/bin/mremap"],
     ];
 
     fn exec_program(i: usize) {
@@ -302,7 +303,7 @@ mod tests {
     }
 
     /// The exit status each program ends with.
-    const STATUSES: [i32; 9] = [7 << 8, 11, 0, 0, 0, 0, 0, 0, 0];
+    const STATUSES: [i32; 10] = [7 << 8, 11, 0, 0, 0, 0, 0, 0, 0, 0];
 
     /// User processes run to exit_group(7), die of SIGSEGV, exercise brk,
     /// mmap, munmap, mprotect and stack growth, start glibc, and fork

@@ -119,6 +119,45 @@ impl MmStruct {
         tlb.tlb_finish_mmu(&mut mem, crate::mm::page_alloc::put_page);
     }
 
+    /// Moves the PTEs of `[old, old + len)` to `[new, new + len)`: the pages
+    /// themselves stay where they are, only their addresses change, then
+    /// the old range is flushed (Linux: move_page_tables -> move_ptes).
+    /// Called with the mmap_lock held for writing. ENOMEM if a page table
+    /// for the new range cannot be had; what was moved is moved back.
+    pub fn move_page_tables(&self, old: usize, new: usize, len: usize) -> Result<(), Errno> {
+        use pagoda_mm::addr::PAGE_SIZE;
+        let moved = self.with_page_table(|pt| {
+            let mut move_one = |from: usize, to: usize| -> Result<(), ()> {
+                let Some(src) = pt.pte_offset(from) else { return Ok(()) };
+                let pte = pt.ptep_get(src);
+                if pte.pte_none() {
+                    return Ok(());
+                }
+                let dst = pt.pte_alloc(to).map_err(|_| ())?;
+                pt.set_pte(dst, pte);
+                pt.set_pte(src, Pte::NONE);
+                Ok(())
+            };
+            for off in (0..len).step_by(PAGE_SIZE) {
+                if move_one(old + off, new + off).is_err() {
+                    // Put back what moved; the tables for it exist.
+                    for back in (0..off).step_by(PAGE_SIZE) {
+                        let _ = move_one(new + back, old + back);
+                    }
+                    return false;
+                }
+            }
+            true
+        });
+        crate::arch::mm::tlb::flush_tlb_range(self.asid(), old, old + len, true);
+        if moved {
+            Ok(())
+        } else {
+            crate::arch::mm::tlb::flush_tlb_range(self.asid(), new, new + len, true);
+            Err(Errno::ENOMEM)
+        }
+    }
+
     /// Gives every page present in `[start, end)` the protection `prot`,
     /// keeping its address and young/dirty bits, then flushes the range
     /// (Linux: change_protection -> change_pte_range).

@@ -7,9 +7,9 @@
 //! removes the VMAs, then zaps the page tables through an mmu_gather, which
 //! flushes the TLB before any page or table is freed.
 //!
-//! Only anonymous memory so far. Differences from Linux for now: adjacent
-//! VMAs with the same flags are not merged, no ASLR, no overcommit
-//! accounting, and MAP_SHARED anonymous memory behaves as private after
+//! Adjacent VMAs with the same flags and backing merge (`merge_range`), as
+//! Linux's vma_merge makes them. Only anonymous memory so far. Differences
+//! from Linux for now: no ASLR, no overcommit accounting, and MAP_SHARED anonymous memory behaves as private after
 //! fork (shmem comes with the file issue).
 
 use super::memory::vm_page_prot;
@@ -155,7 +155,49 @@ pub fn change_vma_flags(
         map.locked_vm = (map.locked_vm as isize + locked_delta) as usize;
         at = e;
     }
+    merge_range(map, start, end);
     Ok(())
+}
+
+/// Whether two VMAs, `a` right below `b`, can be one (Linux:
+/// is_mergeable_vma: the same flags, the same backing; special mappings
+/// never merge).
+fn can_merge(map: &MmMap, a: NodeId, b: NodeId) -> bool {
+    let (fa, fb) = (map.vmas.get(a).map(|v| v.flags), map.vmas.get(b).map(|v| v.flags));
+    map.vmas.range(a).1 == map.vmas.range(b).0
+        && fa == fb
+        && fa.is_some_and(|f| !f.contains(VmFlags::DONTEXPAND))
+}
+
+/// Merges the VMAs around `[start, end)` that touch and match, so that a
+/// range mapped in pieces, or split and changed back, is one VMA again
+/// (Linux: vma_merge after mmap, brk, mprotect, madvise, mremap).
+pub fn merge_range(map: &mut MmMap, start: usize, end: usize) {
+    let Some(mut id) = map.vmas.find(start.saturating_sub(1)).or_else(|| map.vmas.find(start)) else {
+        return;
+    };
+    loop {
+        let Some(next) = map.vmas.next(id) else { return };
+        if map.vmas.range(next).0 > end {
+            return;
+        }
+        if can_merge(map, id, next) {
+            let (s, _) = map.vmas.range(id);
+            let (_, e) = map.vmas.range(next);
+            map.vmas.erase(next);
+            let _ = map.vmas.adjust(id, s, e);
+        } else {
+            id = next;
+        }
+    }
+}
+
+/// Merges the VMA at `addr` with its neighbours (Linux: vma_merge).
+pub fn vma_merge(map: &mut MmMap, addr: usize) {
+    if let Some(id) = map.vmas.find(addr) {
+        let (s, e) = map.vmas.range(id);
+        merge_range(map, s, e);
+    }
 }
 
 /// Unmaps `[start, start + len)` (Linux: do_munmap). Parts not mapped are
@@ -273,6 +315,7 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
     };
     let vm = mmap_vm_flags(prot, flags) | map.def_flags;
     map.insert(start, start + len, vm)?;
+    vma_merge(map, start);
     let locked = vm.contains(VmFlags::LOCKED) && !vm.contains(VmFlags::LOCKONFAULT);
     let populate = flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || locked;
     Ok((start, populate.then_some((start, start + len))))
@@ -320,6 +363,7 @@ pub fn do_brk(mm: &MmStruct, map: &mut MmMap, new: usize) -> usize {
         if map.insert(old_top, new_top, flags | map.def_flags).is_err() {
             return old;
         }
+        vma_merge(map, old_top);
     }
     map.brk = new;
     new
@@ -364,7 +408,8 @@ pub fn exec_vmas(
         // earlier one ends.
         let s = map.vmas.last().map_or(s, |l| s.max(map.vmas.range(l).1));
         if s < e {
-            map.insert(s, e, f | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC)?;
+            let f = f | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC | VmFlags::FILE_IMAGE;
+            map.insert(s, e, f)?;
         }
     }
     let stack_flags =
@@ -408,7 +453,10 @@ pub fn install_sigpage(mm: &MmStruct, map: &mut MmMap) -> KResult<()> {
         super::page_alloc::put_page(pfn);
         return Err(Errno::ENOMEM);
     }
-    map.insert(at, at + PAGE_SIZE, VmFlags::READ | VmFlags::EXEC | VmFlags::MAYREAD | VmFlags::MAYEXEC)?;
+    // A special mapping: never merged or expanded (Linux: VM_DONTEXPAND
+    // from _install_special_mapping).
+    let flags = VmFlags::READ | VmFlags::EXEC | VmFlags::MAYREAD | VmFlags::MAYEXEC | VmFlags::DONTEXPAND;
+    map.insert(at, at + PAGE_SIZE, flags)?;
     map.sigpage = at;
     Ok(())
 }

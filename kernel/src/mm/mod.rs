@@ -14,6 +14,7 @@ pub mod memory;
 pub mod mm_init;
 pub mod mm_types;
 pub mod mmap;
+pub mod mremap;
 pub mod page_alloc;
 pub mod pgalloc;
 pub mod procfs;

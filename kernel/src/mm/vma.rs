@@ -30,6 +30,7 @@ bitflags::bitflags! {
         const SEQ_READ = 0x0000_8000;
         const RAND_READ = 0x0001_0000;
         const DONTCOPY = 0x0002_0000;
+        const DONTEXPAND = 0x0004_0000;
         const ACCOUNT = 0x0010_0000;
         const NORESERVE = 0x0020_0000;
         const WIPEONFORK = 0x0200_0000;
@@ -38,6 +39,10 @@ bitflags::bitflags! {
         const NOHUGEPAGE = 0x4000_0000;
         const MERGEABLE = 0x8000_0000;
         const LOCKONFAULT = 0x1_0000_0000;
+        /// Pagoda's own: the VMA maps an ELF segment, which Linux would
+        /// back with the file (vm_file). Such VMAs do not merge with
+        /// anonymous ones. Goes when file mappings exist.
+        const FILE_IMAGE = 1 << 40;
     }
 }
 

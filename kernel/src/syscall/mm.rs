@@ -33,6 +33,23 @@ pub fn sys_mmap(addr: usize, len: usize, prot: usize, flags: usize, fd: isize, o
     Ok(start)
 }
 
+/// mremap(2).
+pub fn sys_mremap(
+    addr: usize,
+    old_len: usize,
+    new_len: usize,
+    flags: usize,
+    new_addr: usize,
+) -> KResult<usize> {
+    let (to, populate) =
+        with_map(|mm, map| crate::mm::mremap::do_mremap(mm, map, addr, old_len, new_len, flags, new_addr))??;
+    if let Some((s, e)) = populate {
+        let mm = current().and_then(|t| t.mm()).ok_or(Errno::EFAULT)?;
+        let _ = madvise::populate_range(&mm, s, e, false);
+    }
+    Ok(to)
+}
+
 /// madvise(2).
 pub fn sys_madvise(start: usize, len: usize, advice: usize) -> KResult<usize> {
     match with_map(|mm, map| madvise::do_madvise(mm, map, start, len, advice))?? {

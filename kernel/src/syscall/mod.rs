@@ -103,6 +103,7 @@ pub const NR_CLONE3: u64 = 435;
 pub const NR_MUNMAP: u64 = 215;
 pub const NR_MMAP: u64 = 222;
 pub const NR_MPROTECT: u64 = 226;
+pub const NR_MREMAP: u64 = 216;
 pub const NR_MSYNC: u64 = 227;
 pub const NR_MLOCK: u64 = 228;
 pub const NR_MUNLOCK: u64 = 229;
@@ -231,6 +232,9 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         ),
         NR_MPROTECT => mm::sys_mprotect(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_MSYNC => mm::sys_msync(a[0] as usize, a[1] as usize, a[2] as usize),
+        NR_MREMAP => {
+            mm::sys_mremap(a[0] as usize, a[1] as usize, a[2] as usize, a[3] as usize, a[4] as usize)
+        }
         NR_MLOCK => mm::sys_mlock2(a[0] as usize, a[1] as usize, 0),
         NR_MLOCK2 => mm::sys_mlock2(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_MUNLOCK => mm::sys_munlock(a[0] as usize, a[1] as usize),
