@@ -251,7 +251,7 @@ mod tests {
     use crate::sched::{kthread_join, kthread_run, reap};
 
     /// The programs the leak test runs, with their arguments.
-    const PROGRAMS: [&[&str]; 10] = [
+    const PROGRAMS: [&[&str]; 11] = [
         &["/bin/hello-raw"],
         &["/bin/hello-raw", "segv"],
         &["/bin/mmtest"],
@@ -262,6 +262,7 @@ mod tests {
         &["/bin/badargs"],
         &["/bin/madvise"],
         &["/bin/mremap"],
+        &["/bin/overcommit"],
     ];
 
     fn exec_program(i: usize) {
@@ -283,6 +284,8 @@ mod tests {
     struct Footprint {
         free_or_slab_pages: usize,
         slab_objects: usize,
+        /// Committed_AS: every commitment is given back.
+        committed: usize,
     }
 
     /// Lets every CPU drop the mm it keeps loaded lazily, reaps dead tasks,
@@ -299,11 +302,12 @@ mod tests {
         Footprint {
             free_or_slab_pages: mem_free_pages() + slab_pages,
             slab_objects: crate::mm::slab::caches().map(|c| c.info().active_objs).sum(),
+            committed: crate::mm::util::committed_as(),
         }
     }
 
     /// The exit status each program ends with.
-    const STATUSES: [i32; 10] = [7 << 8, 11, 0, 0, 0, 0, 0, 0, 0, 0];
+    const STATUSES: [i32; 11] = [7 << 8, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
     /// User processes run to exit_group(7), die of SIGSEGV, exercise brk,
     /// mmap, munmap, mprotect and stack growth, start glibc, and fork

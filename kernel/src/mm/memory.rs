@@ -167,7 +167,22 @@ fn expand_stack(map: &mut MmMap, addr: usize) -> Result<(), FaultError> {
     if end - new_start > limit {
         return Err(FaultError::MapErr);
     }
-    map.vmas.adjust(id, new_start, end).map_err(|_| FaultError::MapErr)?;
-    map.total_vm += (start - new_start) >> 12;
+    // The growth counts against RLIMIT_AS and is committed like any
+    // private writable memory (Linux: acct_stack_growth).
+    let pages = (start - new_start) >> 12;
+    let flags = map.vmas.get(id).map_or(VmFlags::empty(), |v| v.flags);
+    if !map.may_expand_vm(flags, pages) {
+        return Err(FaultError::MapErr);
+    }
+    if flags.contains(VmFlags::ACCOUNT) && super::util::vm_enough_memory(pages).is_err() {
+        return Err(FaultError::Oom);
+    }
+    if map.vmas.adjust(id, new_start, end).is_err() {
+        if flags.contains(VmFlags::ACCOUNT) {
+            super::util::vm_unacct_memory(pages);
+        }
+        return Err(FaultError::MapErr);
+    }
+    map.account(flags, pages as isize);
     Ok(())
 }

@@ -89,6 +89,7 @@ impl MmStruct {
     /// fullmm mmu_gather).
     fn exit_mmap(&self) {
         self.zap(0, TASK_SIZE, true);
+        self.mmap_lock.write().unaccount_all();
     }
 
     /// Clears the PTEs of `[start, start + len)`, then frees the pages and

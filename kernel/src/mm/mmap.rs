@@ -138,21 +138,21 @@ pub fn change_vma_flags(
         if s >= end {
             break;
         }
-        let mut locked_delta = 0isize;
+        let mut changed = None;
         if let Some(v) = map.vmas.get_mut(id) {
             let new = change(v.flags);
-            let pages = ((e - s) >> 12) as isize;
-            match (v.flags.contains(VmFlags::LOCKED), new.contains(VmFlags::LOCKED)) {
-                (false, true) => locked_delta = pages,
-                (true, false) => locked_delta = -pages,
-                _ => {}
-            }
             if new != v.flags {
+                changed = Some((v.flags, new));
                 v.flags = new;
                 after(s.max(start), e.min(end), new);
             }
         }
-        map.locked_vm = (map.locked_vm as isize + locked_delta) as usize;
+        if let Some((old, new)) = changed {
+            // Move the pages from the old flags' counters to the new ones'.
+            let pages = ((e - s) >> 12) as isize;
+            map.account(old, -pages);
+            map.account(new, pages);
+        }
         at = e;
     }
     merge_range(map, start, end);
@@ -213,11 +213,7 @@ pub fn do_munmap(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize) -> KR
     }
     split_at_edges(map, start, end)?;
     while let Some(id) = map.vmas.find_intersection(start, end) {
-        let (s, e) = map.vmas.range(id);
-        if map.vmas.erase(id).is_some_and(|v| v.flags.contains(VmFlags::LOCKED)) {
-            map.locked_vm -= (e - s) >> 12;
-        }
-        map.total_vm -= (e - s) >> 12;
+        map.remove(id);
     }
     mm.zap_page_range(start, len);
     Ok(())
@@ -236,7 +232,11 @@ fn mmap_vm_flags(prot: usize, flags: usize) -> VmFlags {
     if flags & MAP_LOCKED != 0 {
         vm |= VmFlags::LOCKED;
     }
-    if flags & MAP_NORESERVE != 0 {
+    // Linux ignores MAP_NORESERVE when overcommit is off.
+    if flags & MAP_NORESERVE != 0
+        && super::util::OVERCOMMIT_MEMORY.load(core::sync::atomic::Ordering::Relaxed)
+            != super::util::OVERCOMMIT_NEVER
+    {
         vm |= VmFlags::NORESERVE;
     }
     vm
@@ -384,14 +384,34 @@ pub fn do_mprotect(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize, pro
     }
     // Every page of the range must be mapped.
     check_mapped(map, start, end)?;
+    // Private memory made writable for the first time is committed now
+    // (Linux: the VM_ACCOUNT charge of mprotect_fixup).
+    let uncharged =
+        |f: VmFlags| !f.intersects(VmFlags::ACCOUNT | VmFlags::WRITE | VmFlags::SHARED | VmFlags::NORESERVE);
+    let mut charge = 0;
+    if prot & PROT_WRITE != 0 {
+        for id in map.vmas.iter() {
+            let (s, e) = map.vmas.range(id);
+            if s < end && e > start && map.vmas.get(id).is_some_and(|v| uncharged(v.flags)) {
+                charge += (e.min(end) - s.max(start)) >> 12;
+            }
+        }
+        super::util::vm_enough_memory(charge)?;
+    }
     let rwx = VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC;
-    change_vma_flags(
+    let new_prot = VmFlags::from_prot(prot);
+    let account = if charge > 0 { VmFlags::ACCOUNT } else { VmFlags::empty() };
+    let r = change_vma_flags(
         map,
         start,
         end,
-        |f| (f - rwx) | VmFlags::from_prot(prot),
+        |f| (f - rwx) | new_prot | if uncharged(f) { account } else { VmFlags::empty() },
         |s, e, f| mm.change_protection(s, e, vm_page_prot(f)),
-    )
+    );
+    if r.is_err() {
+        super::util::vm_unacct_memory(charge);
+    }
+    r
 }
 
 /// Sets up the VMAs an exec'd program starts with: one per loaded segment

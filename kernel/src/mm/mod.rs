@@ -21,5 +21,6 @@ pub mod procfs;
 pub mod slab;
 pub mod swapfile;
 pub mod uaccess;
+pub mod util;
 pub mod vma;
 pub mod vmalloc;

@@ -70,22 +70,14 @@ pub fn do_mremap(
         return Ok((addr, None));
     }
     let id = vma_to_resize(map, addr, old_len)?;
-    let (start, end) = map.vmas.range(id);
-    let flags_vma = map.vmas.get(id).map_or(VmFlags::empty(), |v| v.flags);
+    let (_, end) = map.vmas.range(id);
     // At the end of its VMA, with room after it: grow in place.
     if addr + old_len == end {
         let delta = new_len - old_len;
         let room = end.checked_add(delta).is_some_and(|e| e <= TASK_SIZE)
             && map.vmas.find_intersection(end, end + delta).is_none();
-        if room && map.vmas.adjust(id, start, end + delta).is_ok() {
-            map.total_vm += delta >> 12;
-            let locked = flags_vma.contains(VmFlags::LOCKED);
-            if locked {
-                map.locked_vm += delta >> 12;
-            }
-            let populate =
-                (locked && !flags_vma.contains(VmFlags::LOCKONFAULT)).then_some((end, end + delta));
-            return Ok((addr, populate));
+        if room {
+            return grow_in_place(map, id, delta).map(|populate| (addr, populate));
         }
     }
     if flags & MREMAP_MAYMOVE == 0 {
@@ -93,6 +85,29 @@ pub fn do_mremap(
     }
     let to = get_unmapped_area(map, 0, new_len)?;
     move_vma(mm, map, addr, old_len, to, new_len, false)
+}
+
+/// Extends the VMA `id` by `delta` bytes at its end, within the limits and
+/// the overcommit policy (Linux: the vma_expandable branch of mremap).
+fn grow_in_place(map: &mut MmMap, id: NodeId, delta: usize) -> KResult<Option<(usize, usize)>> {
+    let (start, end) = map.vmas.range(id);
+    let flags = map.vmas.get(id).map_or(VmFlags::empty(), |v| v.flags);
+    let pages = delta >> 12;
+    if !map.may_expand_vm(flags, pages) {
+        return Err(Errno::ENOMEM);
+    }
+    if flags.contains(VmFlags::ACCOUNT) {
+        super::util::vm_enough_memory(pages)?;
+    }
+    if map.vmas.adjust(id, start, end + delta).is_err() {
+        if flags.contains(VmFlags::ACCOUNT) {
+            super::util::vm_unacct_memory(pages);
+        }
+        return Err(Errno::ENOMEM);
+    }
+    map.account(flags, pages as isize);
+    let locked = flags.contains(VmFlags::LOCKED) && !flags.contains(VmFlags::LOCKONFAULT);
+    Ok(locked.then_some((end, end + delta)))
 }
 
 /// The VMA `[addr, addr + old_len)` lies in: EFAULT unless the whole range

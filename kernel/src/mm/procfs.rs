@@ -89,6 +89,9 @@ pub fn show_meminfo() {
     mi("KernelStack", node(NrKernelStackKb));
     mi("PageTables", node(NrPagetable) * K);
     mi("Bounce", global_zone_page_state(ZoneStatItem::NrBounce) * K);
+    mi("WritebackTmp", 0);
+    mi("CommitLimit", super::util::vm_commit_limit() * K);
+    mi("Committed_AS", super::util::committed_as() * K);
     mi("VmallocTotal", (crate::arch::mm::layout::VMALLOC_END - crate::arch::mm::layout::VMALLOC_START) >> 10);
     mi("VmallocUsed", super::vmalloc::vmalloc_used_pages() * K);
 }

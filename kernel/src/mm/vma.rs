@@ -11,6 +11,17 @@
 //! `vm_ops->fault`) arrive with the page cache.
 
 use crate::sync::RwSem;
+use pagoda_klib::errno::Errno;
+
+/// RLIMIT_DATA and RLIMIT_AS's indexes.
+const RLIMIT_DATA: usize = 2;
+const RLIMIT_AS: usize = 9;
+
+/// Whether a VMA counts as data: private, writable, not a stack (Linux:
+/// is_data_mapping).
+pub fn is_data_mapping(flags: VmFlags) -> bool {
+    flags & (VmFlags::WRITE | VmFlags::SHARED | VmFlags::GROWSDOWN) == VmFlags::WRITE
+}
 use pagoda_mm::vma_tree::VmaTree;
 
 bitflags::bitflags! {
@@ -72,6 +83,9 @@ pub struct MmMap {
     pub total_vm: usize,
     /// Pages in VM_LOCKED VMAs (Linux: locked_vm).
     pub locked_vm: usize,
+    /// Pages of private writable VMAs that are not stacks (Linux: data_vm,
+    /// what RLIMIT_DATA limits).
+    pub data_vm: usize,
     /// Flags every new VMA gets: VM_LOCKED after mlockall(MCL_FUTURE)
     /// (Linux: def_flags).
     pub def_flags: VmFlags,
@@ -89,25 +103,87 @@ impl MmMap {
             mmap_base: 0,
             total_vm: 0,
             locked_vm: 0,
+            data_vm: 0,
             def_flags: VmFlags::empty(),
             sigpage: 0,
         }
     }
 
-    /// Inserts `[start, end)` with `flags`; ENOMEM if it overlaps or no
-    /// memory is left (Linux: vma_link).
-    pub fn insert(
-        &mut self,
-        start: usize,
-        end: usize,
-        flags: VmFlags,
-    ) -> Result<(), pagoda_klib::errno::Errno> {
-        self.vmas.insert(start, end, Vma { flags }).map_err(|_| pagoda_klib::errno::Errno::ENOMEM)?;
-        self.total_vm += (end - start) >> 12;
-        if flags.contains(VmFlags::LOCKED) {
-            self.locked_vm += (end - start) >> 12;
+    /// Inserts `[start, end)` with `flags` (Linux: mmap_region's checks,
+    /// then vma_link): ENOMEM past RLIMIT_AS or RLIMIT_DATA, if the
+    /// overcommit policy refuses a private writable mapping (which is then
+    /// VM_ACCOUNT), if it overlaps, or if no memory is left.
+    pub fn insert(&mut self, start: usize, end: usize, flags: VmFlags) -> Result<(), Errno> {
+        let pages = (end - start) >> 12;
+        if !self.may_expand_vm(flags, pages) {
+            return Err(Errno::ENOMEM);
         }
+        let mut flags = flags - VmFlags::ACCOUNT;
+        if super::util::accountable(flags) {
+            super::util::vm_enough_memory(pages)?;
+            flags |= VmFlags::ACCOUNT;
+        }
+        if self.vmas.insert(start, end, Vma { flags }).is_err() {
+            if flags.contains(VmFlags::ACCOUNT) {
+                super::util::vm_unacct_memory(pages);
+            }
+            return Err(Errno::ENOMEM);
+        }
+        self.account(flags, pages as isize);
         Ok(())
+    }
+
+    /// Removes a VMA, giving back what it counted (Linux: remove_vma with
+    /// vm_stat_account and vm_unacct_memory).
+    pub fn remove(&mut self, id: pagoda_mm::vma_tree::NodeId) {
+        let (s, e) = self.vmas.range(id);
+        if let Some(v) = self.vmas.erase(id) {
+            let pages = (e - s) >> 12;
+            self.account(v.flags, -(pages as isize));
+            if v.flags.contains(VmFlags::ACCOUNT) {
+                super::util::vm_unacct_memory(pages);
+            }
+        }
+    }
+
+    /// Adds (or with a negative count, takes away) a VMA's pages to the
+    /// counters its flags put it in (Linux: vm_stat_account).
+    pub fn account(&mut self, flags: VmFlags, pages: isize) {
+        let add = |c: &mut usize| *c = (*c as isize + pages).max(0) as usize;
+        add(&mut self.total_vm);
+        if flags.contains(VmFlags::LOCKED) {
+            add(&mut self.locked_vm);
+        }
+        if is_data_mapping(flags) {
+            add(&mut self.data_vm);
+        }
+    }
+
+    /// Whether `pages` more pages with `flags` stay within RLIMIT_AS and,
+    /// for data, RLIMIT_DATA (Linux: may_expand_vm).
+    pub fn may_expand_vm(&self, flags: VmFlags, pages: usize) -> bool {
+        let Some(t) = crate::sched::current() else { return true };
+        let (rlimit_as, rlimit_data) = (t.rlimit(RLIMIT_AS).0, t.rlimit(RLIMIT_DATA).0);
+        if (self.total_vm + pages) as u64 > rlimit_as >> 12 {
+            return false;
+        }
+        !(is_data_mapping(flags) && (self.data_vm + pages) as u64 > rlimit_data >> 12)
+    }
+
+    /// Gives back every VMA's commitment, when the address space goes
+    /// (Linux: the vm_unacct_memory of exit_mmap).
+    pub fn unaccount_all(&mut self) {
+        let mut pages = 0;
+        for id in self.vmas.iter().collect::<alloc::vec::Vec<_>>() {
+            let (s, e) = self.vmas.range(id);
+            if let Some(v) = self.vmas.get_mut(id) {
+                if v.flags.contains(VmFlags::ACCOUNT) {
+                    v.flags -= VmFlags::ACCOUNT;
+                    pages += (e - s) >> 12;
+                }
+            }
+        }
+        super::util::vm_unacct_memory(pages);
     }
 }
 

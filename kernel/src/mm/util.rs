@@ -1,0 +1,107 @@
+//! Overcommit accounting (Linux: mm/util.c __vm_enough_memory,
+//! vm_commit_limit; include/linux/mman.h vm_acct_memory).
+//!
+//! Private writable mappings promise memory that is only taken when the
+//! pages are touched. Linux counts the promise in Committed_AS and, by
+//! vm.overcommit_memory, decides whether to make a new one:
+//!
+//! - 0 (heuristic, the default): refuse only a single request larger than
+//!   all of RAM and swap;
+//! - 1 (always): never refuse;
+//! - 2 (never): refuse once Committed_AS would pass CommitLimit, which is
+//!   swap plus overcommit_ratio percent (50) of RAM.
+//!
+//! A mapping is accounted (VM_ACCOUNT) if it is private and writable, or
+//! shared, and not MAP_NORESERVE; unmapping it gives the pages back. Every process runs
+//! as root, so Linux's admin reserve is not held back from it.
+//! `/proc/sys/vm/overcommit_*` come with procfs; until then the monitor's
+//! `sysctl` sets them.
+
+use super::vma::VmFlags;
+use core::sync::atomic::{AtomicIsize, AtomicUsize, Ordering::*};
+use pagoda_klib::errno::{Errno, KResult};
+
+pub const OVERCOMMIT_GUESS: usize = 0;
+pub const OVERCOMMIT_ALWAYS: usize = 1;
+pub const OVERCOMMIT_NEVER: usize = 2;
+
+/// vm.overcommit_memory and vm.overcommit_ratio.
+pub static OVERCOMMIT_MEMORY: AtomicUsize = AtomicUsize::new(OVERCOMMIT_GUESS);
+pub static OVERCOMMIT_RATIO: AtomicUsize = AtomicUsize::new(50);
+
+/// Pages promised to private writable mappings (Linux: vm_committed_as).
+static COMMITTED: AtomicIsize = AtomicIsize::new(0);
+
+/// Committed_AS, in pages.
+pub fn committed_as() -> usize {
+    COMMITTED.load(Relaxed).max(0) as usize
+}
+
+/// CommitLimit, in pages (Linux: vm_commit_limit).
+pub fn vm_commit_limit() -> usize {
+    let ram = super::page_alloc::page_allocator().totalram_pages();
+    ram * OVERCOMMIT_RATIO.load(Relaxed) / 100 + super::swapfile::total_swap_pages()
+}
+
+pub fn vm_acct_memory(pages: usize) {
+    COMMITTED.fetch_add(pages as isize, Relaxed);
+}
+
+pub fn vm_unacct_memory(pages: usize) {
+    COMMITTED.fetch_sub(pages as isize, Relaxed);
+}
+
+/// Whether an anonymous mapping with these flags is accounted: private
+/// writable memory (Linux: accountable_mapping), and shared memory, which
+/// Linux charges whole when it makes the shmem object behind it
+/// (shmem_acct_size), writable or not; MAP_NORESERVE exempts both.
+pub fn accountable(flags: VmFlags) -> bool {
+    if flags.contains(VmFlags::NORESERVE) {
+        return false;
+    }
+    flags.contains(VmFlags::SHARED) || flags.contains(VmFlags::WRITE)
+}
+
+/// Charges `pages` to Committed_AS if the policy allows it; ENOMEM if not
+/// (Linux: __vm_enough_memory).
+pub fn vm_enough_memory(pages: usize) -> KResult<()> {
+    vm_acct_memory(pages);
+    let ok = match OVERCOMMIT_MEMORY.load(Relaxed) {
+        OVERCOMMIT_ALWAYS => true,
+        OVERCOMMIT_NEVER => committed_as() <= vm_commit_limit(),
+        _ => {
+            let ram = super::page_alloc::page_allocator().totalram_pages();
+            pages <= ram + super::swapfile::total_swap_pages()
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        vm_unacct_memory(pages);
+        Err(Errno::ENOMEM)
+    }
+}
+
+fn cmd_sysctl(args: &str) {
+    let show = || {
+        crate::kprintln!("vm.overcommit_memory = {}", OVERCOMMIT_MEMORY.load(Relaxed));
+        crate::kprintln!("vm.overcommit_ratio = {}", OVERCOMMIT_RATIO.load(Relaxed));
+    };
+    let Some((key, value)) = args.trim().split_once('=') else { return show() };
+    let Ok(v) = value.trim().parse::<usize>() else {
+        return crate::kprintln!("sysctl: {}: not a number", value.trim());
+    };
+    match key.trim() {
+        "vm.overcommit_memory" if v <= 2 => OVERCOMMIT_MEMORY.store(v, Relaxed),
+        "vm.overcommit_ratio" => OVERCOMMIT_RATIO.store(v, Relaxed),
+        k => return crate::kprintln!("sysctl: {k}={v}: not a setting Pagoda has, or out of range"),
+    }
+    show();
+}
+
+crate::monitor_cmd!(
+    MON_SYSCTL,
+    "sysctl",
+    "sysctl [vm.overcommit_memory=0|1|2 | vm.overcommit_ratio=N]: show or set the overcommit policy",
+    cmd_sysctl
+);
