@@ -4,13 +4,15 @@
  * first touch, all after MAP_POPULATE, MAP_LOCKED, mlock and
  * MADV_POPULATE_WRITE; MADV_DONTNEED frees pages (they read back as zero),
  * MADV_FREE keeps them until memory runs short; MADV_DONTFORK and
- * MADV_WIPEONFORK change what a child gets.
+ * MADV_WIPEONFORK change what a child gets. Reading memory never written
+ * maps the shared zero page and costs no memory; writing it does.
  */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,5 +160,23 @@ int main(void)
 	char *s = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
 	s[0] = 1;
 	printf("MAP_STACK | MAP_NORESERVE works: %d\n", s != MAP_FAILED && s[0] == 1);
+
+	/* The zero page. */
+	struct sysinfo before, after;
+	long len = 256L << 20;
+	char *z = map(len / PG, 0);
+	sysinfo(&before);
+	long sum = 0;
+	for (long i = 0; i < len; i += PG)
+		sum += ((volatile char *)z)[i];
+	sysinfo(&after);
+	printf("reading 256 MiB never written: all zero %d, costs under 16 MiB %d\n", sum == 0,
+	       (long)(before.freeram - after.freeram) * (long)before.mem_unit < (16L << 20));
+	for (long i = 0; i < len; i += PG)
+		z[i] = 1;
+	sysinfo(&after);
+	printf("writing it costs at least 200 MiB: %d\n",
+	       (long)(before.freeram - after.freeram) * (long)before.mem_unit >= (200L << 20));
+	munmap(z, len);
 	return 0;
 }

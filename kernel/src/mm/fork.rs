@@ -75,14 +75,21 @@ fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, fla
             Some(pte)
         });
         let Some(pte) = pte else { continue };
-        get_page(pte.pte_pfn());
+        // A special page (the zero page) has no reference to take (Linux:
+        // vm_normal_page returns NULL for it).
+        let normal = !pte.pte_special();
+        if normal {
+            get_page(pte.pte_pfn());
+        }
         let installed = new.with_page_table(|pt| {
             let slot = pt.pte_alloc(va).ok()?;
             pt.set_pte(slot, pte);
             Some(())
         });
         if installed.is_none() {
-            super::page_alloc::put_page(pte.pte_pfn());
+            if normal {
+                super::page_alloc::put_page(pte.pte_pfn());
+            }
             return Err(Errno::ENOMEM);
         }
     }

@@ -5,8 +5,10 @@
 //! fault at addr (write? exec?)
 //!   vma = find_vma(addr)          none, or below a stack that cannot grow: SIGSEGV (SEGV_MAPERR)
 //!   access not allowed by vma     SIGSEGV (SEGV_ACCERR)
-//!   pte none                      do_anonymous_page: a zeroed page, writable and dirty if a write
-//!   pte present, write, !pte_write   do_wp_page: the only user reuses the page, others copy it
+//!   pte none, read                do_anonymous_page: the shared zero page, read-only (special)
+//!   pte none, write               do_anonymous_page: a zeroed page, writable and dirty
+//!   pte present, write, !pte_write   do_wp_page: the zero page is replaced by a new page; the
+//!                                 only user of a page reuses it; others copy it
 //!   pte present, write, clean     the software dirty bit: mark it dirty, make it MMU-writable
 //!   otherwise                     spurious (another CPU already fixed it): mark young
 //! ```
@@ -36,6 +38,37 @@ pub static PAGE_FAULTS: core::sync::atomic::AtomicUsize = core::sync::atomic::At
 
 /// Pages copied on write (Linux: the cow_fault count).
 pub static COW_COPIES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Pages reused by do_wp_page because this mm was their only user (Linux:
+/// the pgreuse event).
+pub static PAGE_REUSES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// The shared zero page, mapped read-only wherever anonymous memory is
+/// read before it is written (Linux: ZERO_PAGE, empty_zero_page). Made on
+/// first use; 0 until then.
+static ZERO_PFN: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// The zero page's frame, allocating it the first time.
+fn zero_pfn() -> Result<usize, FaultError> {
+    use core::sync::atomic::Ordering::*;
+    let z = ZERO_PFN.load(Acquire);
+    if z != 0 {
+        return Ok(z);
+    }
+    let pfn = alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_ZERO, 0).map_err(|_| FaultError::Oom)?;
+    match ZERO_PFN.compare_exchange(0, pfn, AcqRel, Acquire) {
+        Ok(_) => Ok(pfn),
+        Err(winner) => {
+            put_page(pfn); // another CPU made it first
+            Ok(winner)
+        }
+    }
+}
+
+/// Whether `pfn` is the zero page (Linux: is_zero_pfn).
+pub fn is_zero_pfn(pfn: usize) -> bool {
+    pfn == ZERO_PFN.load(core::sync::atomic::Ordering::Acquire)
+}
 
 /// The gap kept below a growing stack (Linux: stack_guard_gap, 256 pages).
 const STACK_GUARD_GAP: usize = 256 << 12;
@@ -89,6 +122,12 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
     mm.with_page_table(|pt| {
         let slot = pt.pte_alloc(page).map_err(|_| FaultError::Oom)?;
         let pte = pt.ptep_get(slot);
+        if pte.pte_none() && !write && !flags.contains(VmFlags::SHARED) {
+            // do_anonymous_page, read: the zero page, until a write.
+            let entry = Pte::pfn_pte(zero_pfn()?, vm_page_prot(flags)).pte_mkspecial().pte_mkyoung();
+            pt.set_pte(slot, entry.pte_wrprotect());
+            return Ok(());
+        }
         if pte.pte_none() {
             // do_anonymous_page: a zeroed page of our own.
             let pfn =
@@ -106,8 +145,21 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
         }
         let new = if write && !pte.pte_write() {
             let pfn = pte.pte_pfn();
+            if is_zero_pfn(pfn) {
+                // wp_page_copy from the zero page: a new zeroed page.
+                let page = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO, 0)
+                    .map_err(|_| FaultError::Oom)?;
+                pt.set_pte(
+                    slot,
+                    Pte::pfn_pte(page, vm_page_prot(flags)).pte_mkwrite().pte_mkdirty().pte_mkyoung(),
+                );
+                crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page_addr(addr));
+                COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
             if super::page_alloc::pfn_to_page(pfn).page_ref_count() == 1 {
                 // do_wp_page -> wp_page_reuse: the only user keeps the page.
+                PAGE_REUSES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
                 pte.pte_mkwrite().pte_mkdirty().pte_mkyoung()
             } else {
                 // wp_page_copy: shared since fork; the writer gets a copy.
@@ -137,6 +189,10 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
         crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page);
         Ok(())
     })
+}
+
+fn page_addr(addr: usize) -> usize {
+    addr & !0xfff
 }
 
 /// The flags of the VMA containing `addr`, if any.
