@@ -113,8 +113,8 @@ boot "SMP=4: four CPUs, threads spread over them" "SMP=4" 'cpus\nps\nirqs\npower
   "${TS}CPU3: Booted secondary processor 0x0000000003 \\[0x410fd083\\]" \
   "${TS}SMP: Total of 4 processors activated." \
   "^  3  0x0000000003  0x410fd083  Cortex-A72 r0p3 +online" \
-  "^ +[0-9]+ +[0-9]+ +0 +[1-3] +[RS] +[0-9]+ +[0-9]+\\.[0-9]{2} +kswapd0$" \
-  "^ +0 +0 +0 +3 +I +[0-9]+ +[0-9]+\\.[0-9]{2} +swapper/3$" \
+  "^ +[0-9]+ +[0-9]+ +0 +[1-3] +[RS] +[0-9]+ +[0-9]+\\.[0-9]{2} +0 +0 +kswapd0$" \
+  "^ +0 +0 +0 +3 +I +[0-9]+ +[0-9]+\\.[0-9]{2} +0 +0 +swapper/3$" \
   "^ +27: +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +GICv2  27 Level  arch_timer$"
 boot "GICv3 (gic-version=3) with SMP=2" "MACHINE=virt,gic-version=3 SMP=2" 'irqs\npoweroff\n' "${COMMON[@]}" \
   "${TS}GICv3: [0-9]+ irq lines, distributor at 0x8000000, redistributors at 0x80a0000" \
@@ -144,6 +144,12 @@ boot "run: a program at EL0 with raw syscalls; a segfault kills only it" "SMP=2"
   "${TS}hello-raw\\[[0-9]+\\]: unhandled segfault \\(11\\) at 0x0000000000000000, esr 0x92000046 -- DABT \\(lower EL\\)$" \
   "^\\[[0-9]+\\] killed by signal 11$" "^run: /bin/nope: No such file or directory$" \
   "^run: /etc/motd: Permission denied$" "^\\[[0-9]+\\] exited with status 127$"
+boot "run &: a background process, seen by ps and pmap" "SMP=2" 'run /bin/pmapdemo 3 &\nsleep 1500\nps\npmap pmapdemo\npoweroff\n' "${COMMON[@]}" \
+  "^\\[[0-9]+\\] running in the background$" \
+  "^ +[0-9]+ +[0-9]+ +1 +[0-9] +S +[0-9]+ +[0-9]+\\.[0-9]{2} +[0-9]+ +[0-9]+ +pmapdemo$" \
+  "^Address +Kbytes +RSS +Dirty Mode +Mapping$" "^0000000000400000 +[0-9]+ +[0-9]+ +0 r-x-- pmapdemo$" \
+  "^[0-9a-f]{16} +320 +56 +40 rw--- \\[ anon \\]$" "^[0-9a-f]{16} +[0-9]+ +[0-9]+ +[0-9]+ rw--- \\[ stack \\]$" \
+  "^total kB +[0-9]+ +[0-9]+ +[0-9]+$"
 boot "init= runs the first user program, then the monitor" "CMDLINE=init=/bin/hello-raw" 'poweroff\n' "${COMMON[@]}" \
   "${TS}Run /bin/hello-raw as init process$" "^hello from EL0 without libc$" "^argc=1$" \
   "${TS}init \\(/bin/hello-raw\\) exited with status 7; back to the monitor$" "^pagoda> poweroff"

@@ -134,6 +134,20 @@ monitor_cmd!(MON_HELP, "help", "list the monitor commands", cmd_help);
 monitor_cmd!(MON_DMESG, "dmesg", "print the kernel log ring buffer", cmd_dmesg);
 monitor_cmd!(MON_CMDLINE, "cmdline", "print the kernel command line", cmd_cmdline);
 
+fn cmd_sleep(args: &str) {
+    match args.trim().parse::<u64>() {
+        Ok(ms) => crate::kernel::timer::msleep(ms),
+        Err(_) => kprintln!("usage: sleep MS"),
+    }
+}
+
+monitor_cmd!(
+    MON_SLEEP,
+    "sleep",
+    "sleep MS: wait, for scripts (a background program runs meanwhile)",
+    cmd_sleep
+);
+
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;

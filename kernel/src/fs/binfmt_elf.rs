@@ -82,6 +82,9 @@ fn page_for(mm: &MmStruct, va: usize, prot: Prot) -> KResult<usize> {
         put_page(pfn);
         return Err(Errno::ENOMEM);
     }
+    // Copied from the file into an anonymous page (Linux would map the
+    // page cache's page and count it in MM_FILEPAGES).
+    mm.add_mm_counter(crate::mm::mm_types::MM_ANONPAGES, 1);
     Ok(page_address(pfn))
 }
 

@@ -183,16 +183,28 @@ fn run_thread(_: usize) {
 /// Starts `line` ("PATH ARGS...") as a new process and waits for it.
 /// Returns its PID and wait status, or None if no task could be made.
 pub fn run_program(line: &str) -> Option<(usize, i32)> {
-    *RUN_LINE.lock() = Some(alloc::string::String::from(line.trim()));
-    let t = match crate::sched::kthread_run("run", run_thread, 0, None) {
-        Ok(t) => t,
-        Err(e) => {
-            crate::kprintln!("run: cannot start a task: {e}");
-            return None;
-        }
-    };
+    let t = start_program(line)?;
     let pid = t.pid();
     Some((pid, t.join()))
+}
+
+/// Starts `line` as a new process; returns once it has taken its command
+/// line (so that the next `run` cannot overwrite it).
+fn start_program(line: &str) -> Option<crate::sched::KThread> {
+    *RUN_LINE.lock() = Some(alloc::string::String::from(line.trim()));
+    match crate::sched::kthread_run("run", run_thread, 0, None) {
+        Ok(t) => {
+            while RUN_LINE.lock().is_some() {
+                crate::sched::yield_now();
+            }
+            Some(t)
+        }
+        Err(e) => {
+            RUN_LINE.lock().take();
+            crate::kprintln!("run: cannot start a task: {e}");
+            None
+        }
+    }
 }
 
 /// A wait status as a shell reports it.
@@ -207,7 +219,14 @@ fn describe_status(status: i32) -> (&'static str, i32) {
 /// and waits for it, then shows its wait status as a shell would.
 fn cmd_run(args: &str) {
     if args.trim().is_empty() {
-        crate::kprintln!("usage: run PATH [ARGS...]");
+        crate::kprintln!("usage: run PATH [ARGS...] [&]");
+        return;
+    }
+    // `&`: in the background, as a shell does; the monitor goes on.
+    if let Some(line) = args.trim().strip_suffix('&') {
+        if let Some(t) = start_program(line) {
+            crate::kprintln!("[{}] running in the background", t.pid());
+        }
         return;
     }
     if let Some((pid, status)) = run_program(args) {
@@ -239,7 +258,7 @@ pub fn run_init_process(cmdline: &str) {
 crate::monitor_cmd!(
     MON_RUN,
     "run",
-    "run PATH [ARGS]: run a program of the initramfs and wait for it",
+    "run PATH [ARGS] [&]: run a program and wait for it (with &, do not wait)",
     cmd_run
 );
 
@@ -286,6 +305,8 @@ mod tests {
         slab_objects: usize,
         /// Committed_AS: every commitment is given back.
         committed: usize,
+        /// Address spaces freed with an rss counter off zero.
+        bad_rss: usize,
     }
 
     /// Lets every CPU drop the mm it keeps loaded lazily, reaps dead tasks,
@@ -303,6 +324,7 @@ mod tests {
             free_or_slab_pages: mem_free_pages() + slab_pages,
             slab_objects: crate::mm::slab::caches().map(|c| c.info().active_objs).sum(),
             committed: crate::mm::util::committed_as(),
+            bad_rss: crate::mm::mm_types::BAD_RSS_COUNTER.load(core::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -30,6 +30,8 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
         new_map.brk = map.brk;
         new_map.mmap_base = map.mmap_base;
         new_map.sigpage = map.sigpage;
+        let sigpage_pfn = old.sigpage_pfn.load(core::sync::atomic::Ordering::Relaxed);
+        new.sigpage_pfn.store(sigpage_pfn, core::sync::atomic::Ordering::Relaxed);
         for id in map.vmas.iter() {
             let (start, end) = map.vmas.range(id);
             let Some(vma) = map.vmas.get(id).copied() else { continue };
@@ -91,6 +93,9 @@ fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, fla
                 super::page_alloc::put_page(pte.pte_pfn());
             }
             return Err(Errno::ENOMEM);
+        }
+        if normal {
+            new.add_mm_counter(new.mm_counter(pte.pte_pfn()), 1);
         }
     }
     Ok(())

@@ -137,6 +137,7 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
                 entry = entry.pte_mkwrite().pte_mkdirty();
             }
             pt.set_pte(slot, entry);
+            mm.add_mm_counter(super::mm_types::MM_ANONPAGES, 1);
             return Ok(());
         }
         if !pte.pte_present() {
@@ -155,6 +156,7 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
                 );
                 crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page_addr(addr));
                 COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                mm.add_mm_counter(super::mm_types::MM_ANONPAGES, 1);
                 return Ok(());
             }
             if super::page_alloc::pfn_to_page(pfn).page_ref_count() == 1 {

@@ -13,7 +13,7 @@ use crate::arch::mm::context::check_and_switch_context;
 use crate::arch::mm::layout::TASK_SIZE;
 use crate::arch::mm::mmu::KernelPgtableMem;
 use crate::sync::Mutex;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::Errno;
 use pagoda_mm::addr::PhysAddr;
@@ -37,7 +37,24 @@ pub struct MmStruct {
     /// The VMAs and address-space bounds (Linux: mmap_lock and what it
     /// guards): faults take it for reading, mmap/munmap/brk for writing.
     pub mmap_lock: super::vma::MmapLock,
+    /// Resident pages by kind (Linux: rss_stat): MM_FILEPAGES,
+    /// MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES.
+    rss_stat: [AtomicIsize; NR_MM_COUNTERS],
+    /// The signal-return trampoline's page, the one mapped page that is not
+    /// anonymous (Linux counts the vDSO as a file page).
+    pub sigpage_pfn: AtomicUsize,
 }
+
+/// rss_stat's members (Linux: enum MM_FILEPAGES...).
+pub const MM_FILEPAGES: usize = 0;
+pub const MM_ANONPAGES: usize = 1;
+pub const MM_SWAPENTS: usize = 2;
+pub const MM_SHMEMPAGES: usize = 3;
+pub const NR_MM_COUNTERS: usize = 4;
+const RSS_NAMES: [&str; NR_MM_COUNTERS] = ["MM_FILEPAGES", "MM_ANONPAGES", "MM_SWAPENTS", "MM_SHMEMPAGES"];
+
+/// Address spaces freed with a non-zero rss counter (tests assert 0).
+pub static BAD_RSS_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl MmStruct {
     /// A new, empty address space (Linux: mm_alloc -> mm_init -> pgd_alloc).
@@ -49,6 +66,8 @@ impl MmStruct {
             context_id: AtomicU64::new(0),
             page_table_lock: Mutex::new(()),
             mmap_lock: crate::sync::RwSem::new(super::vma::MmMap::new()),
+            rss_stat: [const { AtomicIsize::new(0) }; NR_MM_COUNTERS],
+            sigpage_pfn: AtomicUsize::new(0),
         };
         // On failure the returned value is dropped, which frees the pgd.
         Arc::try_new(mm).map_err(|_| Errno::ENOMEM)
@@ -100,6 +119,34 @@ impl MmStruct {
         self.zap(start, len, false);
     }
 
+    /// Adds `delta` pages to an rss_stat member (Linux: add_mm_counter).
+    pub fn add_mm_counter(&self, member: usize, delta: isize) {
+        self.rss_stat[member].fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// An rss_stat member, in pages (Linux: get_mm_counter).
+    pub fn get_mm_counter(&self, member: usize) -> usize {
+        self.rss_stat[member].load(Ordering::Relaxed).max(0) as usize
+    }
+
+    /// Resident pages (Linux: get_mm_rss).
+    pub fn get_mm_rss(&self) -> usize {
+        // Swap entries (MM_SWAPENTS, none until swap) are not resident.
+        debug_assert_eq!(self.get_mm_counter(MM_SWAPENTS), 0);
+        self.get_mm_counter(MM_FILEPAGES)
+            + self.get_mm_counter(MM_ANONPAGES)
+            + self.get_mm_counter(MM_SHMEMPAGES)
+    }
+
+    /// The rss_stat member a mapped page counts in (Linux: mm_counter).
+    pub fn mm_counter(&self, pfn: usize) -> usize {
+        if pfn == self.sigpage_pfn.load(Ordering::Relaxed) {
+            MM_FILEPAGES
+        } else {
+            MM_ANONPAGES
+        }
+    }
+
     fn zap(&self, start: usize, len: usize, fullmm: bool) {
         let mut tlb = if fullmm { MmuGather::new_fullmm() } else { MmuGather::new() };
         let mut mem = KernelPgtableMem;
@@ -110,6 +157,9 @@ impl MmStruct {
             // CPU that kept it loaded lazily switched to another mm).
             let mut pt = PageTable::new(self.pgd, &mut mem);
             let _ = pt.zap_range(start, len, &mut tlb, |_, pte: Pte, _, tlb| {
+                if pte.pte_present() && !pte.pte_special() {
+                    self.add_mm_counter(self.mm_counter(pte.pte_pfn()), -1);
+                }
                 if pte.pte_present() && !pte.pte_special() && !tlb.tlb_remove_page(pte.pte_pfn()) {
                     // No room to queue it: flush now and free it at once.
                     crate::arch::mm::tlb::flush_tlb_all();
@@ -189,6 +239,15 @@ impl Drop for MmStruct {
     /// them and must be unmapped first; an entry still present is reported,
     /// as Linux's "BUG: Bad rss-counter state", and its page is left alone.
     fn drop(&mut self) {
+        // Every mapped page was counted, and every unmapped one uncounted
+        // (Linux: check_mm's "Bad rss-counter state").
+        for (member, c) in self.rss_stat.iter().enumerate() {
+            let v = c.load(Ordering::Relaxed);
+            if v != 0 {
+                BAD_RSS_COUNTER.fetch_add(1, Ordering::Relaxed);
+                log::error!("BUG: Bad rss-counter state mm:{:p} type:{} val:{v}", self, RSS_NAMES[member]);
+            }
+        }
         let mut tlb = MmuGather::new();
         let mut left = 0usize;
         let mut mem = KernelPgtableMem;

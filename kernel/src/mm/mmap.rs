@@ -473,6 +473,8 @@ pub fn install_sigpage(mm: &MmStruct, map: &mut MmMap) -> KResult<()> {
         super::page_alloc::put_page(pfn);
         return Err(Errno::ENOMEM);
     }
+    mm.sigpage_pfn.store(pfn, core::sync::atomic::Ordering::Relaxed);
+    mm.add_mm_counter(super::mm_types::MM_FILEPAGES, 1);
     // A special mapping: never merged or expanded (Linux: VM_DONTEXPAND
     // from _install_special_mapping).
     let flags = VmFlags::READ | VmFlags::EXEC | VmFlags::MAYREAD | VmFlags::MAYEXEC | VmFlags::DONTEXPAND;

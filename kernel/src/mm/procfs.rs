@@ -243,3 +243,85 @@ fn cmd_zoneinfo(_: &str) {
 fn cmd_vmstat(_: &str) {
     show_vmstat();
 }
+
+/// `pmap PID`: the address space of a process, one line per VMA, as
+/// procps's `pmap -x` prints it: address, size, resident and dirty KiB,
+/// mode, and what is mapped (Linux: what pmap reads from /proc/PID/smaps).
+pub fn show_pmap(pid: usize) {
+    use super::vma::VmFlags;
+    let Some(t) = crate::sched::find_process(pid).filter(|t| !t.is_kthread()) else {
+        return kprintln!("pmap: {pid}: no such process");
+    };
+    let Some(mm) = t.mm() else { return kprintln!("pmap: {pid}: no address space") };
+    let mut vmas = alloc::vec::Vec::new();
+    {
+        let map = mm.mmap_lock.read();
+        if vmas.try_reserve_exact(map.vmas.len()).is_err() {
+            return kprintln!("pmap: out of memory");
+        }
+        for id in map.vmas.iter() {
+            let (s, e) = map.vmas.range(id);
+            let f = map.vmas.get(id).map_or(VmFlags::empty(), |v| v.flags);
+            vmas.push((s, e, f, 0usize, 0usize));
+        }
+    }
+    // Resident and dirty pages, from one walk of the page tables.
+    mm.with_page_table(|pt| {
+        pt.for_each_leaf(0, |va, _, size, prot, _| {
+            if let Some(v) = vmas.iter_mut().find(|v| v.0 <= va && va < v.1) {
+                v.3 += size;
+                if prot.contains(pagoda_mm::pgtable::Prot::DIRTY) {
+                    v.4 += size;
+                }
+            }
+        })
+    });
+    kprintln!("{pid}:   {}", t.name());
+    kprintln!("Address           Kbytes     RSS   Dirty Mode  Mapping");
+    let (mut total, mut rss, mut dirty) = (0, 0, 0);
+    for &(s, e, f, r, d) in &vmas {
+        let bit = |flag: VmFlags, c: char| if f.contains(flag) { c } else { '-' };
+        let comm = t.name();
+        let name = if f.contains(VmFlags::FILE_IMAGE) {
+            comm.as_str()
+        } else if f.contains(VmFlags::GROWSDOWN) {
+            "[ stack ]"
+        } else {
+            "[ anon ]"
+        };
+        kprintln!(
+            "{s:016x} {:7} {:7} {:7} {}{}{}{}- {name}",
+            (e - s) >> 10,
+            r >> 10,
+            d >> 10,
+            bit(VmFlags::READ, 'r'),
+            bit(VmFlags::WRITE, 'w'),
+            bit(VmFlags::EXEC, 'x'),
+            bit(VmFlags::SHARED, 's'),
+        );
+        total += e - s;
+        rss += r;
+        dirty += d;
+    }
+    kprintln!("---------------- ------- ------- -------");
+    kprintln!("total kB         {:7} {:7} {:7}", total >> 10, rss >> 10, dirty >> 10);
+}
+
+fn cmd_pmap(args: &str) {
+    let arg = args.trim();
+    match arg.parse::<usize>() {
+        Ok(pid) => show_pmap(pid),
+        Err(_) if !arg.is_empty() => match crate::sched::find_process_by_name(arg) {
+            Some(pid) => show_pmap(pid),
+            None => kprintln!("pmap: no process named {arg}"),
+        },
+        Err(_) => kprintln!("usage: pmap PID|NAME"),
+    }
+}
+
+monitor_cmd!(
+    MON_PMAP,
+    "pmap",
+    "pmap PID|NAME: a process's mappings with RSS and dirty KiB (pmap -x)",
+    cmd_pmap
+);

@@ -418,6 +418,17 @@ pub fn find_process(pid: usize) -> Option<TaskRef> {
         .cloned()
 }
 
+/// The process ID of the newest live user process called `name` (pgrep
+/// -n's choice).
+pub fn find_process_by_name(name: &str) -> Option<usize> {
+    let tasks = TASKS.lock();
+    tasks
+        .iter()
+        .filter(|t| !t.is_kthread() && t.state() != TASK_DEAD && t.name().as_str() == name)
+        .map(|t| t.tgid)
+        .max()
+}
+
 /// The task running on this CPU (Linux: current), or None before the
 /// scheduler starts. Lock-free: safe in the oops path.
 pub fn current() -> Option<TaskRef> {
@@ -440,15 +451,28 @@ pub fn current_pid_comm(w: impl FnOnce(usize, &str)) {
 }
 
 /// `ps`: every task (each thread of a process: TGID is the process) with
-/// its parent, CPU, state, switch count and CPU time (user + system, in
-/// seconds).
+/// its parent, CPU, state, switch count, CPU time (user + system, in
+/// seconds), and its address space's size and resident memory in KiB (VSZ
+/// and RSS, as procps's ps shows them; 0 for a kernel thread).
 pub fn show_tasks() {
-    crate::kprintln!("  PID   TGID   PPID  CPU  STATE  SWITCHES     TIME  COMMAND");
+    crate::kprintln!("  PID   TGID   PPID  CPU  STATE  SWITCHES     TIME       VSZ      RSS  COMMAND");
     let hz = crate::kernel::time::hz().max(1);
+    // The sizes first: reading an address space takes its mmap_lock, which
+    // may sleep, so not with the task list locked.
+    let mut rows = Vec::new();
     for t in TASKS.lock().iter() {
+        if rows.try_reserve(1).is_ok() {
+            rows.push(t.clone());
+        }
+    }
+    for t in rows {
+        let (vsz, rss) = match t.mm().filter(|_| !t.is_kthread()) {
+            Some(mm) => (mm.mmap_lock.read().total_vm * 4, mm.get_mm_rss() * 4),
+            None => (0, 0),
+        };
         let ticks = t.utime.load(Relaxed) + t.stime.load(Relaxed);
         crate::kprintln!(
-            "{:5}  {:5}  {:5}  {:3}  {:5}  {:8}  {:4}.{:02}  {}",
+            "{:5}  {:5}  {:5}  {:3}  {:5}  {:8}  {:4}.{:02}  {:8}  {:7}  {}",
             t.pid,
             t.tgid,
             if t.is_kthread() { 0 } else { t.ppid() },
@@ -457,6 +481,8 @@ pub fn show_tasks() {
             t.switches.load(Relaxed),
             ticks / hz,
             ticks % hz * 100 / hz,
+            vsz,
+            rss,
             t.name()
         );
     }
