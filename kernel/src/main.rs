@@ -96,6 +96,7 @@ fn kernel_init(_: usize) {
         mm::kswapd::kswapd_init();
     }
     fs::initramfs::populate_rootfs();
+    mm::memory::trace_faults_init(cmdline);
     mm::mm_init::print_buddyinfo();
 
     match pagoda_klib::cmdline::get(cmdline, "bench") {

@@ -208,7 +208,7 @@ pub fn populate_range(mm: &MmStruct, start: usize, end: usize, write: bool) -> K
                 .is_some_and(|v| v.flags.contains(VmFlags::WRITE) && !v.flags.contains(VmFlags::SHARED))
         };
         match handle_mm_fault(mm, at, w, false) {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(FaultError::Oom) => return Err(Errno::ENOMEM),
             Err(FaultError::MapErr) => return Err(Errno::ENOMEM),
             Err(FaultError::AccErr) => return Err(Errno::EFAULT),

@@ -33,6 +33,39 @@ pub enum FaultError {
     Oom,
 }
 
+/// How a fault was handled, for trace_faults and the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// do_anonymous_page: a new zeroed page.
+    Anonymous,
+    /// do_anonymous_page for a read: the shared zero page.
+    ZeroPage,
+    /// do_wp_page on the zero page: a new zeroed page.
+    ZeroPageCopy,
+    /// do_wp_page: the page had other users; the writer got a copy.
+    CopyOnWrite,
+    /// do_wp_page: this mm was the page's only user; it kept it.
+    Reuse,
+    /// The software dirty bit of a clean writable page.
+    Dirty,
+    /// Nothing to do (another CPU fixed it first, or the young bit).
+    Spurious,
+}
+
+impl Handled {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Handled::Anonymous => "do_anonymous_page: new zeroed page",
+            Handled::ZeroPage => "do_anonymous_page: shared zero page, read-only",
+            Handled::ZeroPageCopy => "do_wp_page: zero page replaced by a new page",
+            Handled::CopyOnWrite => "do_wp_page: wp_page_copy (COW copy)",
+            Handled::Reuse => "do_wp_page: wp_page_reuse (only user)",
+            Handled::Dirty => "software dirty bit set",
+            Handled::Spurious => "spurious (already fixed) / young bit",
+        }
+    }
+}
+
 /// Statistics for getrusage and /proc (Linux: min_flt counts).
 pub static PAGE_FAULTS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
@@ -83,6 +116,21 @@ pub fn vm_page_prot(flags: VmFlags) -> Pgprot {
     )
 }
 
+/// Set by `trace_faults` on the command line (see the exception code).
+static TRACE_FAULTS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Reads `trace_faults` from the command line, at boot.
+pub fn trace_faults_init(cmdline: &str) {
+    if pagoda_klib::cmdline::has(cmdline, "trace_faults") {
+        TRACE_FAULTS.store(true, core::sync::atomic::Ordering::Relaxed);
+        log::info!("trace_faults: every user page fault is logged");
+    }
+}
+
+pub fn trace_faults() -> bool {
+    TRACE_FAULTS.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// Counts a handled fault for the current task, for getrusage (Linux:
 /// mm_account_fault; every fault is minor until swap-in and file reads
 /// make major ones).
@@ -94,7 +142,7 @@ pub fn mm_account_fault() {
 
 /// Handles a fault at user address `addr` in `mm` (Linux: do_page_fault ->
 /// handle_mm_fault).
-pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> Result<(), FaultError> {
+pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> Result<Handled, FaultError> {
     PAGE_FAULTS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     let map = mm.mmap_lock.read();
     let flags = match vma_for(&map, addr) {
@@ -126,7 +174,7 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
             // do_anonymous_page, read: the zero page, until a write.
             let entry = Pte::pfn_pte(zero_pfn()?, vm_page_prot(flags)).pte_mkspecial().pte_mkyoung();
             pt.set_pte(slot, entry.pte_wrprotect());
-            return Ok(());
+            return Ok(Handled::ZeroPage);
         }
         if pte.pte_none() {
             // do_anonymous_page: a zeroed page of our own.
@@ -138,12 +186,13 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
             }
             pt.set_pte(slot, entry);
             mm.add_mm_counter(super::mm_types::MM_ANONPAGES, 1);
-            return Ok(());
+            return Ok(Handled::Anonymous);
         }
         if !pte.pte_present() {
             // A swap entry or PROT_NONE page: not possible yet.
             return Err(FaultError::AccErr);
         }
+        let mut how = Handled::Spurious;
         let new = if write && !pte.pte_write() {
             let pfn = pte.pte_pfn();
             if is_zero_pfn(pfn) {
@@ -157,11 +206,12 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
                 crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page_addr(addr));
                 COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
                 mm.add_mm_counter(super::mm_types::MM_ANONPAGES, 1);
-                return Ok(());
+                return Ok(Handled::ZeroPageCopy);
             }
             if super::page_alloc::pfn_to_page(pfn).page_ref_count() == 1 {
                 // do_wp_page -> wp_page_reuse: the only user keeps the page.
                 PAGE_REUSES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                how = Handled::Reuse;
                 pte.pte_mkwrite().pte_mkdirty().pte_mkyoung()
             } else {
                 // wp_page_copy: shared since fork; the writer gets a copy.
@@ -178,18 +228,19 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
                 crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page);
                 put_page(pfn);
                 COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-                return Ok(());
+                return Ok(Handled::CopyOnWrite);
             }
         } else if write {
             // A clean writable page: the software dirty bit (arm64 without
             // hardware DBM).
+            how = Handled::Dirty;
             pte.pte_mkdirty().pte_mkyoung()
         } else {
             pte.pte_mkyoung()
         };
         pt.set_pte(slot, new);
         crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page);
-        Ok(())
+        Ok(how)
     })
 }
 

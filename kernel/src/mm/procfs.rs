@@ -211,6 +211,12 @@ pub fn show_vmstat() {
         let v: usize = pa.zones().map(|z| z.events.get(i)).sum();
         kprintln!("{name} {v}");
     }
+    // Fault events (Linux: PGFAULT, PGMAJFAULT, PGREUSE; cow_fault is
+    // Pagoda's own count of wp_page_copy).
+    kprintln!("pgfault {}", super::memory::PAGE_FAULTS.load(Relaxed));
+    kprintln!("pgmajfault 0");
+    kprintln!("pgreuse {}", super::memory::PAGE_REUSES.load(Relaxed));
+    kprintln!("cow_fault {}", super::memory::COW_COPIES.load(Relaxed));
     let wakeups: usize = pa.online_nodes().map(|n| n.kswapd_wakeups.load(Relaxed)).sum();
     kprintln!("kswapd_wakeup {wakeups}");
     kprintln!("allocstall {}", pa.alloc_stalls.load(Relaxed));

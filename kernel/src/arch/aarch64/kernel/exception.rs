@@ -163,12 +163,50 @@ fn do_page_fault(frame: &mut TrapFrame, esr: Esr) {
         Some(mm) => handle_mm_fault(&mm, far, write, exec),
         None => Err(FaultError::MapErr),
     };
+    if crate::mm::memory::trace_faults() {
+        trace_fault(esr, far, write, exec, &result);
+    }
     match result {
-        Ok(()) => crate::mm::memory::mm_account_fault(),
+        Ok(_) => crate::mm::memory::mm_account_fault(),
         Err(FaultError::Oom) => user_fault(frame, SIGKILL, 0, "page fault, out of memory", far as u64),
         Err(FaultError::AccErr) => user_fault(frame, SIGSEGV, SEGV_ACCERR, "segfault", far as u64),
         Err(FaultError::MapErr) => user_fault(frame, SIGSEGV, SEGV_MAPERR, "segfault", far as u64),
     }
+}
+
+/// `trace_faults` on the command line: one line per user fault, with the
+/// ESR decoded and what the mm made of it (a teaching aid; Linux has
+/// tracepoints for this).
+fn trace_fault(
+    esr: Esr,
+    far: usize,
+    write: bool,
+    exec: bool,
+    result: &Result<crate::mm::memory::Handled, crate::mm::memory::FaultError>,
+) {
+    let access = if exec {
+        "exec"
+    } else if write {
+        "write"
+    } else {
+        "read"
+    };
+    crate::sched::current_pid_comm(|pid, comm| {
+        let outcome = match result {
+            Ok(h) => h.as_str(),
+            Err(e) => match e {
+                crate::mm::memory::FaultError::MapErr => "no VMA: SIGSEGV (SEGV_MAPERR)",
+                crate::mm::memory::FaultError::AccErr => "not allowed: SIGSEGV (SEGV_ACCERR)",
+                crate::mm::memory::FaultError::Oom => "out of memory",
+            },
+        };
+        log::info!(
+            "fault: {comm}[{pid}] {access} at {far:#x}, esr {:#010x} ({}, {}) -> {outcome}",
+            esr.0,
+            esr.class_str(),
+            esr.fsc_str()
+        )
+    });
 }
 
 /// Linux's SIGKILL.
