@@ -270,7 +270,7 @@ mod tests {
     use crate::sched::{kthread_join, kthread_run, reap};
 
     /// The programs the leak test runs, with their arguments.
-    const PROGRAMS: [&[&str]; 11] = [
+    const PROGRAMS: [&[&str]; 12] = [
         &["/bin/hello-raw"],
         &["/bin/hello-raw", "segv"],
         &["/bin/mmtest"],
@@ -282,6 +282,7 @@ mod tests {
         &["/bin/madvise"],
         &["/bin/mremap"],
         &["/bin/overcommit"],
+        &["/bin/forkloop", "1000"],
     ];
 
     fn exec_program(i: usize) {
@@ -329,7 +330,7 @@ mod tests {
     }
 
     /// The exit status each program ends with.
-    const STATUSES: [i32; 11] = [7 << 8, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    const STATUSES: [i32; 12] = [7 << 8, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
     /// User processes run to exit_group(7), die of SIGSEGV, exercise brk,
     /// mmap, munmap, mprotect and stack growth, start glibc, and fork

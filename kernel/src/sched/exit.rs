@@ -196,7 +196,12 @@ pub fn sys_wait4(pid: isize, wstatus: usize, options: usize, rusage: usize) -> K
                     let (u, s) = (cs.utime.load(Relaxed), cs.stime.load(Relaxed));
                     crate::syscall::rusage::put_rusage(rusage, u, s, cs.min_flt.load(Relaxed))?;
                 }
-                return Ok(child.tgid);
+                let tgid = child.tgid;
+                drop(child);
+                // The child's stack and task struct go now (Linux:
+                // release_task), not at the next kernel thread's creation.
+                reap();
+                return Ok(tgid);
             }
         }
         if options & WNOHANG != 0 {

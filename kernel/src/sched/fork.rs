@@ -97,6 +97,9 @@ fn check_clone_flags(f: u64) -> KResult<()> {
 pub fn copy_process(frame: &TrapFrame, args: &CloneArgs) -> KResult<usize> {
     let f = args.flags;
     check_clone_flags(f)?;
+    // Free the stacks of tasks that died since (Linux frees them as soon as
+    // the next task runs; Pagoda's reap needs process context).
+    super::exit::reap();
     let me = current().ok_or(Errno::ESRCH)?;
     let mm = me.mm().ok_or(Errno::EINVAL)?;
     // The address space: shared (threads, vfork) or copied on write.
