@@ -97,6 +97,7 @@ fn kernel_init(_: usize) {
     }
     fs::initramfs::populate_rootfs();
     mm::memory::trace_faults_init(cmdline);
+    mm::randomize::randomize_init(cmdline);
     mm::mm_init::print_buddyinfo();
 
     match pagoda_klib::cmdline::get(cmdline, "bench") {

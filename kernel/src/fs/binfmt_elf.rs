@@ -49,6 +49,9 @@ pub struct ElfInfo {
     /// The page ranges and permissions of the loaded segments, for their VMAs.
     pub segments: [(usize, usize, VmFlags); MAX_LOAD_SEGMENTS],
     pub nr_segments: usize,
+    /// The top of the initial stack (STACK_TOP, moved down at random by
+    /// exec unless randomisation is off).
+    pub stack_top: usize,
 }
 
 /// PT_LOAD segments a program may have (Linux has no such limit; real
@@ -101,7 +104,8 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
     }
     let bias = match eh.e_type {
         abi::ET_EXEC => 0,
-        abi::ET_DYN => ELF_ET_DYN_BASE,
+        // Linux: ELF_ET_DYN_BASE + arch_mmap_rnd() for a PF_RANDOMIZE task.
+        abi::ET_DYN => ELF_ET_DYN_BASE + crate::mm::randomize::arch_mmap_rnd(),
         _ => return_errno_with_message!(Errno::ENOEXEC, "ELF type {} is not executable", eh.e_type),
     };
     let Some(phdrs) = file.segments() else {
@@ -167,14 +171,15 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
         end: end.next_multiple_of(PAGE_SIZE),
         segments,
         nr_segments,
+        stack_top: STACK_TOP,
     })
 }
 
-/// Maps the initial stack below STACK_TOP (Linux: setup_arg_pages, without
-/// the stack VMA's growth for now).
-pub fn setup_arg_pages(mm: &MmStruct) -> KResult<()> {
+/// Maps the initial stack below `stack_top` (Linux: setup_arg_pages; the
+/// stack VMA grows from there on faults).
+pub fn setup_arg_pages(mm: &MmStruct, stack_top: usize) -> KResult<()> {
     for i in 1..=STACK_PAGES {
-        page_for(mm, STACK_TOP - i * PAGE_SIZE, Prot::USER | Prot::READ | Prot::WRITE)?;
+        page_for(mm, stack_top - i * PAGE_SIZE, Prot::USER | Prot::READ | Prot::WRITE)?;
     }
     Ok(())
 }
@@ -220,8 +225,14 @@ fn push_string(sp: &mut usize, s: &[u8]) -> KResult<usize> {
 ///   sp ->      argc, argv[0..argc], NULL, envp[0..envc], NULL,
 ///              auxv (key, value) pairs ending with AT_NULL
 /// ```
-pub fn create_elf_tables(info: &ElfInfo, execfn: &str, argv: &[&str], envp: &[&str]) -> KResult<usize> {
-    let mut sp = STACK_TOP - 8;
+pub fn create_elf_tables(
+    info: &ElfInfo,
+    stack_top: usize,
+    execfn: &str,
+    argv: &[&str],
+    envp: &[&str],
+) -> KResult<usize> {
+    let mut sp = stack_top - 8;
     let execfn_at = push_string(&mut sp, execfn.as_bytes())?;
     let mut envp_at = [0usize; 32];
     let mut argv_at = [0usize; 32];

@@ -30,7 +30,7 @@ pub fn kernel_execve(path: &str, argv: &[&str], envp: &[&str]) -> Errno {
             let comm = path.rsplit('/').next().unwrap_or(path);
             me.set_comm(comm);
             crate::sched::exec_mmap(mm);
-            let sp = match create_elf_tables(&info, path, argv, envp) {
+            let sp = match create_elf_tables(&info, info.stack_top, path, argv, envp) {
                 Ok(sp) => sp,
                 // Too late to return an error: the old image is gone.
                 Err(_) => crate::sched::do_exit(crate::arch::exception::SIGSEGV),
@@ -146,11 +146,16 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
     // On failure, dropping the mm frees what was mapped.
     mm.mmget();
     let data = data.lock();
-    let info = load_elf_binary(&mm, data.bytes()).and_then(|info| {
-        setup_arg_pages(&mm)?;
-        let stack = (STACK_TOP - STACK_PAGES * PAGE_SIZE, STACK_TOP);
+    let info = load_elf_binary(&mm, data.bytes()).and_then(|mut info| {
+        // Linux: randomize_stack_top, then arch_pick_mmap_layout and
+        // arch_randomize_brk (mm/randomize.rs).
+        let top = crate::mm::randomize::randomize_stack_top(STACK_TOP);
+        info.stack_top = top;
+        setup_arg_pages(&mm, top)?;
+        let stack = (top - STACK_PAGES * PAGE_SIZE, top);
+        let brk = crate::mm::randomize::arch_randomize_brk(info.end);
         let mut map = mm.mmap_lock.write();
-        crate::mm::mmap::exec_vmas(&mut map, &info.segments[..info.nr_segments], stack, info.end)?;
+        crate::mm::mmap::exec_vmas(&mut map, &info.segments[..info.nr_segments], stack, brk)?;
         crate::mm::mmap::install_sigpage(&mm, &mut map)?;
         drop(map);
         Ok(info)

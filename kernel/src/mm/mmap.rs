@@ -58,14 +58,24 @@ const LEGACY_MAP_MASK: usize = MAP_SHARED
 
 /// The lowest address a mapping may use (Linux: vm.mmap_min_addr).
 pub const MMAP_MIN_ADDR: usize = 0x1000;
-/// The gap left for the stack below STACK_TOP when placing mmap_base
-/// (Linux: mmap_base's MIN_GAP of 128 MiB, without randomisation).
+/// The least and most room left for the stack below STACK_TOP when
+/// placing mmap_base (Linux arm64: MIN_GAP 128 MiB, MAX_GAP 5/6 of it).
 const MMAP_MIN_GAP: usize = 128 << 20;
+const MMAP_MAX_GAP: usize = TASK_SIZE / 6 * 5;
+/// The guard gap below a stack (Linux: stack_guard_gap, 256 pages).
+const STACK_GUARD_GAP: usize = 256 << 12;
 
-/// Where top-down mmap searches start under a stack at `stack_top`
-/// (Linux: arch_pick_mmap_layout -> mmap_base).
-pub fn mmap_base(stack_top: usize) -> usize {
-    stack_top - MMAP_MIN_GAP
+/// Where top-down mmap searches start (Linux: arch_pick_mmap_layout ->
+/// mmap_base): below STACK_TOP (which is TASK_SIZE), the stack's rlimit,
+/// its guard gap and, when randomised, the room the stack top may move,
+/// then `rnd` lower.
+pub fn mmap_base(rlim_stack: usize, rnd: usize) -> usize {
+    let mut pad = STACK_GUARD_GAP;
+    if super::randomize::enabled(1) {
+        pad += super::randomize::STACK_RND_MASK << 12;
+    }
+    let gap = rlim_stack.saturating_add(pad).clamp(MMAP_MIN_GAP, MMAP_MAX_GAP);
+    (TASK_SIZE - gap - rnd) & !(PAGE_SIZE - 1)
 }
 
 fn page_align(len: usize) -> Option<usize> {
@@ -437,7 +447,8 @@ pub fn exec_vmas(
     map.insert(stack.0, stack.1, stack_flags)?;
     map.start_brk = brk;
     map.brk = brk;
-    map.mmap_base = mmap_base(stack.1);
+    let rlim_stack = crate::sched::current().map_or(8 << 20, |t| t.rlimit(3).0 as usize); // RLIMIT_STACK
+    map.mmap_base = mmap_base(rlim_stack, super::randomize::arch_mmap_rnd());
     Ok(())
 }
 

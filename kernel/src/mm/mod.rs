@@ -18,6 +18,7 @@ pub mod mremap;
 pub mod page_alloc;
 pub mod pgalloc;
 pub mod procfs;
+pub mod randomize;
 pub mod slab;
 pub mod swapfile;
 pub mod uaccess;

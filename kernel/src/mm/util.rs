@@ -84,6 +84,10 @@ pub fn vm_enough_memory(pages: usize) -> KResult<()> {
 
 fn cmd_sysctl(args: &str) {
     let show = || {
+        crate::kprintln!(
+            "kernel.randomize_va_space = {}",
+            super::randomize::RANDOMIZE_VA_SPACE.load(Relaxed)
+        );
         crate::kprintln!("vm.overcommit_memory = {}", OVERCOMMIT_MEMORY.load(Relaxed));
         crate::kprintln!("vm.overcommit_ratio = {}", OVERCOMMIT_RATIO.load(Relaxed));
     };
@@ -92,6 +96,7 @@ fn cmd_sysctl(args: &str) {
         return crate::kprintln!("sysctl: {}: not a number", value.trim());
     };
     match key.trim() {
+        k if super::randomize::sysctl(k, v) => return,
         "vm.overcommit_memory" if v <= 2 => OVERCOMMIT_MEMORY.store(v, Relaxed),
         "vm.overcommit_ratio" => OVERCOMMIT_RATIO.store(v, Relaxed),
         k => return crate::kprintln!("sysctl: {k}={v}: not a setting Pagoda has, or out of range"),
@@ -102,6 +107,6 @@ fn cmd_sysctl(args: &str) {
 crate::monitor_cmd!(
     MON_SYSCTL,
     "sysctl",
-    "sysctl [vm.overcommit_memory=0|1|2 | vm.overcommit_ratio=N]: show or set the overcommit policy",
+    "sysctl [KEY=N]: show or set vm.overcommit_memory, vm.overcommit_ratio, kernel.randomize_va_space",
     cmd_sysctl
 );
