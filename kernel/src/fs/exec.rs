@@ -275,7 +275,7 @@ mod tests {
     use crate::sched::{kthread_join, kthread_run, reap};
 
     /// The programs the leak test runs, with their arguments.
-    const PROGRAMS: [&[&str]; 12] = [
+    const PROGRAMS: [&[&str]; 13] = [
         &["/bin/hello-raw"],
         &["/bin/hello-raw", "segv"],
         &["/bin/mmtest"],
@@ -288,6 +288,7 @@ mod tests {
         &["/bin/mremap"],
         &["/bin/overcommit"],
         &["/bin/forkloop", "1000"],
+        &["/bin/shared"],
     ];
 
     fn exec_program(i: usize) {
@@ -335,7 +336,7 @@ mod tests {
     }
 
     /// The exit status each program ends with.
-    const STATUSES: [i32; 12] = [7 << 8, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    const STATUSES: [i32; 13] = [7 << 8, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
     /// User processes run to exit_group(7), die of SIGSEGV, exercise brk,
     /// mmap, munmap, mprotect and stack growth, start glibc, and fork

@@ -34,14 +34,14 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
         new.sigpage_pfn.store(sigpage_pfn, core::sync::atomic::Ordering::Relaxed);
         for id in map.vmas.iter() {
             let (start, end) = map.vmas.range(id);
-            let Some(vma) = map.vmas.get(id).copied() else { continue };
+            let Some(vma) = map.vmas.get(id).cloned() else { continue };
             if vma.flags.contains(VmFlags::DONTCOPY) {
                 continue;
             }
             // Locks are not inherited (Linux: VM_LOCKED is cleared in the
             // child's copy).
             let flags = vma.flags - (VmFlags::LOCKED | VmFlags::LOCKONFAULT);
-            new_map.insert(start, end, flags)?;
+            new_map.insert_vma(start, end, super::vma::Vma { flags, shm: vma.shm.clone() })?;
             // MADV_WIPEONFORK: the child gets the range, empty.
             if !vma.flags.contains(VmFlags::WIPEONFORK) {
                 copy_page_range(old, &new, start, end, vma.flags)?;

@@ -211,7 +211,7 @@ pub fn populate_range(mm: &MmStruct, start: usize, end: usize, write: bool) -> K
             Ok(_) => {}
             Err(FaultError::Oom) => return Err(Errno::ENOMEM),
             Err(FaultError::MapErr) => return Err(Errno::ENOMEM),
-            Err(FaultError::AccErr) => return Err(Errno::EFAULT),
+            Err(FaultError::AccErr | FaultError::SigBus) => return Err(Errno::EFAULT),
         }
         at += PAGE_SIZE;
     }

@@ -31,6 +31,8 @@ pub enum FaultError {
     AccErr,
     /// No memory for the page or its tables (VM_FAULT_OOM).
     Oom,
+    /// Past the end of a shared mapping's object (VM_FAULT_SIGBUS).
+    SigBus,
 }
 
 /// How a fault was handled, for trace_faults and the tests.
@@ -50,6 +52,8 @@ pub enum Handled {
     Dirty,
     /// Nothing to do (another CPU fixed it first, or the young bit).
     Spurious,
+    /// A shared mapping's page, from its shmem object.
+    Shared,
 }
 
 impl Handled {
@@ -62,6 +66,7 @@ impl Handled {
             Handled::Reuse => "do_wp_page: wp_page_reuse (only user)",
             Handled::Dirty => "software dirty bit set",
             Handled::Spurious => "spurious (already fixed) / young bit",
+            Handled::Shared => "shmem_fault: the shared object's page",
         }
     }
 }
@@ -145,7 +150,7 @@ pub fn mm_account_fault() {
 pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> Result<Handled, FaultError> {
     PAGE_FAULTS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     let map = mm.mmap_lock.read();
-    let flags = match vma_for(&map, addr) {
+    let (flags, shm) = match vma_for(&map, addr) {
         Some(f) => f,
         None => {
             drop(map);
@@ -170,6 +175,23 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
     mm.with_page_table(|pt| {
         let slot = pt.pte_alloc(page).map_err(|_| FaultError::Oom)?;
         let pte = pt.ptep_get(slot);
+        if pte.pte_none() {
+            if let Some((obj, index)) = &shm {
+                // A shared mapping: the object's page, the same for every
+                // process mapping it (Linux: do_shared_fault / shmem_fault).
+                let pfn = super::shmem::ShmemObject::get_page(obj, *index).map_err(|e| match e {
+                    super::shmem::ShmemError::Beyond => FaultError::SigBus,
+                    super::shmem::ShmemError::NoMemory => FaultError::Oom,
+                })?;
+                let mut entry = Pte::pfn_pte(pfn, vm_page_prot(flags)).pte_mkyoung();
+                if write {
+                    entry = entry.pte_mkwrite().pte_mkdirty();
+                }
+                pt.set_pte(slot, entry);
+                mm.add_mm_counter(super::mm_types::MM_SHMEMPAGES, 1);
+                return Ok(Handled::Shared);
+            }
+        }
         if pte.pte_none() && !write && !flags.contains(VmFlags::SHARED) {
             // do_anonymous_page, read: the zero page, until a write.
             let entry = Pte::pfn_pte(zero_pfn()?, vm_page_prot(flags)).pte_mkspecial().pte_mkyoung();
@@ -193,7 +215,12 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
             return Err(FaultError::AccErr);
         }
         let mut how = Handled::Spurious;
-        let new = if write && !pte.pte_write() {
+        let new = if write && !pte.pte_write() && flags.contains(VmFlags::SHARED) {
+            // A shared page is written in place, never copied (Linux:
+            // wp_page_shared).
+            how = Handled::Dirty;
+            pte.pte_mkwrite().pte_mkdirty().pte_mkyoung()
+        } else if write && !pte.pte_write() {
             let pfn = pte.pte_pfn();
             if is_zero_pfn(pfn) {
                 // wp_page_copy from the zero page: a new zeroed page.
@@ -248,11 +275,17 @@ fn page_addr(addr: usize) -> usize {
     addr & !0xfff
 }
 
-/// The flags of the VMA containing `addr`, if any.
-fn vma_for(map: &MmMap, addr: usize) -> Option<VmFlags> {
+/// The flags of the VMA containing `addr`, if any, and for a shared
+/// mapping its object and the page offset of `addr` in it.
+fn vma_for(map: &MmMap, addr: usize) -> Option<(VmFlags, Option<(super::shmem::ShmemRef, usize)>)> {
     let id = map.vmas.find(addr)?;
     let (start, _) = map.vmas.range(id);
-    (start <= addr).then(|| map.vmas.get(id).map(|v| v.flags)).flatten()
+    if start > addr {
+        return None;
+    }
+    let v = map.vmas.get(id)?;
+    let shm = v.shm.as_ref().map(|(obj, pgoff)| (obj.clone(), pgoff + ((addr - start) >> 12)));
+    Some((v.flags, shm))
 }
 
 /// Grows the stack VMA above `addr` down to cover it (Linux: expand_stack

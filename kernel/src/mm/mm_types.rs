@@ -142,6 +142,8 @@ impl MmStruct {
     pub fn mm_counter(&self, pfn: usize) -> usize {
         if pfn == self.sigpage_pfn.load(Ordering::Relaxed) {
             MM_FILEPAGES
+        } else if super::shmem::is_shmem_page(pfn) {
+            MM_SHMEMPAGES
         } else {
             MM_ANONPAGES
         }

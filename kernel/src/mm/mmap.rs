@@ -8,9 +8,11 @@
 //! flushes the TLB before any page or table is freed.
 //!
 //! Adjacent VMAs with the same flags and backing merge (`merge_range`), as
-//! Linux's vma_merge makes them. Only anonymous memory so far. Differences
-//! from Linux for now: no ASLR, no overcommit accounting, and MAP_SHARED anonymous memory behaves as private after
-//! fork (shmem comes with the file issue).
+//! Linux's vma_merge makes them. Only anonymous memory so far: private, or
+//! shared through a shmem object (mm/shmem.rs) that fork shares; file
+//! mappings come with the page cache. Placement is randomised
+//! (mm/randomize.rs) and private writable memory is committed
+//! (mm/util.rs).
 
 use super::memory::vm_page_prot;
 use super::mm_types::MmStruct;
@@ -86,7 +88,11 @@ fn page_align(len: usize) -> Option<usize> {
 /// keeps `id` (Linux: __split_vma).
 fn split_vma(map: &mut MmMap, id: NodeId, addr: usize) -> KResult<()> {
     let (start, end) = map.vmas.range(id);
-    let vma: Vma = *map.vmas.get(id).ok_or(Errno::EINVAL)?;
+    let mut vma: Vma = map.vmas.get(id).ok_or(Errno::EINVAL)?.clone();
+    // The upper part starts further into a shared object (vm_pgoff).
+    if let Some((_, pgoff)) = vma.shm.as_mut() {
+        *pgoff += (addr - start) >> 12;
+    }
     map.vmas.adjust(id, start, addr).map_err(|_| Errno::EINVAL)?;
     if map.vmas.insert(addr, end, vma).is_err() {
         // Put it back as it was: nothing changed.
@@ -173,10 +179,17 @@ pub fn change_vma_flags(
 /// is_mergeable_vma: the same flags, the same backing; special mappings
 /// never merge).
 fn can_merge(map: &MmMap, a: NodeId, b: NodeId) -> bool {
-    let (fa, fb) = (map.vmas.get(a).map(|v| v.flags), map.vmas.get(b).map(|v| v.flags));
-    map.vmas.range(a).1 == map.vmas.range(b).0
-        && fa == fb
-        && fa.is_some_and(|f| !f.contains(VmFlags::DONTEXPAND))
+    let (Some(va), Some(vb)) = (map.vmas.get(a), map.vmas.get(b)) else { return false };
+    let (sa, ea) = map.vmas.range(a);
+    // Shared mappings merge only within one object, at contiguous offsets.
+    let shm_ok = match (&va.shm, &vb.shm) {
+        (None, None) => true,
+        (Some((oa, pa)), Some((ob, pb))) => {
+            pagoda_klib::arc::Arc::ptr_eq(oa, ob) && pa + ((ea - sa) >> 12) == *pb
+        }
+        _ => false,
+    };
+    ea == map.vmas.range(b).0 && va.flags == vb.flags && !va.flags.contains(VmFlags::DONTEXPAND) && shm_ok
 }
 
 /// Merges the VMAs around `[start, end)` that touch and match, so that a
@@ -324,7 +337,13 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
         get_unmapped_area(map, addr, len)?
     };
     let vm = mmap_vm_flags(prot, flags) | map.def_flags;
-    map.insert(start, start + len, vm)?;
+    // A shared anonymous mapping gets its object (Linux: shmem_zero_setup).
+    let shm = if vm.contains(VmFlags::SHARED) {
+        Some((super::shmem::ShmemObject::new(len >> 12)?, 0))
+    } else {
+        None
+    };
+    map.insert_vma(start, start + len, Vma { flags: vm, shm })?;
     vma_merge(map, start);
     let locked = vm.contains(VmFlags::LOCKED) && !vm.contains(VmFlags::LOCKONFAULT);
     let populate = flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || locked;

@@ -175,8 +175,14 @@ fn move_vma(
     dontunmap: bool,
 ) -> KResult<MremapResult> {
     let id = map.vmas.find(addr).ok_or(Errno::EFAULT)?;
-    let flags = map.vmas.get(id).map_or(VmFlags::empty(), |v| v.flags);
-    map.insert(to, to + new_len, flags)?;
+    let (vstart, _) = map.vmas.range(id);
+    let mut vma = map.vmas.get(id).ok_or(Errno::EFAULT)?.clone();
+    let flags = vma.flags;
+    // The new VMA maps the same part of a shared object.
+    if let Some((_, pgoff)) = vma.shm.as_mut() {
+        *pgoff += (addr - vstart) >> 12;
+    }
+    map.insert_vma(to, to + new_len, vma)?;
     if let Err(e) = mm.move_page_tables(addr, to, old_len) {
         let _ = do_munmap(mm, map, to, new_len);
         return Err(e);

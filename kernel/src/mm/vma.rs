@@ -66,9 +66,13 @@ impl VmFlags {
 }
 
 /// One VMA's own data; its range is the tree node's.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Vma {
     pub flags: VmFlags,
+    /// For a shared anonymous mapping: the object behind it and the page
+    /// offset of vm_start in it (Linux: vm_file of the shmem file, and
+    /// vm_pgoff).
+    pub shm: Option<(super::shmem::ShmemRef, usize)>,
 }
 
 /// What `mmap_lock` protects (Linux: the VMA parts of mm_struct).
@@ -114,6 +118,12 @@ impl MmMap {
     /// overcommit policy refuses a private writable mapping (which is then
     /// VM_ACCOUNT), if it overlaps, or if no memory is left.
     pub fn insert(&mut self, start: usize, end: usize, flags: VmFlags) -> Result<(), Errno> {
+        self.insert_vma(start, end, Vma { flags, shm: None })
+    }
+
+    /// `insert` for a VMA with its backing.
+    pub fn insert_vma(&mut self, start: usize, end: usize, vma: Vma) -> Result<(), Errno> {
+        let flags = vma.flags;
         let pages = (end - start) >> 12;
         if !self.may_expand_vm(flags, pages) {
             return Err(Errno::ENOMEM);
@@ -123,7 +133,7 @@ impl MmMap {
             super::util::vm_enough_memory(pages)?;
             flags |= VmFlags::ACCOUNT;
         }
-        if self.vmas.insert(start, end, Vma { flags }).is_err() {
+        if self.vmas.insert(start, end, Vma { flags, ..vma }).is_err() {
             if flags.contains(VmFlags::ACCOUNT) {
                 super::util::vm_unacct_memory(pages);
             }

@@ -169,6 +169,7 @@ fn do_page_fault(frame: &mut TrapFrame, esr: Esr) {
     match result {
         Ok(_) => crate::mm::memory::mm_account_fault(),
         Err(FaultError::Oom) => user_fault(frame, SIGKILL, 0, "page fault, out of memory", far as u64),
+        Err(FaultError::SigBus) => user_fault(frame, SIGBUS, BUS_ADRERR, "bus error", far as u64),
         Err(FaultError::AccErr) => user_fault(frame, SIGSEGV, SEGV_ACCERR, "segfault", far as u64),
         Err(FaultError::MapErr) => user_fault(frame, SIGSEGV, SEGV_MAPERR, "segfault", far as u64),
     }
@@ -198,6 +199,7 @@ fn trace_fault(
                 crate::mm::memory::FaultError::MapErr => "no VMA: SIGSEGV (SEGV_MAPERR)",
                 crate::mm::memory::FaultError::AccErr => "not allowed: SIGSEGV (SEGV_ACCERR)",
                 crate::mm::memory::FaultError::Oom => "out of memory",
+                crate::mm::memory::FaultError::SigBus => "past the end of the object: SIGBUS",
             },
         };
         log::info!(
@@ -268,6 +270,7 @@ fn user_fault(frame: &TrapFrame, sig: i32, code: i32, what: &str, addr: u64) {
 
 /// si_code values (Linux: include/uapi/asm-generic/siginfo.h).
 const BUS_ADRALN: i32 = 1;
+const BUS_ADRERR: i32 = 2;
 const TRAP_BRKPT: i32 = 1;
 /// Linux's SIGTRAP.
 const SIGTRAP: i32 = 5;
