@@ -32,7 +32,7 @@ USER_BINS  := $(patsubst user/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/*.c)) \
               $(patsubst user/nolibc/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/nolibc/*.c))
 INITRAMFS  := $(BUILD)/initramfs.cpio
 
-.PHONY: all deps kernel ktest-kernel initramfs qemu debug gdb test test-host test-kernel test-boot test-user \
+.PHONY: all deps kernel ktest-kernel initramfs qemu debug gdb test test-host test-kernel test-boot test-user bench-user \
         test-linux bench \
         lint fmt clippy clean help
 
@@ -51,6 +51,7 @@ help:
 	@echo "  make debug       boot halted with a gdb stub on :1234; then 'make gdb' in another shell"
 	@echo "  make gdb         attach gdb-multiarch with kernel symbols"
 	@echo "  make lint        cargo fmt --check and cargo clippy"
+	@echo "  make bench-user  user workloads (user/bench.c) on Pagoda and on Debian's Linux, -icount, with ratios"
 	@echo "  make initramfs   build user/*.c (static aarch64 binaries) into build/initramfs.cpio"
 	@echo "  make deps        check/install qemu, gdb-multiarch, the cross gcc and cpio"
 	@echo "  make clean       remove build outputs"
@@ -119,6 +120,9 @@ test: test-host test-kernel test-boot test-user
 
 # Benchmarks print figures and ratios; nothing asserts a time. -icount makes
 # guest time count instructions, so the figures repeat exactly run to run.
+bench-user: kernel initramfs
+	@scripts/bench-user.sh
+
 bench: kernel initramfs
 	@CMDLINE="bench loglevel=4 panic=-1 $(CMDLINE)" QEMU_ARGS="-icount shift=0 $(QEMU_ARGS)" \
 	  timeout --foreground 600 scripts/run-qemu.sh $(BUILD)/Image </dev/null | tr -d '\r' | grep -E '^bench:|panic'

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# make bench-user: the same user workloads (user/bench.c) on Pagoda and on
+# Debian's Linux 6.1 (the kernel of make test-linux), one CPU each, under
+# `-icount shift=0`: guest time then counts instructions, so both kernels
+# are timed by the work they do, not by the host's load. Prints, per
+# workload: bench: NAME pagoda=... us linux=... us ratio=R (Pagoda/Linux;
+# below 1.0 Pagoda is faster).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+TIMEOUT=${BENCH_TIMEOUT:-600}
+mkdir -p build
+scripts/fetch-linux.sh || exit 1
+
+# Pagoda: the monitor runs the program.
+printf 'run /bin/bench\npoweroff\n' | QEMU_ARGS="-icount shift=0" SMP=1 \
+  timeout --foreground -k 5 "$TIMEOUT" make -s qemu >build/bench-user-pagoda.log 2>&1
+# Linux: usertest-init runs it as its only test.
+rm -rf build/rootfs-bench && cp -r build/rootfs build/rootfs-bench
+cp build/rootfs/bin/usertest-init build/rootfs-bench/init
+echo "bench /bin/bench" >build/rootfs-bench/etc/usertests
+(cd build/rootfs-bench && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >build/initramfs-bench.cpio
+timeout --foreground -k 5 "$TIMEOUT" qemu-system-aarch64 -M virt -cpu cortex-a72 -m 1G -smp 1 -icount shift=0 \
+  -nographic -nic none -no-reboot -kernel build/linux/vmlinuz -initrd build/initramfs-bench.cpio \
+  -append "console=ttyAMA0 quiet panic=-1" </dev/null >build/bench-user-linux.log 2>&1
+
+extract() { tr -d '\r' <"$1" | grep -E '^bench: ' | awk '{print $2, $3}'; }
+extract build/bench-user-pagoda.log >build/bench-user-pagoda.txt
+extract build/bench-user-linux.log >build/bench-user-linux.txt
+if [ ! -s build/bench-user-pagoda.txt ] || [ ! -s build/bench-user-linux.txt ]; then
+  echo "bench-user: a run printed no figures; see build/bench-user-*.log" >&2
+  exit 1
+fi
+echo "bench-user: $(cat build/linux/version), one CPU, -icount shift=0 (us of guest time)"
+join build/bench-user-pagoda.txt build/bench-user-linux.txt | awk '{
+  printf "bench: %-34s pagoda=%10.1f us linux=%10.1f us ratio=%.2f\n", $1, $2, $3, ($3 > 0 ? $2 / $3 : 0) }'
