@@ -92,8 +92,9 @@ fn prep_new_page(pfn: usize, order: usize, gfp: Gfp) {
         pfn_to_page(pfn).set_page_count(1);
     }
     if gfp.contains(Gfp::__GFP_ZERO) {
-        // SAFETY: the block is ours and mapped by the linear map.
-        unsafe { core::ptr::write_bytes(page_address(pfn) as *mut u8, 0, PAGE_SIZE << order) };
+        // SAFETY: the block is ours, page-aligned, and mapped by the linear
+        // map as Normal memory.
+        unsafe { crate::arch::mm::page::clear_pages(page_address(pfn), PAGE_SIZE << order) };
     }
     NR_ALLOCATED.fetch_add(1 << order, Ordering::Relaxed);
 }

@@ -8,6 +8,7 @@ pub mod extable;
 pub mod fixmap;
 pub mod layout;
 pub mod mmu;
+pub mod page;
 pub mod ptdump;
 pub mod pte;
 pub mod tlb;
