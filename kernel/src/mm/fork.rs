@@ -60,43 +60,67 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
     }
 }
 
-/// Copies the present PTEs of `[start, end)` (Linux: copy_page_range).
+/// Copies the present PTEs of `[start, end)` (Linux: copy_page_range):
+/// one walk of the parent's tables collects them (write-protecting private
+/// writable ones in the parent too), one walk of the child's installs them.
 fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, flags: VmFlags) -> KResult<()> {
     let cow = flags.contains(VmFlags::WRITE) && !flags.contains(VmFlags::SHARED);
-    for va in (start..end).step_by(PAGE_SIZE) {
-        let pte = old.with_page_table(|pt| {
-            let slot = pt.pte_offset(va)?;
+    let mut ptes: alloc::vec::Vec<(usize, pagoda_mm::pgtable::Pte)> = alloc::vec::Vec::new();
+    let collected = old.with_page_table(|pt| {
+        for va in (start..end).step_by(PAGE_SIZE) {
+            let Some(slot) = pt.pte_offset(va) else { continue };
             let pte = pt.ptep_get(slot);
             if !pte.pte_present() {
-                return None;
+                continue;
             }
-            // copy_present_pte: a private writable page becomes read-only in
-            // the parent too, so that its next write copies.
+            if ptes.try_reserve(1).is_err() {
+                return false;
+            }
+            // copy_present_pte: a private writable page becomes read-only
+            // in the parent too, so that its next write copies.
             let pte = if cow { pte.pte_wrprotect() } else { pte };
             pt.set_pte(slot, pte);
-            Some(pte)
-        });
-        let Some(pte) = pte else { continue };
-        // A special page (the zero page) has no reference to take (Linux:
-        // vm_normal_page returns NULL for it).
-        let normal = !pte.pte_special();
-        if normal {
+            ptes.push((va, pte));
+        }
+        true
+    });
+    if !collected {
+        return Err(Errno::ENOMEM);
+    }
+    // A special page (the zero page) has no reference to take (Linux:
+    // vm_normal_page returns NULL for it).
+    for &(_, pte) in &ptes {
+        if !pte.pte_special() {
             get_page(pte.pte_pfn());
         }
-        let installed = new.with_page_table(|pt| {
-            let slot = pt.pte_alloc(va).ok()?;
-            pt.set_pte(slot, pte);
-            Some(())
-        });
-        if installed.is_none() {
-            if normal {
-                super::page_alloc::put_page(pte.pte_pfn());
+    }
+    let installed = new.with_page_table(|pt| {
+        for (i, &(va, pte)) in ptes.iter().enumerate() {
+            match pt.pte_alloc(va) {
+                Ok(slot) => pt.set_pte(slot, pte),
+                Err(_) => return Err(i),
             }
-            return Err(Errno::ENOMEM);
         }
-        if normal {
+        Ok(())
+    });
+    // What was installed counts in the child; what was not loses the
+    // reference taken for it.
+    let done = match installed {
+        Ok(()) => ptes.len(),
+        Err(i) => i,
+    };
+    for (i, &(_, pte)) in ptes.iter().enumerate() {
+        if pte.pte_special() {
+            continue;
+        }
+        if i < done {
             new.add_mm_counter(new.mm_counter(pte.pte_pfn()), 1);
+        } else {
+            super::page_alloc::put_page(pte.pte_pfn());
         }
+    }
+    if done < ptes.len() {
+        return Err(Errno::ENOMEM);
     }
     Ok(())
 }
