@@ -191,6 +191,7 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         self.entry(table, idx).load(Ordering::Relaxed)
     }
 
+
     fn write(&mut self, table: PhysAddr, idx: usize, val: u64) {
         self.entry(table, idx).store(val, Ordering::Relaxed)
     }
@@ -406,6 +407,10 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         let size = level_size(level);
         for (idx, va, next) in entries(va, end, level) {
             let raw = self.read(table, idx);
+            // Most entries are empty: skip them before any decoding.
+            if raw == 0 {
+                continue;
+            }
             match desc::decode(raw, level) {
                 Desc::Invalid if raw == 0 => {}
                 Desc::Leaf { .. } | Desc::Invalid if next - va == size || level == 3 => {
@@ -525,7 +530,11 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
     ) {
         for idx in 0..PTRS_PER_TABLE {
             let va = base | (idx << LEVEL_SHIFT[level]);
-            match desc::decode(self.read(table, idx), level) {
+            let raw = self.read(table, idx);
+            if raw == 0 {
+                continue;
+            }
+            match desc::decode(raw, level) {
                 Desc::Invalid => {}
                 Desc::Leaf { pa, prot } => f(va, PhysAddr(pa), level_size(level), prot, level),
                 Desc::Table(child) => self.leaves(PhysAddr(child), level + 1, va, f),
