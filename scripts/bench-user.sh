@@ -2,7 +2,8 @@
 # make bench-user: the same user workloads (user/bench.c) on Pagoda and on
 # Debian's Linux 6.1 (the kernel of make test-linux), one CPU each, under
 # `-icount shift=0`: guest time then counts instructions, so both kernels
-# are timed by the work they do, not by the host's load. Prints, per
+# are timed by the work they do, not by the host's load; and with
+# `norandmaps`, so that the same layout gives the same figures every run. Prints, per
 # workload: bench: NAME pagoda=... us linux=... us ratio=R (Pagoda/Linux;
 # below 1.0 Pagoda is faster).
 set -uo pipefail
@@ -13,7 +14,7 @@ mkdir -p build
 scripts/fetch-linux.sh || exit 1
 
 # Pagoda: the monitor runs the program.
-printf 'run /bin/bench\npoweroff\n' | QEMU_ARGS="-icount shift=0" SMP=1 \
+printf 'run /bin/bench\npoweroff\n' | QEMU_ARGS="-icount shift=0" SMP=1 CMDLINE="norandmaps" \
   timeout --foreground -k 5 "$TIMEOUT" make -s qemu >build/bench-user-pagoda.log 2>&1
 # Linux: usertest-init runs it as its only test.
 rm -rf build/rootfs-bench && cp -r build/rootfs build/rootfs-bench
@@ -22,7 +23,7 @@ echo "bench /bin/bench" >build/rootfs-bench/etc/usertests
 (cd build/rootfs-bench && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >build/initramfs-bench.cpio
 timeout --foreground -k 5 "$TIMEOUT" qemu-system-aarch64 -M virt -cpu cortex-a72 -m 1G -smp 1 -icount shift=0 \
   -nographic -nic none -no-reboot -kernel build/linux/vmlinuz -initrd build/initramfs-bench.cpio \
-  -append "console=ttyAMA0 quiet panic=-1" </dev/null >build/bench-user-linux.log 2>&1
+  -append "console=ttyAMA0 quiet panic=-1 norandmaps" </dev/null >build/bench-user-linux.log 2>&1
 
 extract() { tr -d '\r' <"$1" | grep -E '^bench: ' | awk '{print $2, $3}'; }
 extract build/bench-user-pagoda.log >build/bench-user-pagoda.txt

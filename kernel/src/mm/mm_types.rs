@@ -107,7 +107,23 @@ impl MmStruct {
     /// one TLB flush before anything is freed (Linux: exit_mmap with a
     /// fullmm mmu_gather).
     fn exit_mmap(&self) {
-        self.zap(0, TASK_SIZE, true);
+        // Only where the VMAs are (Linux: unmap_vmas, free_pgtables):
+        // walking all of user space visits thousands of empty entries.
+        let ranges = {
+            let map = self.mmap_lock.read();
+            let mut v = alloc::vec::Vec::new();
+            if v.try_reserve_exact(map.vmas.len()).is_ok() {
+                v.extend(map.vmas.iter().map(|id| map.vmas.range(id)));
+            } else {
+                v.clear();
+            }
+            v
+        };
+        if ranges.is_empty() {
+            self.zap(&[(0, TASK_SIZE)], true);
+        } else {
+            self.zap(&ranges, true);
+        }
         self.mmap_lock.write().unaccount_all();
     }
 
@@ -116,7 +132,7 @@ impl MmStruct {
     /// zap_page_range + free_pgtables, as munmap does them). Pages are
     /// released with put_page: the mapping held one reference.
     pub fn zap_page_range(&self, start: usize, len: usize) {
-        self.zap(start, len, false);
+        self.zap(&[(start, start + len)], false);
     }
 
     /// Adds `delta` pages to an rss_stat member (Linux: add_mm_counter).
@@ -149,25 +165,24 @@ impl MmStruct {
         }
     }
 
-    fn zap(&self, start: usize, len: usize, fullmm: bool) {
+    /// Zaps each `[start, end)` of `ranges` through one mmu_gather.
+    fn zap(&self, ranges: &[(usize, usize)], fullmm: bool) {
         let mut tlb = if fullmm { MmuGather::new_fullmm() } else { MmuGather::new() };
         let mut mem = KernelPgtableMem;
         {
-            // No page-table lock: `&mut self` means nobody else can reach
-            // this mm, and the last reference may be dropped where sleeping
-            // is not allowed (schedule() with interrupts masked, after the
-            // CPU that kept it loaded lazily switched to another mm).
             let mut pt = PageTable::new(self.pgd, &mut mem);
-            let _ = pt.zap_range(start, len, &mut tlb, |_, pte: Pte, _, tlb| {
-                if pte.pte_present() && !pte.pte_special() {
-                    self.add_mm_counter(self.mm_counter(pte.pte_pfn()), -1);
-                }
-                if pte.pte_present() && !pte.pte_special() && !tlb.tlb_remove_page(pte.pte_pfn()) {
-                    // No room to queue it: flush now and free it at once.
-                    crate::arch::mm::tlb::flush_tlb_all();
-                    crate::mm::page_alloc::put_page(pte.pte_pfn());
-                }
-            });
+            for &(start, end) in ranges {
+                let _ = pt.zap_range(start, end - start, &mut tlb, |_, pte: Pte, _, tlb| {
+                    if pte.pte_present() && !pte.pte_special() {
+                        self.add_mm_counter(self.mm_counter(pte.pte_pfn()), -1);
+                    }
+                    if pte.pte_present() && !pte.pte_special() && !tlb.tlb_remove_page(pte.pte_pfn()) {
+                        // No room to queue it: flush now and free it at once.
+                        crate::arch::mm::tlb::flush_tlb_all();
+                        crate::mm::page_alloc::put_page(pte.pte_pfn());
+                    }
+                });
+            }
         }
         tlb.tlb_finish_mmu(&mut mem, crate::mm::page_alloc::put_page);
     }
