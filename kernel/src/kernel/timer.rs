@@ -41,6 +41,9 @@ pub fn run_timers() {
     }
 }
 
+/// Runnable tasks found waiting on a run queue for seconds.
+pub static STARVED_TASKS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
 /// Lost wake-ups reported so far (the check reports each sleeper once).
 pub static LOST_WAKEUPS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
@@ -53,6 +56,27 @@ fn check_lost_wakeups(now: u64) {
     let hz = crate::kernel::time::hz().max(1);
     let queued = |pid: usize| TIMERS.try_lock().map(|t| t.iter().any(|t| t.task.pid == pid));
     crate::sched::try_for_each_task(|t| {
+        // Runnable, queued, and not run for more than a second: a run
+        // queue that is not being served (or a CPU stuck with interrupts
+        // masked). Reported at most every ten seconds per task.
+        let (on_rq, on_cpu) = crate::sched::sched_flags(t);
+        let queued_at = t.queued_at.load(core::sync::atomic::Ordering::Relaxed);
+        if t.state() == crate::sched::TASK_RUNNING
+            && on_rq
+            && !on_cpu
+            && !t.is_idle()
+            && now > queued_at + 2 * hz
+        {
+            t.queued_at.store(now + 10 * hz, core::sync::atomic::Ordering::Relaxed);
+            STARVED_TASKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            log::error!(
+                "BUG: runnable task pid {} ({}) has waited {} jiffies on CPU{}'s run queue without running",
+                t.pid,
+                t.name(),
+                now - queued_at,
+                t.cpu()
+            );
+        }
         let expires = t.sleep_expires.load(core::sync::atomic::Ordering::Acquire);
         let asleep = matches!(t.state(), TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE);
         if expires != 0 && asleep && now > expires + hz {
@@ -192,5 +216,6 @@ mod tests {
         let hz = crate::kernel::time::hz();
         assert!(WORST.load(Relaxed) <= 1 + hz, "a one-jiffy sleep took {} jiffies", WORST.load(Relaxed));
         assert_eq!(LOST_WAKEUPS.load(Relaxed), lost, "the lost-wake-up check fired");
+        assert_eq!(STARVED_TASKS.load(Relaxed), 0, "a runnable task waited seconds for its CPU");
     }
 }

@@ -100,6 +100,7 @@ pub fn schedule() {
         if !prev.is_idle() {
             // Room was reserved for every task when it was created.
             rq.queue.push_back(prev.clone());
+            prev.queued_at.store(crate::kernel::time::jiffies(), Relaxed);
         }
     } else {
         prev.on_rq.store(false, Release); // deactivate_task
@@ -287,6 +288,7 @@ pub fn try_to_wake_up(p: &Task, mask: u32) -> bool {
         let mut rq = RQS[cpu].lock();
         // SAFETY: the caller's reference keeps p alive for this call.
         rq.queue.push_back(unsafe { Arc::from_inner(p) });
+        p.queued_at.store(crate::kernel::time::jiffies(), Relaxed);
         p.on_rq.store(true, Release); // activate_task
         p.set_state(TASK_RUNNING);
     }
@@ -421,6 +423,7 @@ pub(super) fn pull_task(cpu: usize) {
     if let Some(t) = stolen {
         // Still on_rq throughout; a wake-up meanwhile only finds it running.
         t.set_cpu(cpu);
+        t.queued_at.store(crate::kernel::time::jiffies(), Relaxed);
         RQS[cpu].lock().queue.push_back(t);
     }
 }

@@ -142,6 +142,9 @@ pub struct Task {
     /// The jiffy a timed sleep (schedule_timeout) should end by, or 0; the
     /// lost-wake-up check in kernel/timer.rs reads it.
     pub sleep_expires: AtomicU64,
+    /// The jiffy the task was last put on a run queue (the same check
+    /// reports a runnable task that waits there for seconds).
+    pub queued_at: AtomicU64,
     /// Set while the task waits on a futex; the waker clears it (Linux:
     /// the futex_q's presence on its bucket).
     pub(crate) futex_queued: AtomicBool,
@@ -215,6 +218,7 @@ impl Task {
             vfork_parent: AtomicBool::new(false),
             futex_queued: AtomicBool::new(false),
             sleep_expires: AtomicU64::new(0),
+            queued_at: AtomicU64::new(0),
             files: SpinLockIrq::new(None),
             fs: SpinLockIrq::new(None),
             pending: core::sync::atomic::AtomicU64::new(0),

@@ -191,7 +191,6 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         self.entry(table, idx).load(Ordering::Relaxed)
     }
 
-
     fn write(&mut self, table: PhysAddr, idx: usize, val: u64) {
         self.entry(table, idx).store(val, Ordering::Relaxed)
     }
