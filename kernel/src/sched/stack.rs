@@ -12,6 +12,11 @@
 //! clear, and one that ran off the bottom has it set (entry.S,
 //! `kernel_ventry`). The boot CPU's stack in the image is aligned the same
 //! way (linker.ld), and the secondary CPUs start on their idle task's stack.
+//!
+//! A few freed stacks are kept for the next tasks (Linux: the per-CPU
+//! cached_stacks of alloc_thread_stack_node): mapping 16 pages of vmalloc
+//! space and unmapping them with a TLB flush is most of what a short-lived
+//! process costs. A reused stack is zeroed first, as Linux zeroes it.
 
 use crate::mm::page_alloc::mod_node_page_state;
 use crate::mm::vmalloc::{__vmalloc_node, vfree, vmalloc_to_pfn};
@@ -27,15 +32,29 @@ pub const THREAD_ALIGN: usize = 2 * THREAD_SIZE;
 
 const _: () = assert!(THREAD_SHIFT == 16, "entry.S and linker.ld hard-code THREAD_SHIFT = 16");
 
-/// A task's kernel stack; freed when dropped.
+/// A task's kernel stack; freed (or cached) when dropped.
 pub struct KernelStack {
     bottom: usize,
 }
 
+/// Freed stacks kept for reuse (Linux: NR_CACHED_STACKS per CPU; one pool
+/// here); 0 is an empty slot.
+const NR_CACHED_STACKS: usize = 4;
+static CACHED_STACKS: crate::sync::SpinLockIrq<[usize; NR_CACHED_STACKS]> =
+    crate::sync::SpinLockIrq::new([0; NR_CACHED_STACKS]);
+
 impl KernelStack {
     /// Linux: alloc_thread_stack_node. None when memory is short.
     pub fn alloc() -> Option<Self> {
-        let bottom = __vmalloc_node(THREAD_SIZE, THREAD_ALIGN, Gfp::GFP_KERNEL)?;
+        let cached = CACHED_STACKS.lock().iter_mut().find(|s| **s != 0).map(core::mem::take);
+        let bottom = match cached {
+            Some(b) => {
+                // SAFETY: a whole stack of ours, mapped as Normal memory.
+                unsafe { crate::arch::mm::page::clear_pages(b, THREAD_SIZE) };
+                b
+            }
+            None => __vmalloc_node(THREAD_SIZE, THREAD_ALIGN, Gfp::GFP_KERNEL)?,
+        };
         account_kernel_stack(bottom, 1);
         Some(KernelStack { bottom })
     }
@@ -53,7 +72,19 @@ impl KernelStack {
 impl Drop for KernelStack {
     fn drop(&mut self) {
         account_kernel_stack(self.bottom, -1);
-        vfree(self.bottom);
+        let kept = {
+            let mut cache = CACHED_STACKS.lock();
+            match cache.iter_mut().find(|s| **s == 0) {
+                Some(slot) => {
+                    *slot = self.bottom;
+                    true
+                }
+                None => false,
+            }
+        };
+        if !kept {
+            vfree(self.bottom);
+        }
     }
 }
 
