@@ -144,7 +144,8 @@ boot "run: a program at EL0 with raw syscalls; a segfault kills only it" "SMP=2"
   "${TS}hello-raw\\[[0-9]+\\]: unhandled segfault \\(11\\) at 0x0000000000000000, esr 0x92000046 -- DABT \\(lower EL\\)$" \
   "^\\[[0-9]+\\] killed by signal 11$" "^run: /bin/nope: No such file or directory$" \
   "^run: /etc/motd: Permission denied$" "^\\[[0-9]+\\] exited with status 127$"
-boot "run &: a background process, seen by ps and pmap" "SMP=2" 'run /bin/pmapdemo 3 &\nsleep 1500\nps\npmap pmapdemo\npoweroff\n' "${COMMON[@]}" \
+boot "run &: a background process, seen by ps, pmap and meminfo" "SMP=2" 'run /bin/pmapdemo 3 &\nsleep 1500\nps\npmap pmapdemo\nmeminfo\nsleep 2500\nmeminfo\npoweroff\n' "${COMMON[@]}" \
+  "^AnonPages: +[1-9][0-9]* kB$" "^AnonPages: +0 kB$" \
   "^\\[[0-9]+\\] running in the background$" \
   "^ +[0-9]+ +[0-9]+ +1 +[0-9] +S +[0-9]+ +[0-9]+\\.[0-9]{2} +[0-9]+ +[0-9]+ +pmapdemo$" \
   "^Address +Kbytes +RSS +Dirty Mode +Mapping$" "^0000000000400000 +[0-9]+ +[0-9]+ +0 r-x-- pmapdemo$" \

@@ -314,6 +314,10 @@ mod tests {
         committed: usize,
         /// Address spaces freed with an rss counter off zero.
         bad_rss: usize,
+        /// meminfo's AnonPages, Mapped and Shmem: every page unmapped.
+        anon_mapped: usize,
+        file_mapped: usize,
+        shmem: usize,
     }
 
     /// Lets every CPU drop the mm it keeps loaded lazily, reaps dead tasks,
@@ -332,6 +336,13 @@ mod tests {
             slab_objects: crate::mm::slab::caches().map(|c| c.info().active_objs).sum(),
             committed: crate::mm::util::committed_as(),
             bad_rss: crate::mm::mm_types::BAD_RSS_COUNTER.load(core::sync::atomic::Ordering::Relaxed),
+            anon_mapped: crate::mm::page_alloc::global_node_page_state(
+                pagoda_mm::vmstat::NodeStatItem::NrAnonMapped,
+            ),
+            file_mapped: crate::mm::page_alloc::global_node_page_state(
+                pagoda_mm::vmstat::NodeStatItem::NrFileMapped,
+            ),
+            shmem: crate::mm::page_alloc::global_node_page_state(pagoda_mm::vmstat::NodeStatItem::NrShmem),
         }
     }
 

@@ -114,7 +114,12 @@ fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, fla
             continue;
         }
         if i < done {
-            new.add_mm_counter(new.mm_counter(pte.pte_pfn()), 1);
+            let kind = new.mm_counter(pte.pte_pfn());
+            new.add_mm_counter(kind, 1);
+            // The sigpage is not counted in mapcounts (a special mapping).
+            if kind != super::mm_types::MM_FILEPAGES {
+                super::rmap::page_dup_rmap(pte.pte_pfn());
+            }
         } else {
             super::page_alloc::put_page(pte.pte_pfn());
         }

@@ -188,6 +188,7 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
                     entry = entry.pte_mkwrite().pte_mkdirty();
                 }
                 pt.set_pte(slot, entry);
+                super::rmap::page_add_file_rmap(pfn);
                 mm.add_mm_counter(super::mm_types::MM_SHMEMPAGES, 1);
                 return Ok(Handled::Shared);
             }
@@ -207,6 +208,7 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
                 entry = entry.pte_mkwrite().pte_mkdirty();
             }
             pt.set_pte(slot, entry);
+            super::rmap::page_add_new_anon_rmap(pfn, page);
             mm.add_mm_counter(super::mm_types::MM_ANONPAGES, 1);
             return Ok(Handled::Anonymous);
         }
@@ -231,6 +233,7 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
                     Pte::pfn_pte(page, vm_page_prot(flags)).pte_mkwrite().pte_mkdirty().pte_mkyoung(),
                 );
                 crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page_addr(addr));
+                super::rmap::page_add_new_anon_rmap(page, page_addr(addr));
                 COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
                 mm.add_mm_counter(super::mm_types::MM_ANONPAGES, 1);
                 return Ok(Handled::ZeroPageCopy);
@@ -253,6 +256,8 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
                     Pte::pfn_pte(copy, vm_page_prot(flags)).pte_mkwrite().pte_mkdirty().pte_mkyoung(),
                 );
                 crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page);
+                super::rmap::page_add_new_anon_rmap(copy, page);
+                super::rmap::page_remove_rmap(pfn, true);
                 put_page(pfn);
                 COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
                 return Ok(Handled::CopyOnWrite);

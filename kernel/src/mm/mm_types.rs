@@ -174,7 +174,11 @@ impl MmStruct {
             for &(start, end) in ranges {
                 let _ = pt.zap_range(start, end - start, &mut tlb, |_, pte: Pte, _, tlb| {
                     if pte.pte_present() && !pte.pte_special() {
-                        self.add_mm_counter(self.mm_counter(pte.pte_pfn()), -1);
+                        let kind = self.mm_counter(pte.pte_pfn());
+                        self.add_mm_counter(kind, -1);
+                        if kind != MM_FILEPAGES {
+                            super::rmap::page_remove_rmap(pte.pte_pfn(), kind == MM_ANONPAGES);
+                        }
                     }
                     if pte.pte_present() && !pte.pte_special() && !tlb.tlb_remove_page(pte.pte_pfn()) {
                         // No room to queue it: flush now and free it at once.

@@ -19,6 +19,7 @@ pub mod page_alloc;
 pub mod pgalloc;
 pub mod procfs;
 pub mod randomize;
+pub mod rmap;
 pub mod shmem;
 pub mod slab;
 pub mod swapfile;

@@ -56,6 +56,7 @@ impl ShmemObject {
                 let pfn = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO, 0)
                     .map_err(|_| ShmemError::NoMemory)?;
                 pfn_to_page(pfn).set_mapping(Arc::as_ptr(self_) as u64 & !1);
+                super::page_alloc::mod_node_page_state(pfn, pagoda_mm::vmstat::NodeStatItem::NrShmem, 1);
                 pages.insert(at, (index, pfn));
                 pfn
             }
@@ -76,6 +77,7 @@ impl Drop for ShmemObject {
     fn drop(&mut self) {
         for &(_, pfn) in self.pages.get_mut().iter() {
             pfn_to_page(pfn).set_mapping(0);
+            super::page_alloc::mod_node_page_state(pfn, pagoda_mm::vmstat::NodeStatItem::NrShmem, -1);
             put_page(pfn);
         }
     }
