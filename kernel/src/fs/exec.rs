@@ -318,6 +318,8 @@ mod tests {
         anon_mapped: usize,
         file_mapped: usize,
         shmem: usize,
+        /// meminfo's PageTables: every user table freed.
+        page_tables: usize,
     }
 
     /// Lets every CPU drop the mm it keeps loaded lazily, reaps dead tasks,
@@ -343,6 +345,9 @@ mod tests {
                 pagoda_mm::vmstat::NodeStatItem::NrFileMapped,
             ),
             shmem: crate::mm::page_alloc::global_node_page_state(pagoda_mm::vmstat::NodeStatItem::NrShmem),
+            page_tables: crate::mm::page_alloc::global_node_page_state(
+                pagoda_mm::vmstat::NodeStatItem::NrPagetable,
+            ),
         }
     }
 
