@@ -413,6 +413,20 @@ pub fn do_mprotect(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize, pro
     }
     // Every page of the range must be mapped.
     check_mapped(map, start, end)?;
+    // No permission beyond what the mapping may ever have: VM_MAYREAD,
+    // VM_MAYWRITE, VM_MAYEXEC (a file opened read-only, a special
+    // mapping) (Linux: the (newflags & ~(newflags >> 4)) & VM_ACCESS_FLAGS
+    // test of do_mprotect_pkey).
+    let want = VmFlags::from_prot(prot).bits();
+    for id in map.vmas.iter() {
+        let (s, e) = map.vmas.range(id);
+        if s < end && e > start {
+            let may = map.vmas.get(id).map_or(0, |v| v.flags.bits() >> 4) & 7;
+            if want & !may != 0 {
+                return Err(Errno::EACCES);
+            }
+        }
+    }
     // Private memory made writable for the first time is committed now
     // (Linux: the VM_ACCOUNT charge of mprotect_fixup).
     let uncharged =
@@ -507,7 +521,14 @@ pub fn install_sigpage(mm: &MmStruct, map: &mut MmMap) -> KResult<()> {
     mm.add_mm_counter(super::mm_types::MM_FILEPAGES, 1);
     // A special mapping: never merged or expanded (Linux: VM_DONTEXPAND
     // from _install_special_mapping).
-    let flags = VmFlags::READ | VmFlags::EXEC | VmFlags::MAYREAD | VmFlags::MAYEXEC | VmFlags::DONTEXPAND;
+    // VM_MAYWRITE as Linux's vDSO has it: a debugger may write a breakpoint
+    // there (the write copies the page).
+    let flags = VmFlags::READ
+        | VmFlags::EXEC
+        | VmFlags::MAYREAD
+        | VmFlags::MAYWRITE
+        | VmFlags::MAYEXEC
+        | VmFlags::DONTEXPAND;
     map.insert(at, at + PAGE_SIZE, flags)?;
     map.sigpage = at;
     Ok(())
