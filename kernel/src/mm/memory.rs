@@ -140,9 +140,7 @@ pub fn trace_faults() -> bool {
 /// mm_account_fault; every fault is minor until swap-in and file reads
 /// make major ones).
 pub fn mm_account_fault() {
-    if let Some(t) = crate::sched::current() {
-        t.min_flt.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-    }
+    crate::sched::with_current(|t| t.min_flt.fetch_add(1, core::sync::atomic::Ordering::Relaxed));
 }
 
 /// Handles a fault at user address `addr` in `mm` (Linux: do_page_fault ->

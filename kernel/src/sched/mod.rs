@@ -52,7 +52,7 @@ pub use signal::{send_signal, NSIG};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use task::{
     current, current_pid_comm, find_process, find_process_by_name, nr_tasks, sched_flags, try_for_each_task,
-    RestartBlock, TaskRef, TASK_INTERRUPTIBLE, TASK_NEW, TASK_RUNNING, TASK_UNINTERRUPTIBLE,
+    with_current, RestartBlock, TaskRef, TASK_INTERRUPTIBLE, TASK_NEW, TASK_RUNNING, TASK_UNINTERRUPTIBLE,
 };
 pub use wait::WaitQueue;
 

@@ -187,13 +187,13 @@ fn deliverable(t: &Task) -> u64 {
 /// way out must go through do_signal even if the signal is gone (taken by
 /// another thread, or a stop that a SIGCONT ended).
 pub fn restart_pending() -> bool {
-    current().is_some_and(|t| t.restart_x0.lock().is_some())
+    with_current(|t| t.restart_pending.load(Acquire)).unwrap_or(false)
 }
 
 /// Whether the current task has an unblocked signal to act on (Linux:
 /// signal_pending).
 pub fn signal_pending() -> bool {
-    current().is_some_and(|t| deliverable(&t) != 0 || t.jobctl_stop.load(Acquire))
+    with_current(|t| deliverable(t) != 0 || t.jobctl_stop.load(Acquire)).unwrap_or(false)
 }
 
 /// Takes the lowest deliverable signal off the pending sets, the thread's
@@ -217,7 +217,7 @@ fn dequeue_signal(me: &Task) -> Option<usize> {
 pub fn do_signal(frame: &mut TrapFrame) {
     let exit = {
         let Some(me) = current() else { return };
-        let restart = me.restart_x0.lock().take();
+        let restart = me.restart_pending.swap(false, AcqRel).then(|| me.restart_x0.load(Relaxed));
         let exit = __do_signal(&me, frame, restart);
         restore_saved_sigmask(&me);
         exit

@@ -122,7 +122,10 @@ pub struct Task {
     pub(crate) jobctl_stop: AtomicBool,
     /// The first argument of a system call that returned one of the
     /// ERESTART codes, to restart it with (Linux: orig_x0 in pt_regs).
-    pub(crate) restart_x0: SpinLockIrq<Option<u64>>,
+    pub(crate) restart_x0: AtomicU64,
+    /// Whether `restart_x0` holds a value (read on every return to user
+    /// space, so an atomic rather than a lock).
+    pub(crate) restart_pending: AtomicBool,
     /// How restart_syscall resumes an interrupted sleep (Linux:
     /// restart_block).
     pub(crate) restart_block: SpinLockIrq<Option<RestartBlock>>,
@@ -225,7 +228,8 @@ impl Task {
             blocked: core::sync::atomic::AtomicU64::new(0),
             saved_sigmask: SpinLockIrq::new(None),
             jobctl_stop: AtomicBool::new(false),
-            restart_x0: SpinLockIrq::new(None),
+            restart_x0: AtomicU64::new(0),
+            restart_pending: AtomicBool::new(false),
             restart_block: SpinLockIrq::new(None),
             fault_info: SpinLockIrq::new(None),
             switches: AtomicUsize::new(0),
@@ -431,6 +435,15 @@ pub fn find_process_by_name(name: &str) -> Option<usize> {
         .filter(|t| !t.is_kthread() && t.state() != TASK_DEAD && t.name().as_str() == name)
         .map(|t| t.tgid)
         .max()
+}
+
+/// Runs `f` on the current task without taking a reference (for the hot
+/// paths: every return to user space asks about signals). None before the
+/// scheduler starts.
+pub fn with_current<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
+    // SAFETY: as in current(): the running task cannot be freed while it
+    // runs, and `f` runs on this CPU, in this task.
+    unsafe { current_ptr().as_ref() }.map(f)
 }
 
 /// The task running on this CPU (Linux: current), or None before the

@@ -254,7 +254,8 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
     if let Err(e) = ret {
         if e.is_restart() {
             if let Some(me) = crate::sched::current() {
-                *me.restart_x0.lock() = Some(a[0]);
+                me.restart_x0.store(a[0], core::sync::atomic::Ordering::Relaxed);
+                me.restart_pending.store(true, core::sync::atomic::Ordering::Release);
             }
         }
     }
