@@ -150,7 +150,8 @@ boot "run &: a background process, seen by ps, pmap and meminfo" "SMP=2" 'run /b
   "^ +[0-9]+ +[0-9]+ +1 +[0-9] +S +[0-9]+ +[0-9]+\\.[0-9]{2} +[0-9]+ +[0-9]+ +pmapdemo$" \
   "^Address +Kbytes +RSS +Dirty Mode +Mapping$" "^0000000000400000 +[0-9]+ +[0-9]+ +0 r-x-- pmapdemo$" \
   "^[0-9a-f]{16} +320 +56 +40 rw--- \\[ anon \\]$" "^[0-9a-f]{16} +[0-9]+ +[0-9]+ +[0-9]+ rw--- \\[ stack \\]$" \
-  "^total kB +[0-9]+ +[0-9]+ +[0-9]+$"
+  "^total kB +[0-9]+ +[0-9]+ +[0-9]+$" \
+  "^mm: code 0x400000-0x[0-9a-f]+ data 0x4[0-9a-f]+-0x4[0-9a-f]+ brk 0x[0-9a-f]+-0x[0-9a-f]+ stack 0xffff[0-9a-f]+$"
 boot "trace_faults: each user fault with its ESR and outcome; vmstat counts them" "CMDLINE=trace_faults" 'run /bin/forktest\nvmstat\npoweroff\n' "${COMMON[@]}" \
   "${TS}trace_faults: every user page fault is logged$" \
   "${TS}fault: forktest\\[[0-9]+\\] write at 0x[0-9a-f]+, esr 0x9200004[4-7] \\(DABT \\(lower EL\\), level [0-3] translation fault\\) -> do_anonymous_page: new zeroed page$" \

@@ -78,6 +78,19 @@ pub fn bootargs() -> &'static str {
     chosen().and_then(|c| c.property("bootargs")).and_then(|p| p.as_str()).unwrap_or("")
 }
 
+/// Random bytes the boot loader left for the kernel, folded into 64 bits:
+/// `/chosen/rng-seed` (QEMU's virt machine provides 32) or `kaslr-seed`
+/// (Linux: early_init_dt_scan_chosen's add_bootloader_randomness).
+pub fn rng_seed() -> Option<u64> {
+    let c = chosen()?;
+    let bytes = c.property("rng-seed").or_else(|| c.property("kaslr-seed"))?.value;
+    Some(bytes.chunks(8).fold(0u64, |acc, ch| {
+        let mut b = [0u8; 8];
+        b[..ch.len()].copy_from_slice(ch);
+        acc.rotate_left(17) ^ u64::from_le_bytes(b)
+    }))
+}
+
 /// The initrd's physical range, from `/chosen/linux,initrd-{start,end}`.
 pub fn initrd() -> Option<Range> {
     let c = chosen()?;

@@ -52,7 +52,11 @@ pub struct ElfInfo {
     /// The top of the initial stack (STACK_TOP, moved down at random by
     /// exec unless randomisation is off).
     pub stack_top: usize,
+    /// Where the program's code and data lie, for the mm.
+    pub bounds: MmBounds,
 }
+
+pub use crate::mm::vma::MmBounds;
 
 /// PT_LOAD segments a program may have (Linux has no such limit; real
 /// programs have two to four).
@@ -117,6 +121,9 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
     }
     let mut load_addr = None;
     let mut end = 0usize;
+    // The bounds Linux records in the mm (load_elf_binary's start_code,
+    // end_code, start_data, end_data), from the segments' file extents.
+    let (mut start_code, mut end_code, mut start_data, mut end_data) = (usize::MAX, 0, 0, 0);
     let mut segments = [(0, 0, VmFlags::empty()); MAX_LOAD_SEGMENTS];
     let mut nr_segments = 0;
     for p in phdrs.iter().filter(|p| p.p_type == abi::PT_LOAD) {
@@ -131,6 +138,12 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
             return_errno_with_message!(Errno::ENOEXEC, "a malformed PT_LOAD");
         }
         load_addr.get_or_insert(vaddr.wrapping_sub(off));
+        start_code = start_code.min(vaddr);
+        start_data = start_data.max(vaddr);
+        if p.p_flags & abi::PF_X != 0 {
+            end_code = end_code.max(vaddr + filesz);
+        }
+        end_data = end_data.max(vaddr + filesz);
         if nr_segments == MAX_LOAD_SEGMENTS {
             return_errno_with_message!(Errno::ENOEXEC, "more than {MAX_LOAD_SEGMENTS} PT_LOAD segments");
         }
@@ -173,6 +186,7 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
         segments,
         nr_segments,
         stack_top: STACK_TOP,
+        bounds: MmBounds { start_code, end_code, start_data, end_data, start_stack: 0 },
     })
 }
 

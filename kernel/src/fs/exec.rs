@@ -32,9 +32,17 @@ pub fn kernel_execve(path: &str, argv: &[&str], envp: &[&str]) -> Errno {
             crate::sched::exec_mmap(mm);
             let sp = match create_elf_tables(&info, info.stack_top, path, argv, envp) {
                 Ok(sp) => sp,
-                // Too late to return an error: the old image is gone.
-                Err(_) => crate::sched::do_exit(crate::arch::exception::SIGSEGV),
+                // Too late to return an error: the old image is gone. No
+                // reference may stay on this stack: do_exit does not return.
+                Err(_) => {
+                    drop(me);
+                    crate::sched::do_exit(crate::arch::exception::SIGSEGV)
+                }
             };
+            // Linux: mm->start_stack = bprm->p, where argc lies.
+            if let Some(mm) = me.mm() {
+                mm.mmap_lock.write().bounds.start_stack = sp;
+            }
             let (_, stack_top) = me.stack_range().expect("a user task has a kernel stack");
             drop(me);
             // SAFETY: this task's kernel stack holds nothing we return to.
@@ -155,6 +163,7 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
         let stack = (top - STACK_PAGES * PAGE_SIZE, top);
         let brk = crate::mm::randomize::arch_randomize_brk(info.end);
         let mut map = mm.mmap_lock.write();
+        map.bounds = info.bounds;
         crate::mm::mmap::exec_vmas(&mut map, &info.segments[..info.nr_segments], stack, brk)?;
         crate::mm::mmap::install_sigpage(&mm, &mut map)?;
         drop(map);

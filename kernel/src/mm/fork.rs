@@ -29,6 +29,7 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
         new_map.start_brk = map.start_brk;
         new_map.brk = map.brk;
         new_map.mmap_base = map.mmap_base;
+        new_map.bounds = map.bounds;
         new_map.sigpage = map.sigpage;
         let sigpage_pfn = old.sigpage_pfn.load(core::sync::atomic::Ordering::Relaxed);
         new.sigpage_pfn.store(sigpage_pfn, core::sync::atomic::Ordering::Relaxed);

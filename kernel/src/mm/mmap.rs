@@ -383,8 +383,13 @@ pub fn do_brk(mm: &MmStruct, map: &mut MmMap, new: usize) -> usize {
             return old;
         }
     } else if new_top > old_top {
-        // Linux also checks RLIMIT_DATA and leaves a guard gap below the
-        // next mapping; the overlap check is the part that matters here.
+        // RLIMIT_DATA covers the heap and the data segment (Linux:
+        // check_data_rlimit); the VMA insert checks data_vm as well.
+        let rlim = crate::sched::current().map_or(u64::MAX, |t| t.rlimit(2).0); // RLIMIT_DATA
+        let data = (new - start_brk) + map.bounds.end_data.saturating_sub(map.bounds.start_data);
+        if rlim != u64::MAX && data as u64 > rlim {
+            return old;
+        }
         if map.vmas.find_intersection(old_top, new_top).is_some() {
             return old;
         }

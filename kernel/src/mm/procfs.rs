@@ -260,6 +260,10 @@ pub fn show_pmap(pid: usize) {
     };
     let Some(mm) = t.mm() else { return kprintln!("pmap: {pid}: no address space") };
     let mut vmas = alloc::vec::Vec::new();
+    let (bounds, brk) = {
+        let map = mm.mmap_lock.read();
+        (map.bounds, (map.start_brk, map.brk))
+    };
     {
         let map = mm.mmap_lock.read();
         if vmas.try_reserve_exact(map.vmas.len()).is_err() {
@@ -311,6 +315,17 @@ pub fn show_pmap(pid: usize) {
     }
     kprintln!("---------------- ------- ------- -------");
     kprintln!("total kB         {:7} {:7} {:7}", total >> 10, rss >> 10, dirty >> 10);
+    // What /proc/PID/stat reports as startcode, endcode, startstack... .
+    kprintln!(
+        "mm: code {:#x}-{:#x} data {:#x}-{:#x} brk {:#x}-{:#x} stack {:#x}",
+        bounds.start_code,
+        bounds.end_code,
+        bounds.start_data,
+        bounds.end_data,
+        brk.0,
+        brk.1,
+        bounds.start_stack
+    );
 }
 
 fn cmd_pmap(args: &str) {

@@ -17,8 +17,9 @@
 //! `norandmaps` on the command line sets randomize_va_space to 0 (the
 //! monitor's `sysctl kernel.randomize_va_space=N` too), and every address
 //! is then the same on every run, which debugging likes. The random
-//! numbers come from a generator seeded with the counter: unpredictable
-//! enough for a teaching kernel, not for security.
+//! numbers come from a generator seeded with the boot loader's rng-seed
+//! and the counter: unpredictable enough for a teaching kernel, not for
+//! security.
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use pagoda_mm::addr::PAGE_SIZE;
@@ -37,6 +38,11 @@ static STATE: AtomicU64 = AtomicU64::new(0);
 
 /// Reads `norandmaps` from the command line, at boot.
 pub fn randomize_init(cmdline: &str) {
+    // The boot loader's random bytes, so that layouts differ between
+    // boots too (the counter alone starts the same way each time).
+    if let Some(seed) = crate::drivers::devicetree::rng_seed() {
+        STATE.fetch_xor(seed, Relaxed);
+    }
     if pagoda_klib::cmdline::has(cmdline, "norandmaps") {
         RANDOMIZE_VA_SPACE.store(0, Relaxed);
         log::info!("norandmaps: address-space randomisation is off");

@@ -75,6 +75,18 @@ pub struct Vma {
     pub shm: Option<(super::shmem::ShmemRef, usize)>,
 }
 
+/// Where an exec'd program's pieces lie (Linux: mm_struct's start_code,
+/// end_code, start_data, end_data, start_stack), for /proc and for
+/// RLIMIT_DATA's check of brk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MmBounds {
+    pub start_code: usize,
+    pub end_code: usize,
+    pub start_data: usize,
+    pub end_data: usize,
+    pub start_stack: usize,
+}
+
 /// What `mmap_lock` protects (Linux: the VMA parts of mm_struct).
 pub struct MmMap {
     pub vmas: VmaTree<Vma>,
@@ -93,6 +105,8 @@ pub struct MmMap {
     /// Flags every new VMA gets: VM_LOCKED after mlockall(MCL_FUTURE)
     /// (Linux: def_flags).
     pub def_flags: VmFlags,
+    /// The program's code, data and stack bounds, set at exec.
+    pub bounds: MmBounds,
     /// The page with the rt_sigreturn trampoline that signal handlers
     /// return to (Linux arm64: the vDSO's __kernel_rt_sigreturn).
     pub sigpage: usize,
@@ -109,6 +123,7 @@ impl MmMap {
             locked_vm: 0,
             data_vm: 0,
             def_flags: VmFlags::empty(),
+            bounds: MmBounds { start_code: 0, end_code: 0, start_data: 0, end_data: 0, start_stack: 0 },
             sigpage: 0,
         }
     }
