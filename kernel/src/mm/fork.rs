@@ -16,7 +16,6 @@ use super::mm_types::{MmRef, MmStruct};
 use super::page_alloc::get_page;
 use super::vma::VmFlags;
 use pagoda_klib::errno::{Errno, KResult};
-use pagoda_mm::addr::PAGE_SIZE;
 
 /// A copy of `old` for a child process (Linux: dup_mm -> dup_mmap). Called
 /// with nothing locked; takes old's mmap_lock for writing.
@@ -68,22 +67,23 @@ fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, fla
     let cow = flags.contains(VmFlags::WRITE) && !flags.contains(VmFlags::SHARED);
     let mut ptes: alloc::vec::Vec<(usize, pagoda_mm::pgtable::Pte)> = alloc::vec::Vec::new();
     let collected = old.with_page_table(|pt| {
-        for va in (start..end).step_by(PAGE_SIZE) {
-            let Some(slot) = pt.pte_offset(va) else { continue };
+        let mut ok = true;
+        pt.for_each_pte_slot(start, end, |pt, va, slot| {
             let pte = pt.ptep_get(slot);
-            if !pte.pte_present() {
-                continue;
+            if !ok || !pte.pte_present() {
+                return;
             }
             if ptes.try_reserve(1).is_err() {
-                return false;
+                ok = false;
+                return;
             }
             // copy_present_pte: a private writable page becomes read-only
             // in the parent too, so that its next write copies.
             let pte = if cow { pte.pte_wrprotect() } else { pte };
             pt.set_pte(slot, pte);
             ptes.push((va, pte));
-        }
-        true
+        });
+        ok
     });
     if !collected {
         return Err(Errno::ENOMEM);

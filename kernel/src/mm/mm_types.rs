@@ -235,14 +235,12 @@ impl MmStruct {
     /// (Linux: change_protection -> change_pte_range).
     pub fn change_protection(&self, start: usize, end: usize, prot: pagoda_mm::pgtable::Pgprot) {
         self.with_page_table(|pt| {
-            for va in (start..end).step_by(pagoda_mm::addr::PAGE_SIZE) {
-                if let Some(slot) = pt.pte_offset(va) {
-                    let pte = pt.ptep_get(slot);
-                    if pte.pte_present() {
-                        pt.set_pte(slot, pte.pte_modify(prot));
-                    }
+            pt.for_each_pte_slot(start, end, |pt, _, slot| {
+                let pte = pt.ptep_get(slot);
+                if pte.pte_present() {
+                    pt.set_pte(slot, pte.pte_modify(prot));
                 }
-            }
+            })
         });
         crate::arch::mm::tlb::flush_tlb_range(self.asid(), start, end, true);
     }

@@ -362,3 +362,27 @@ fn protect_keeps_young_dirty_and_special() {
     let p1 = pt.walk(UVA + K4).leaf.unwrap().1;
     assert_eq!(p1, Prot::READ | Prot::USER | Prot::OLD, "an old page must stay old");
 }
+
+#[test]
+fn for_each_pte_slot_visits_the_covered_pages_once_and_skips_missing_tables() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    // Three pages at the end of one PTE table, two at the start of the next,
+    // and one far away with nothing in between.
+    let a = KVA + M2 - 3 * K4;
+    pt.map(a, PhysAddr(0x1000), 5 * K4, Prot::PAGE_KERNEL, MapFlags::empty()).unwrap();
+    let far = KVA + 16 * M2 + 7 * K4;
+    pt.map(far, PhysAddr(0x9000), K4, Prot::PAGE_KERNEL, MapFlags::empty()).unwrap();
+    let mut seen = Vec::new();
+    pt.for_each_pte_slot(KVA, KVA + 32 * M2, |pt, va, slot| {
+        if pt.ptep_get(slot).pte_present() {
+            seen.push(va);
+        }
+    });
+    let want: Vec<usize> = (0..5).map(|i| a + i * K4).chain([far]).collect();
+    assert_eq!(seen, want);
+    // Every slot handed out is the one pte_offset gives for its address.
+    let mut same = true;
+    pt.for_each_pte_slot(a, a + 5 * K4, |pt, va, slot| same &= pt.pte_offset(va) == Some(slot));
+    assert!(same);
+}

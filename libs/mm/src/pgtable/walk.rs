@@ -197,6 +197,33 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
 
     /// The level-3 entry for `va`, if a PTE table covers it (Linux:
     /// pte_offset_map). None if a table is missing or a block maps `va`.
+    /// Calls `f(va, slot)` for every page of `[start, end)` that a PTE
+    /// table covers, walking down once per table rather than once per page
+    /// (Linux: the pmd-by-pmd loops of change_pte_range, copy_pte_range).
+    /// Ranges without a PTE table are skipped.
+    pub fn for_each_pte_slot(
+        &mut self,
+        start: usize,
+        end: usize,
+        mut f: impl FnMut(&mut Self, usize, PteSlot),
+    ) {
+        let span = level_size(2);
+        let mut va = start;
+        while va < end {
+            let table_end = ((va / span) + 1).saturating_mul(span).min(end);
+            if let Some(slot) = self.pte_offset(va) {
+                let mut at = va;
+                let mut index = slot.index;
+                while at < table_end {
+                    f(self, at, PteSlot { table: slot.table, index });
+                    at += level_size(3);
+                    index += 1;
+                }
+            }
+            va = table_end;
+        }
+    }
+
     pub fn pte_offset(&mut self, va: usize) -> Option<PteSlot> {
         let mut table = self.root;
         for level in 0..3 {
