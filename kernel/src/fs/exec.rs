@@ -283,25 +283,26 @@ mod tests {
     use crate::mm::page_alloc::mem_free_pages;
     use crate::sched::{kthread_join, kthread_run, reap};
 
-    /// The programs the leak test runs, with their arguments.
-    const PROGRAMS: [&[&str]; 13] = [
-        &["/bin/hello-raw"],
-        &["/bin/hello-raw", "segv"],
-        &["/bin/mmtest"],
-        &["/bin/hello", "leak-check"],
-        &["/bin/forktest"],
-        &["/bin/pthreads"],
-        &["/bin/files"],
-        &["/bin/badargs"],
-        &["/bin/madvise"],
-        &["/bin/mremap"],
-        &["/bin/overcommit"],
-        &["/bin/forkloop", "1000"],
-        &["/bin/shared"],
+    /// The programs the leak test runs, with their arguments and the wait
+    /// status each ends with.
+    const PROGRAMS: &[(&[&str], i32)] = &[
+        (&["/bin/hello-raw"], 7 << 8),
+        (&["/bin/hello-raw", "segv"], 11),
+        (&["/bin/mmtest"], 0),
+        (&["/bin/hello", "leak-check"], 0),
+        (&["/bin/forktest"], 0),
+        (&["/bin/pthreads"], 0),
+        (&["/bin/files"], 0),
+        (&["/bin/badargs"], 0),
+        (&["/bin/madvise"], 0),
+        (&["/bin/mremap"], 0),
+        (&["/bin/overcommit"], 0),
+        (&["/bin/forkloop", "1000"], 0),
+        (&["/bin/shared"], 0),
     ];
 
     fn exec_program(i: usize) {
-        let argv = PROGRAMS[i];
+        let argv = PROGRAMS[i].0;
         let err = kernel_execve(argv[0], argv, &DEFAULT_ENVP);
         panic!("exec failed: {err}");
     }
@@ -342,26 +343,19 @@ mod tests {
         crate::mm::page_alloc::page_allocator().drain_all_pages();
         let (reclaimable, unreclaimable) = crate::mm::slab::slab_bytes();
         let slab_pages = (reclaimable + unreclaimable) / PAGE_SIZE;
+        use pagoda_mm::vmstat::NodeStatItem;
+        let node = crate::mm::page_alloc::global_node_page_state;
         Footprint {
             free_or_slab_pages: mem_free_pages() + slab_pages,
             slab_objects: crate::mm::slab::caches().map(|c| c.info().active_objs).sum(),
             committed: crate::mm::util::committed_as(),
             bad_rss: crate::mm::mm_types::BAD_RSS_COUNTER.load(core::sync::atomic::Ordering::Relaxed),
-            anon_mapped: crate::mm::page_alloc::global_node_page_state(
-                pagoda_mm::vmstat::NodeStatItem::NrAnonMapped,
-            ),
-            file_mapped: crate::mm::page_alloc::global_node_page_state(
-                pagoda_mm::vmstat::NodeStatItem::NrFileMapped,
-            ),
-            shmem: crate::mm::page_alloc::global_node_page_state(pagoda_mm::vmstat::NodeStatItem::NrShmem),
-            page_tables: crate::mm::page_alloc::global_node_page_state(
-                pagoda_mm::vmstat::NodeStatItem::NrPagetable,
-            ),
+            anon_mapped: node(NodeStatItem::NrAnonMapped),
+            file_mapped: node(NodeStatItem::NrFileMapped),
+            shmem: node(NodeStatItem::NrShmem),
+            page_tables: node(NodeStatItem::NrPagetable),
         }
     }
-
-    /// The exit status each program ends with.
-    const STATUSES: [i32; 13] = [7 << 8, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
     /// User processes run to exit_group(7), die of SIGSEGV, exercise brk,
     /// mmap, munmap, mprotect and stack growth, start glibc, and fork
@@ -377,12 +371,12 @@ mod tests {
         // may still reach new high-water marks and keep their capacity;
         // in the second every program must give back exactly what it took.
         for pass in 0..2 {
-            for (i, &status) in STATUSES.iter().enumerate() {
+            for (i, &(argv, status)) in PROGRAMS.iter().enumerate() {
                 let before = settle();
                 assert_eq!(kthread_join(kthread_run("ktest-exec", exec_program, i, None).unwrap()), status);
                 let after = settle();
                 if pass == 1 {
-                    assert_eq!(after, before, "{:?} leaked", PROGRAMS[i]);
+                    assert_eq!(after, before, "{argv:?} leaked");
                 }
             }
         }

@@ -18,8 +18,7 @@ use alloc::vec::Vec;
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::{Errno, KResult};
 
-/// RLIMIT_NOFILE's index in the limits.
-const RLIMIT_NOFILE: usize = 7;
+use crate::syscall::rlimit::RLIMIT_NOFILE;
 
 #[derive(Clone)]
 struct Fd {

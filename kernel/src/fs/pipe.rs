@@ -115,7 +115,7 @@ impl Pipe {
         while done < count || count == 0 {
             if self.readers.load(Acquire) == 0 {
                 if let Some(me) = crate::sched::current() {
-                    crate::sched::send_signal(&me, SIGPIPE);
+                    crate::sched::send_signal(&me, crate::sched::SIGPIPE);
                 }
                 return if done > 0 { Ok(done) } else { Err(Errno::EPIPE) };
             }
@@ -199,5 +199,3 @@ impl Pipe {
         }
     }
 }
-
-const SIGPIPE: usize = 13;

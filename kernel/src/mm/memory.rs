@@ -308,7 +308,8 @@ fn expand_stack(map: &mut MmMap, addr: usize) -> Result<(), FaultError> {
     if new_start < prev_end.saturating_add(STACK_GUARD_GAP) {
         return Err(FaultError::MapErr);
     }
-    let limit = crate::sched::current().map_or(8 << 20, |t| t.rlimit(3).0 as usize); // RLIMIT_STACK
+    let limit = crate::sched::current()
+        .map_or(8 << 20, |t| t.rlimit(crate::syscall::rlimit::RLIMIT_STACK).0 as usize);
     if end - new_start > limit {
         return Err(FaultError::MapErr);
     }

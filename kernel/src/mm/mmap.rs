@@ -385,7 +385,8 @@ pub fn do_brk(mm: &MmStruct, map: &mut MmMap, new: usize) -> usize {
     } else if new_top > old_top {
         // RLIMIT_DATA covers the heap and the data segment (Linux:
         // check_data_rlimit); the VMA insert checks data_vm as well.
-        let rlim = crate::sched::current().map_or(u64::MAX, |t| t.rlimit(2).0); // RLIMIT_DATA
+        let rlim =
+            crate::sched::current().map_or(u64::MAX, |t| t.rlimit(crate::syscall::rlimit::RLIMIT_DATA).0);
         let data = (new - start_brk) + map.bounds.end_data.saturating_sub(map.bounds.start_data);
         if rlim != u64::MAX && data as u64 > rlim {
             return old;
@@ -485,7 +486,8 @@ pub fn exec_vmas(
     map.insert(stack.0, stack.1, stack_flags)?;
     map.start_brk = brk;
     map.brk = brk;
-    let rlim_stack = crate::sched::current().map_or(8 << 20, |t| t.rlimit(3).0 as usize); // RLIMIT_STACK
+    let rlim_stack = crate::sched::current()
+        .map_or(8 << 20, |t| t.rlimit(crate::syscall::rlimit::RLIMIT_STACK).0 as usize);
     map.mmap_base = mmap_base(rlim_stack, super::randomize::arch_mmap_rnd());
     Ok(())
 }

@@ -13,9 +13,7 @@
 use crate::sync::RwSem;
 use pagoda_klib::errno::Errno;
 
-/// RLIMIT_DATA and RLIMIT_AS's indexes.
-const RLIMIT_DATA: usize = 2;
-const RLIMIT_AS: usize = 9;
+use crate::syscall::rlimit::{RLIMIT_AS, RLIMIT_DATA};
 
 /// Whether a VMA counts as data: private, writable, not a stack (Linux:
 /// is_data_mapping).

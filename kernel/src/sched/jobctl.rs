@@ -17,18 +17,11 @@
 //! rule (Linux discards SIGTSTP/TTIN/TTOU to an orphaned group).
 
 use super::core::{schedule, try_to_wake_up};
-use super::signal::{group_send_sig, SIGKILL};
+use super::signal::{group_send_sig, SIGCHLD, SIGCONT, SIGKILL, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU};
 use super::task::*;
 use super::thread_group::SignalStruct;
 use core::sync::atomic::Ordering::*;
 use pagoda_klib::arc::Arc;
-
-pub const SIGCHLD: usize = 17;
-pub const SIGCONT: usize = 18;
-pub const SIGSTOP: usize = 19;
-pub const SIGTSTP: usize = 20;
-pub const SIGTTIN: usize = 21;
-pub const SIGTTOU: usize = 22;
 
 /// SIGCHLD's SA_NOCLDSTOP: no SIGCHLD for stops and continues.
 const SA_NOCLDSTOP: u64 = 1;

@@ -48,7 +48,7 @@ pub use signal::{
     signal_pending, sys_kill, sys_rt_sigaction, sys_rt_sigprocmask, sys_rt_sigreturn, sys_rt_sigsuspend,
     sys_sigaltstack, sys_tgkill,
 };
-pub use signal::{send_signal, NSIG};
+pub use signal::{send_signal, NSIG, SIGPIPE};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use task::{
     current, current_pid_comm, find_process, find_process_by_name, nr_tasks, sched_flags, try_for_each_task,

@@ -33,10 +33,15 @@ use core::sync::atomic::Ordering::*;
 use pagoda_klib::errno::{Errno, KResult};
 
 pub const NSIG: usize = 64;
+// Signal numbers (Linux: arch/arm64 uses include/uapi/asm-generic/signal.h).
 pub const SIGKILL: usize = 9;
-const SIGCHLD: usize = 17;
-const SIGCONT: usize = 18;
-const SIGSTOP: usize = 19;
+pub const SIGPIPE: usize = 13;
+pub const SIGCHLD: usize = 17;
+pub const SIGCONT: usize = 18;
+pub const SIGSTOP: usize = 19;
+pub const SIGTSTP: usize = 20;
+pub const SIGTTIN: usize = 21;
+pub const SIGTTOU: usize = 22;
 const SIGURG: usize = 23;
 const SIGWINCH: usize = 28;
 

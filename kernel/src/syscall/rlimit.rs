@@ -2,9 +2,10 @@
 //! include/asm-generic/resource.h INIT_RLIMITS).
 //!
 //! Each task carries its limits; a new task starts with Linux's INIT_RLIMITS
-//! (what init gets), and exec keeps them. Only the limit values are kept so
-//! far: enforcing RLIMIT_STACK, RLIMIT_AS, RLIMIT_DATA and RLIMIT_MEMLOCK is
-//! the address-space issue's job.
+//! (what init gets), and exec keeps them. The mm enforces RLIMIT_STACK
+//! (stack growth), RLIMIT_AS and RLIMIT_DATA (mmap, brk, mremap); the
+//! descriptor table RLIMIT_NOFILE. RLIMIT_MEMLOCK does not limit root, who
+//! has CAP_IPC_LOCK, and every process runs as root.
 
 use crate::mm::uaccess::{copy_from_user, copy_to_user};
 use crate::sched::current;
@@ -12,7 +13,11 @@ use pagoda_klib::errno::{Errno, KResult};
 
 pub const RLIM_NLIMITS: usize = 16;
 pub const RLIM_INFINITY: u64 = u64::MAX;
-const RLIMIT_NOFILE: usize = 7;
+/// The resources the kernel enforces (Linux: include/uapi/asm-generic/resource.h).
+pub const RLIMIT_DATA: usize = 2;
+pub const RLIMIT_STACK: usize = 3;
+pub const RLIMIT_NOFILE: usize = 7;
+pub const RLIMIT_AS: usize = 9;
 
 /// (soft, hard) for every resource, as Linux gives init: CPU, FSIZE, DATA,
 /// STACK (8 MiB), CORE (0), RSS, NPROC, NOFILE (1024/4096), MEMLOCK (8 MiB),
