@@ -200,20 +200,23 @@ pub fn populate_range(mm: &MmStruct, start: usize, end: usize, write: bool) -> K
     use super::memory::{handle_mm_fault, FaultError};
     let mut at = start;
     while at < end {
-        let w = write || {
+        // One look at the VMA for all its pages (the fault takes the lock
+        // again for each page, as any fault does).
+        let (vma_end, w) = {
             let map = mm.mmap_lock.read();
-            map.vmas
-                .find(at)
-                .and_then(|id| map.vmas.get(id))
-                .is_some_and(|v| v.flags.contains(VmFlags::WRITE) && !v.flags.contains(VmFlags::SHARED))
+            let Some(id) = map.vmas.find(at) else { return Err(Errno::ENOMEM) };
+            let f = map.vmas.get(id).map_or(VmFlags::empty(), |v| v.flags);
+            let private_writable = f.contains(VmFlags::WRITE) && !f.contains(VmFlags::SHARED);
+            (map.vmas.range(id).1.min(end), write || private_writable)
         };
-        match handle_mm_fault(mm, at, w, false) {
-            Ok(_) => {}
-            Err(FaultError::Oom) => return Err(Errno::ENOMEM),
-            Err(FaultError::MapErr) => return Err(Errno::ENOMEM),
-            Err(FaultError::AccErr | FaultError::SigBus) => return Err(Errno::EFAULT),
+        while at < vma_end {
+            match handle_mm_fault(mm, at, w, false) {
+                Ok(_) => {}
+                Err(FaultError::Oom | FaultError::MapErr) => return Err(Errno::ENOMEM),
+                Err(FaultError::AccErr | FaultError::SigBus) => return Err(Errno::EFAULT),
+            }
+            at += PAGE_SIZE;
         }
-        at += PAGE_SIZE;
     }
     Ok(())
 }
