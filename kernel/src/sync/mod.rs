@@ -149,9 +149,15 @@ mod tests {
         }
     }
 
+    fn mutex_taker(_: usize) {
+        drop(MUTEX.lock());
+    }
+
     /// Two threads per CPU increment a counter with a yield in the middle:
-    /// the mutex lets one in at a time (no overlap, no lost update), and
-    /// the losers slept on it rather than spinning.
+    /// the mutex lets one in at a time (no overlap, no lost update). And a
+    /// task that finds it held sleeps on it rather than spinning (checked
+    /// with the mutex held by the test itself, so that it is contended
+    /// whatever the timing of the mixed run).
     #[ktest]
     fn the_mutex_excludes_under_contention_and_sleepers_wait() {
         OVERLAPS.store(0, Relaxed);
@@ -168,6 +174,17 @@ mod tests {
         assert_eq!(g[0], g[1]);
         drop(g);
         assert!(!MUTEX.is_locked());
+        let held = MUTEX.lock();
+        let contended = contended.max(MUTEX.contended());
+        let taker = kthread_run("ktest-mutex-t", mutex_taker, 0, None).unwrap();
+        for _ in 0..2000 {
+            if MUTEX.contended() > contended {
+                break;
+            }
+            crate::kernel::timer::msleep(1);
+        }
+        drop(held);
+        kthread_join(taker);
         assert!(MUTEX.contended() > contended, "nobody ever had to sleep on the mutex");
     }
 
