@@ -91,7 +91,7 @@ fn page_for(mm: &MmStruct, va: usize, prot: Prot) -> KResult<usize> {
     }
     // Copied from the file into an anonymous page (Linux would map the
     // page cache's page and count it in MM_FILEPAGES).
-    crate::mm::rmap::page_add_new_anon_rmap(pfn, va);
+    crate::mm::rmap::page_add_exec_rmap(pfn, va);
     mm.add_mm_counter(crate::mm::mm_types::MM_ANONPAGES, 1);
     Ok(page_address(pfn))
 }

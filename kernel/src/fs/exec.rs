@@ -165,7 +165,8 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
         let mut map = mm.mmap_lock.write();
         map.bounds = info.bounds;
         crate::mm::mmap::exec_vmas(&mut map, &info.segments[..info.nr_segments], stack, brk)?;
-        crate::mm::mmap::install_sigpage(&mm, &mut map)?;
+        crate::mm::sigpage::install_sigpage(&mut map)?;
+        crate::mm::rmap::anon_vma_exec_fixup(&mm, &map)?;
         drop(map);
         Ok(info)
     });

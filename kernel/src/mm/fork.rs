@@ -8,9 +8,9 @@
 //! The parent's TLB is flushed once at the end, since its PTEs lost write
 //! permission.
 //!
-//! Differences from Linux: pages are visited one by one over each VMA
-//! (Linux skips empty page-table levels), and anon_vma chains (rmap) come
-//! with reclaim.
+//! Each child VMA whose parent has anonymous pages gets a new anon_vma
+//! chained to the parent's (anon_vma_fork), so that rmap finds a
+//! COW-shared page in both.
 
 use super::mm_types::{MmRef, MmStruct};
 use super::page_alloc::get_page;
@@ -30,8 +30,6 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
         new_map.mmap_base = map.mmap_base;
         new_map.bounds = map.bounds;
         new_map.sigpage = map.sigpage;
-        let sigpage_pfn = old.sigpage_pfn.load(core::sync::atomic::Ordering::Relaxed);
-        new.sigpage_pfn.store(sigpage_pfn, core::sync::atomic::Ordering::Relaxed);
         for id in map.vmas.iter() {
             let (start, end) = map.vmas.range(id);
             let Some(vma) = map.vmas.get(id).cloned() else { continue };
@@ -41,7 +39,10 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
             // Locks are not inherited (Linux: VM_LOCKED is cleared in the
             // child's copy).
             let flags = vma.flags - (VmFlags::LOCKED | VmFlags::LOCKONFAULT);
-            new_map.insert_vma(start, end, super::vma::Vma { flags, shm: vma.shm.clone() })?;
+            // The child's VMA gets its own anon_vma, chained to the
+            // parent's, where its COW copies will go (anon_vma_fork).
+            let anon_vma = super::rmap::anon_vma_fork(&new, &vma)?;
+            new_map.insert_vma(start, end, super::vma::Vma { flags, anon_vma, ..vma.clone() })?;
             // MADV_WIPEONFORK: the child gets the range, empty.
             if !vma.flags.contains(VmFlags::WIPEONFORK) {
                 copy_page_range(old, &new, start, end, vma.flags)?;

@@ -16,9 +16,11 @@
 //! Called with interrupts on; takes the mmap_lock for reading (for writing
 //! only to grow the stack), then the page-table lock.
 
-use super::mm_types::MmStruct;
+use super::mm_types::{MmStruct, MM_ANONPAGES, MM_FILEPAGES};
 use super::page_alloc::{alloc_pages, put_page};
-use super::vma::{MmMap, VmFlags};
+use super::rmap::AnonVma;
+use super::vma::{MmMap, VmFault, VmFlags, Vma};
+use pagoda_klib::arc::Arc;
 use pagoda_mm::gfp::Gfp;
 use pagoda_mm::pgtable::{Pgprot, Pte};
 
@@ -52,8 +54,10 @@ pub enum Handled {
     Dirty,
     /// Nothing to do (another CPU fixed it first, or the young bit).
     Spurious,
-    /// A shared mapping's page, from its shmem object.
+    /// do_read_fault / do_shared_fault: the backing object's page.
     Shared,
+    /// do_cow_fault: a private copy of the backing object's page.
+    CowFault,
 }
 
 impl Handled {
@@ -66,7 +70,8 @@ impl Handled {
             Handled::Reuse => "do_wp_page: wp_page_reuse (only user)",
             Handled::Dirty => "software dirty bit set",
             Handled::Spurious => "spurious (already fixed) / young bit",
-            Handled::Shared => "shmem_fault: the shared object's page",
+            Handled::Shared => "do_fault: the backing object's page (vm_ops->fault)",
+            Handled::CowFault => "do_cow_fault: private copy of the object's page",
         }
     }
 }
@@ -144,21 +149,19 @@ pub fn mm_account_fault() {
 }
 
 /// Handles a fault at user address `addr` in `mm` (Linux: do_page_fault ->
-/// handle_mm_fault).
+/// handle_mm_fault -> handle_pte_fault).
 pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> Result<Handled, FaultError> {
     PAGE_FAULTS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     let map = mm.mmap_lock.read();
-    let (flags, shm) = match vma_for(&map, addr) {
-        Some(f) => f,
-        None => {
-            drop(map);
-            // Maybe just below a stack: grow it under the write lock.
-            let mut map = mm.mmap_lock.write();
-            expand_stack(&mut map, addr)?;
-            drop(map);
-            return handle_mm_fault(mm, addr, write, exec);
-        }
+    let Some((start, vma)) = vma_for(&map, addr) else {
+        drop(map);
+        // Maybe just below a stack: grow it under the write lock.
+        let mut map = mm.mmap_lock.write();
+        expand_stack(&mut map, addr)?;
+        drop(map);
+        return handle_mm_fault(mm, addr, write, exec);
     };
+    let flags = vma.flags;
     let allowed = if write {
         flags.contains(VmFlags::WRITE)
     } else if exec {
@@ -169,126 +172,250 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
     if !allowed {
         return Err(FaultError::AccErr);
     }
-    let page = addr & !0xfff;
-    mm.with_page_table(|pt| {
-        let slot = pt.pte_alloc(page).map_err(|_| FaultError::Oom)?;
-        let pte = pt.ptep_get(slot);
-        if pte.pte_none() {
-            if let Some((obj, index)) = &shm {
-                // A shared mapping: the object's page, the same for every
-                // process mapping it (Linux: do_shared_fault / shmem_fault).
-                let pfn = super::shmem::ShmemObject::get_page(obj, *index).map_err(|e| match e {
-                    super::shmem::ShmemError::Beyond => FaultError::SigBus,
-                    super::shmem::ShmemError::NoMemory => FaultError::Oom,
-                })?;
-                let mut entry = Pte::pfn_pte(pfn, vm_page_prot(flags)).pte_mkyoung();
-                if write {
-                    entry = entry.pte_mkwrite().pte_mkdirty();
-                }
-                pt.set_pte(slot, entry);
-                super::rmap::page_add_file_rmap(pfn);
-                mm.add_mm_counter(super::mm_types::MM_SHMEMPAGES, 1);
-                return Ok(Handled::Shared);
-            }
-        }
-        if pte.pte_none() && !write && !flags.contains(VmFlags::SHARED) {
-            // do_anonymous_page, read: the zero page, until a write.
-            let entry = Pte::pfn_pte(zero_pfn()?, vm_page_prot(flags)).pte_mkspecial().pte_mkyoung();
-            pt.set_pte(slot, entry.pte_wrprotect());
-            return Ok(Handled::ZeroPage);
-        }
-        if pte.pte_none() {
-            // do_anonymous_page: a zeroed page of our own.
-            let pfn =
-                alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO, 0).map_err(|_| FaultError::Oom)?;
-            let mut entry = Pte::pfn_pte(pfn, vm_page_prot(flags)).pte_mkyoung();
-            if write {
-                entry = entry.pte_mkwrite().pte_mkdirty();
-            }
-            pt.set_pte(slot, entry);
-            super::rmap::page_add_new_anon_rmap(pfn, page);
-            mm.add_mm_counter(super::mm_types::MM_ANONPAGES, 1);
-            return Ok(Handled::Anonymous);
-        }
+    let fault = Fault { mm, vma, address: addr & !0xfff, start, write };
+    let pte = mm.with_page_table(|pt| pt.pte_alloc(fault.address).map(|slot| pt.ptep_get(slot)));
+    let pte = pte.map_err(|_| FaultError::Oom)?;
+    if pte.pte_none() {
+        return if vma.has_backing() { do_fault(&fault) } else { do_anonymous_page(&fault) };
+    }
+    if !pte.pte_present() {
+        // A swap entry or PROT_NONE page: not possible yet.
+        return Err(FaultError::AccErr);
+    }
+    if write && !pte.pte_write() {
+        return do_wp_page(&fault);
+    }
+    // The software dirty bit of a clean writable page (arm64 without
+    // hardware DBM), or the young bit; or another CPU got here first.
+    fault.update_pte(|pte| {
         if !pte.pte_present() {
-            // A swap entry or PROT_NONE page: not possible yet.
-            return Err(FaultError::AccErr);
+            return None;
         }
-        let mut how = Handled::Spurious;
-        let new = if write && !pte.pte_write() && flags.contains(VmFlags::SHARED) {
-            // A shared page is written in place, never copied (Linux:
-            // wp_page_shared).
-            how = Handled::Dirty;
-            pte.pte_mkwrite().pte_mkdirty().pte_mkyoung()
-        } else if write && !pte.pte_write() {
-            let pfn = pte.pte_pfn();
-            if is_zero_pfn(pfn) {
-                // wp_page_copy from the zero page: a new zeroed page.
-                let page = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO, 0)
-                    .map_err(|_| FaultError::Oom)?;
-                pt.set_pte(
-                    slot,
-                    Pte::pfn_pte(page, vm_page_prot(flags)).pte_mkwrite().pte_mkdirty().pte_mkyoung(),
-                );
-                crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page_addr(addr));
-                super::rmap::page_add_new_anon_rmap(page, page_addr(addr));
-                COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-                mm.add_mm_counter(super::mm_types::MM_ANONPAGES, 1);
-                return Ok(Handled::ZeroPageCopy);
-            }
-            if super::page_alloc::pfn_to_page(pfn).page_ref_count() == 1 {
-                // do_wp_page -> wp_page_reuse: the only user keeps the page.
-                PAGE_REUSES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-                how = Handled::Reuse;
-                pte.pte_mkwrite().pte_mkdirty().pte_mkyoung()
-            } else {
-                // wp_page_copy: shared since fork; the writer gets a copy.
-                let copy = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE, 0).map_err(|_| FaultError::Oom)?;
-                let (src, dst) =
-                    (super::page_alloc::page_address(pfn), super::page_alloc::page_address(copy));
-                // SAFETY: two distinct whole pages through the linear map;
-                // the source is mapped read-only everywhere now.
-                unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, 4096) };
-                pt.set_pte(
-                    slot,
-                    Pte::pfn_pte(copy, vm_page_prot(flags)).pte_mkwrite().pte_mkdirty().pte_mkyoung(),
-                );
-                crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page);
-                super::rmap::page_add_new_anon_rmap(copy, page);
-                super::rmap::page_remove_rmap(pfn, true);
-                put_page(pfn);
-                COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-                return Ok(Handled::CopyOnWrite);
-            }
+        if write && pte.pte_write() {
+            Some((pte.pte_mkdirty().pte_mkyoung(), Handled::Dirty))
         } else if write {
-            // A clean writable page: the software dirty bit (arm64 without
-            // hardware DBM).
-            how = Handled::Dirty;
-            pte.pte_mkdirty().pte_mkyoung()
+            None // made read-only meanwhile: fault again
         } else {
-            pte.pte_mkyoung()
-        };
-        pt.set_pte(slot, new);
-        crate::arch::mm::tlb::flush_tlb_page(mm.asid(), page);
-        Ok(how)
+            Some((pte.pte_mkyoung(), Handled::Spurious))
+        }
     })
 }
 
-fn page_addr(addr: usize) -> usize {
-    addr & !0xfff
+/// One fault being handled, with the mmap_lock held for reading (Linux:
+/// struct vm_fault).
+struct Fault<'a> {
+    mm: &'a MmStruct,
+    vma: &'a Vma,
+    /// The faulting page's address.
+    address: usize,
+    /// The VMA's start.
+    start: usize,
+    write: bool,
 }
 
-/// The flags of the VMA containing `addr`, if any, and for a shared
-/// mapping its object and the page offset of `addr` in it.
-fn vma_for(map: &MmMap, addr: usize) -> Option<(VmFlags, Option<(super::shmem::ShmemRef, usize)>)> {
+impl Fault<'_> {
+    /// The page's index in the VMA's object or anonymous memory (Linux:
+    /// vmf->pgoff).
+    fn pgoff(&self) -> usize {
+        super::rmap::linear_page_index(self.vma, self.start, self.address)
+    }
+
+    /// The PTE for `pfn` with the VMA's protection, young, and writable
+    /// and dirty if this is a write (Linux: mk_pte, maybe_mkwrite).
+    fn mk_pte(&self, pfn: usize) -> Pte {
+        let entry = Pte::pfn_pte(pfn, vm_page_prot(self.vma.flags)).pte_mkyoung();
+        if self.write {
+            entry.pte_mkwrite().pte_mkdirty()
+        } else {
+            entry
+        }
+    }
+
+    /// Replaces the PTE with what `f` makes of it, under the page-table
+    /// lock, and flushes the page's old translation. `f` sees the PTE as it
+    /// is once the lock is held, and returns None if another CPU changed it
+    /// so that there is nothing to do.
+    fn update_pte(&self, f: impl FnOnce(Pte) -> Option<(Pte, Handled)>) -> Result<Handled, FaultError> {
+        self.mm.with_page_table(|pt| {
+            let slot = pt.pte_alloc(self.address).map_err(|_| FaultError::Oom)?;
+            let Some((new, how)) = f(pt.ptep_get(slot)) else { return Ok(Handled::Spurious) };
+            pt.set_pte(slot, new);
+            crate::arch::mm::tlb::flush_tlb_page(self.mm.asid(), self.address);
+            Ok(how)
+        })
+    }
+
+    /// Installs `entry` for a new mapping of `pfn` if the PTE is still
+    /// none (Linux: finish_fault, re-checking pte_none under the lock).
+    /// False if another CPU mapped the page first; the caller then drops
+    /// what it brought.
+    fn set_pte_if_none(&self, entry: Pte) -> Result<bool, FaultError> {
+        self.mm.with_page_table(|pt| {
+            let slot = pt.pte_alloc(self.address).map_err(|_| FaultError::Oom)?;
+            if !pt.ptep_get(slot).pte_none() {
+                return Ok(false);
+            }
+            pt.set_pte(slot, entry);
+            Ok(true)
+        })
+    }
+
+    /// The VMA's anon_vma, made now if this is its first anonymous page.
+    fn anon_vma(&self) -> Result<Arc<AnonVma>, FaultError> {
+        super::rmap::anon_vma_prepare(self.mm, self.vma).map_err(|_| FaultError::Oom)
+    }
+}
+
+/// A fault on a PTE that was never mapped, in anonymous memory (Linux:
+/// do_anonymous_page): the shared zero page for a read, a zeroed page of
+/// its own for a write.
+fn do_anonymous_page(f: &Fault) -> Result<Handled, FaultError> {
+    if !f.write {
+        let entry = Pte::pfn_pte(zero_pfn()?, vm_page_prot(f.vma.flags)).pte_mkspecial().pte_mkyoung();
+        f.set_pte_if_none(entry.pte_wrprotect())?;
+        return Ok(Handled::ZeroPage);
+    }
+    let anon_vma = f.anon_vma()?;
+    let pfn = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO, 0).map_err(|_| FaultError::Oom)?;
+    if !f.set_pte_if_none(f.mk_pte(pfn)).inspect_err(|_| put_page(pfn))? {
+        put_page(pfn);
+        return Ok(Handled::Spurious);
+    }
+    super::rmap::page_add_new_anon_rmap(pfn, &anon_vma, f.pgoff());
+    f.mm.add_mm_counter(MM_ANONPAGES, 1);
+    Ok(Handled::Anonymous)
+}
+
+/// A fault on a PTE never mapped, in a VMA with a backing object (Linux:
+/// do_fault): a read maps the object's page (do_read_fault), a write to a
+/// shared mapping maps it writable (do_shared_fault), a write to a private
+/// one maps a private copy (do_cow_fault).
+fn do_fault(f: &Fault) -> Result<Handled, FaultError> {
+    let ops = f.vma.vm_ops.ok_or(FaultError::SigBus)?;
+    let vmf = VmFault { pgoff: f.pgoff() };
+    // ->fault runs without the page-table lock: it may allocate and sleep.
+    let page = ops.fault(f.mm, f.vma, &vmf)?;
+    if f.write && !f.vma.flags.contains(VmFlags::SHARED) {
+        let r = do_cow_fault(f, page);
+        put_page(page);
+        return r;
+    }
+    if !f.set_pte_if_none(f.mk_pte(page)).inspect_err(|_| put_page(page))? {
+        put_page(page);
+        return Ok(Handled::Spurious);
+    }
+    let kind = f.mm.mm_counter(page);
+    // The signal trampoline is a special mapping, outside mapcounts.
+    if kind != MM_FILEPAGES {
+        super::rmap::page_add_file_rmap(page);
+    }
+    f.mm.add_mm_counter(kind, 1);
+    Ok(Handled::Shared)
+}
+
+/// A private write to an object's page never mapped here: the writer gets
+/// an anonymous copy (Linux: do_cow_fault).
+fn do_cow_fault(f: &Fault, src: usize) -> Result<Handled, FaultError> {
+    let anon_vma = f.anon_vma()?;
+    let copy = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE, 0).map_err(|_| FaultError::Oom)?;
+    copy_user_highpage(copy, src);
+    if !f.set_pte_if_none(f.mk_pte(copy)).inspect_err(|_| put_page(copy))? {
+        put_page(copy);
+        return Ok(Handled::Spurious);
+    }
+    super::rmap::page_add_new_anon_rmap(copy, &anon_vma, f.pgoff());
+    f.mm.add_mm_counter(MM_ANONPAGES, 1);
+    COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    Ok(Handled::CowFault)
+}
+
+/// Copies a whole page (Linux: copy_user_highpage).
+fn copy_user_highpage(dst: usize, src: usize) {
+    let (src, dst) = (super::page_alloc::page_address(src), super::page_alloc::page_address(dst));
+    // SAFETY: two distinct whole pages through the linear map; the source
+    // is mapped read-only wherever it is mapped, so it does not change.
+    unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, 4096) };
+}
+
+/// A write to a present, write-protected page (Linux: do_wp_page). A shared
+/// mapping's page is made writable in place (wp_page_shared); a private
+/// anonymous page this mm alone uses is kept (wp_page_reuse); anything
+/// else, the zero page included, is copied for the writer (wp_page_copy).
+fn do_wp_page(f: &Fault) -> Result<Handled, FaultError> {
+    if f.vma.flags.contains(VmFlags::SHARED) {
+        return f.update_pte(|pte| {
+            pte.pte_present().then(|| (pte.pte_mkwrite().pte_mkdirty().pte_mkyoung(), Handled::Dirty))
+        });
+    }
+    let anon_vma = f.anon_vma()?;
+    // Reuse: decided under the page-table lock, where the mapping and the
+    // reference count cannot change under us (Linux: the page lock and
+    // page_count check of wp_can_reuse_anon_folio).
+    let mut old = 0;
+    let reused = f.update_pte(|pte| {
+        if !pte.pte_present() || pte.pte_write() {
+            return None;
+        }
+        old = pte.pte_pfn();
+        let page = super::page_alloc::pfn_to_page(old);
+        if pte.pte_special() || !page.page_anon() || page.page_ref_count() != 1 {
+            return None;
+        }
+        super::rmap::page_move_anon_rmap(old, &anon_vma);
+        PAGE_REUSES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        Some((pte.pte_mkwrite().pte_mkdirty().pte_mkyoung(), Handled::Reuse))
+    })?;
+    if reused == Handled::Reuse || old == 0 {
+        return Ok(reused);
+    }
+    wp_page_copy(f, &anon_vma, old)
+}
+
+/// Gives the writer its own copy of the page `old` mapped read-only at the
+/// fault address (a zeroed page if `old` is the zero page) (Linux:
+/// wp_page_copy). The old page loses this mapping and its reference.
+fn wp_page_copy(f: &Fault, anon_vma: &Arc<AnonVma>, old: usize) -> Result<Handled, FaultError> {
+    let zero = is_zero_pfn(old);
+    let gfp = if zero { Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO } else { Gfp::GFP_HIGHUSER_MOVABLE };
+    let copy = alloc_pages(gfp, 0).map_err(|_| FaultError::Oom)?;
+    if !zero {
+        copy_user_highpage(copy, old);
+    }
+    let how = f
+        .update_pte(|pte| {
+            // Re-check: the PTE must still map `old` read-only.
+            (pte.pte_present() && !pte.pte_write() && pte.pte_pfn() == old).then(|| {
+                let how = if zero { Handled::ZeroPageCopy } else { Handled::CopyOnWrite };
+                (f.mk_pte(copy), how)
+            })
+        })
+        .inspect_err(|_| put_page(copy))?;
+    if how == Handled::Spurious {
+        put_page(copy);
+        return Ok(how);
+    }
+    super::rmap::page_add_new_anon_rmap(copy, anon_vma, f.pgoff());
+    f.mm.add_mm_counter(MM_ANONPAGES, 1);
+    if !zero {
+        let kind = f.mm.mm_counter(old);
+        if kind != MM_FILEPAGES {
+            super::rmap::page_remove_rmap(old, kind == MM_ANONPAGES);
+        }
+        f.mm.add_mm_counter(kind, -1);
+        put_page(old);
+    }
+    COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    Ok(how)
+}
+
+/// The VMA containing `addr`, if any, with its start.
+fn vma_for(map: &MmMap, addr: usize) -> Option<(usize, &Vma)> {
     let id = map.vmas.find(addr)?;
     let (start, _) = map.vmas.range(id);
     if start > addr {
         return None;
     }
-    let v = map.vmas.get(id)?;
-    let shm = v.shm.as_ref().map(|(obj, pgoff)| (obj.clone(), pgoff + ((addr - start) >> 12)));
-    Some((v.flags, shm))
+    Some((start, map.vmas.get(id)?))
 }
 
 /// Grows the stack VMA above `addr` down to cover it (Linux: expand_stack
@@ -317,7 +444,9 @@ fn expand_stack(map: &mut MmMap, addr: usize) -> Result<(), FaultError> {
     // private writable memory (Linux: acct_stack_growth).
     let pages = (start - new_start) >> 12;
     let flags = map.vmas.get(id).map_or(VmFlags::empty(), |v| v.flags);
-    if !map.may_expand_vm(flags, pages) {
+    // The start's linear index must not go below zero (Linux:
+    // expand_downwards' `grow <= vma->vm_pgoff`).
+    if !map.may_expand_vm(flags, pages) || map.vmas.get(id).is_none_or(|v| pages > v.pgoff) {
         return Err(FaultError::MapErr);
     }
     if flags.contains(VmFlags::ACCOUNT) && super::util::vm_enough_memory(pages).is_err() {
@@ -328,6 +457,10 @@ fn expand_stack(map: &mut MmMap, addr: usize) -> Result<(), FaultError> {
             super::util::vm_unacct_memory(pages);
         }
         return Err(FaultError::MapErr);
+    }
+    // vm_start moved down: so does the linear index of the VMA's start.
+    if let Some(v) = map.vmas.get_mut(id) {
+        v.pgoff -= pages; // checked above
     }
     map.account(flags, pages as isize);
     Ok(())

@@ -40,9 +40,6 @@ pub struct MmStruct {
     /// Resident pages by kind (Linux: rss_stat): MM_FILEPAGES,
     /// MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES.
     rss_stat: [AtomicIsize; NR_MM_COUNTERS],
-    /// The signal-return trampoline's page, the one mapped page that is not
-    /// anonymous (Linux counts the vDSO as a file page).
-    pub sigpage_pfn: AtomicUsize,
 }
 
 /// rss_stat's members (Linux: enum MM_FILEPAGES...).
@@ -67,7 +64,6 @@ impl MmStruct {
             page_table_lock: Mutex::new(()),
             mmap_lock: crate::sync::RwSem::new(super::vma::MmMap::new()),
             rss_stat: [const { AtomicIsize::new(0) }; NR_MM_COUNTERS],
-            sigpage_pfn: AtomicUsize::new(0),
         };
         // On failure the returned value is dropped, which frees the pgd.
         Arc::try_new(mm).map_err(|_| Errno::ENOMEM)
@@ -124,7 +120,7 @@ impl MmStruct {
         } else {
             self.zap(&ranges, true);
         }
-        self.mmap_lock.write().unaccount_all();
+        self.mmap_lock.write().remove_all();
     }
 
     /// Clears the PTEs of `[start, start + len)`, then frees the pages and
@@ -156,7 +152,8 @@ impl MmStruct {
 
     /// The rss_stat member a mapped page counts in (Linux: mm_counter).
     pub fn mm_counter(&self, pfn: usize) -> usize {
-        if pfn == self.sigpage_pfn.load(Ordering::Relaxed) {
+        // Linux counts the vDSO as a file page.
+        if super::sigpage::is_sigpage(pfn) {
             MM_FILEPAGES
         } else if super::shmem::is_shmem_page(pfn) {
             MM_SHMEMPAGES

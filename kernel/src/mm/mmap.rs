@@ -89,10 +89,9 @@ fn page_align(len: usize) -> Option<usize> {
 fn split_vma(map: &mut MmMap, id: NodeId, addr: usize) -> KResult<()> {
     let (start, end) = map.vmas.range(id);
     let mut vma: Vma = map.vmas.get(id).ok_or(Errno::EINVAL)?.clone();
-    // The upper part starts further into a shared object (vm_pgoff).
-    if let Some((_, pgoff)) = vma.shm.as_mut() {
-        *pgoff += (addr - start) >> 12;
-    }
+    // The upper part starts further into its object, or its pages'
+    // linear indexes (vm_pgoff).
+    vma.pgoff += (addr - start) >> 12;
     map.vmas.adjust(id, start, addr).map_err(|_| Errno::EINVAL)?;
     if map.vmas.insert(addr, end, vma).is_err() {
         // Put it back as it was: nothing changed.
@@ -176,20 +175,24 @@ pub fn change_vma_flags(
 }
 
 /// Whether two VMAs, `a` right below `b`, can be one (Linux:
-/// is_mergeable_vma: the same flags, the same backing; special mappings
-/// never merge).
+/// can_vma_merge_after: the same flags, the same backing object at
+/// contiguous offsets (for anonymous memory, contiguous linear indexes,
+/// which a VMA moved by mremap no longer has with its new neighbours),
+/// compatible anon_vmas; special mappings never merge).
 fn can_merge(map: &MmMap, a: NodeId, b: NodeId) -> bool {
     let (Some(va), Some(vb)) = (map.vmas.get(a), map.vmas.get(b)) else { return false };
     let (sa, ea) = map.vmas.range(a);
-    // Shared mappings merge only within one object, at contiguous offsets.
-    let shm_ok = match (&va.shm, &vb.shm) {
+    let same_object = match (&va.shm, &vb.shm) {
         (None, None) => true,
-        (Some((oa, pa)), Some((ob, pb))) => {
-            pagoda_klib::arc::Arc::ptr_eq(oa, ob) && pa + ((ea - sa) >> 12) == *pb
-        }
+        (Some(oa), Some(ob)) => pagoda_klib::arc::Arc::ptr_eq(oa, ob),
         _ => false,
     };
-    ea == map.vmas.range(b).0 && va.flags == vb.flags && !va.flags.contains(VmFlags::DONTEXPAND) && shm_ok
+    ea == map.vmas.range(b).0
+        && va.flags == vb.flags
+        && !va.flags.contains(VmFlags::DONTEXPAND)
+        && same_object
+        && va.pgoff + ((ea - sa) >> 12) == vb.pgoff
+        && va.anon_vma.mergeable(&vb.anon_vma)
 }
 
 /// Merges the VMAs around `[start, end)` that touch and match, so that a
@@ -207,7 +210,12 @@ pub fn merge_range(map: &mut MmMap, start: usize, end: usize) {
         if can_merge(map, id, next) {
             let (s, _) = map.vmas.range(id);
             let (_, e) = map.vmas.range(next);
-            map.vmas.erase(next);
+            if let Some(gone) = map.vmas.erase(next) {
+                // The pages of either part are in the merged VMA's anon_vma.
+                if let Some(kept) = map.vmas.get(id) {
+                    kept.anon_vma.adopt(&gone.anon_vma);
+                }
+            }
             let _ = map.vmas.adjust(id, s, e);
         } else {
             id = next;
@@ -235,10 +243,13 @@ pub fn do_munmap(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize) -> KR
         return Ok(());
     }
     split_at_edges(map, start, end)?;
+    // The pages go before their VMAs, so that no mapped anonymous page
+    // outlives the anon_vma it points at (Linux: unmap_region, then
+    // remove_vma).
+    mm.zap_page_range(start, len);
     while let Some(id) = map.vmas.find_intersection(start, end) {
         map.remove(id);
     }
-    mm.zap_page_range(start, len);
     Ok(())
 }
 
@@ -338,12 +349,12 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
     };
     let vm = mmap_vm_flags(prot, flags) | map.def_flags;
     // A shared anonymous mapping gets its object (Linux: shmem_zero_setup).
-    let shm = if vm.contains(VmFlags::SHARED) {
-        Some((super::shmem::ShmemObject::new(len >> 12)?, 0))
+    let vma = if vm.contains(VmFlags::SHARED) {
+        super::shmem::shmem_zero_setup(vm, len >> 12)?
     } else {
-        None
+        Vma::anon(vm, start)
     };
-    map.insert_vma(start, start + len, Vma { flags: vm, shm })?;
+    map.insert_vma(start, start + len, vma)?;
     vma_merge(map, start);
     let locked = vm.contains(VmFlags::LOCKED) && !vm.contains(VmFlags::LOCKONFAULT);
     let populate = flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || locked;
@@ -489,54 +500,5 @@ pub fn exec_vmas(
     let rlim_stack = crate::sched::current()
         .map_or(8 << 20, |t| t.rlimit(crate::syscall::rlimit::RLIMIT_STACK).0 as usize);
     map.mmap_base = mmap_base(rlim_stack, super::randomize::arch_mmap_rnd());
-    Ok(())
-}
-
-/// Maps the signal-return trampoline, one read-only executable page at
-/// mmap_base: `mov x8, #139 (rt_sigreturn); svc #0`. A handler installed
-/// without SA_RESTORER (glibc on arm64 never sets it) returns there, as on
-/// Linux, where the same two instructions live in the vDSO.
-pub fn install_sigpage(mm: &MmStruct, map: &mut MmMap) -> KResult<()> {
-    use pagoda_mm::gfp::Gfp;
-    use pagoda_mm::pgtable::{MapFlags, Prot};
-    const MOV_X8_139: u32 = 0xd280_1168;
-    const SVC_0: u32 = 0xd400_0001;
-    let at = map.mmap_base;
-    let pfn =
-        super::page_alloc::alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_ZERO, 0).map_err(|_| Errno::ENOMEM)?;
-    let kva = super::page_alloc::page_address(pfn);
-    // SAFETY: a fresh page of our own, through the linear map.
-    unsafe {
-        (kva as *mut u32).write(MOV_X8_139);
-        ((kva + 4) as *mut u32).write(SVC_0);
-        // The instructions were written as data: make them visible to
-        // instruction fetch (clean to the point of unification, then
-        // invalidate the instruction caches).
-        core::arch::asm!("dc cvau, {0}", "dsb ish", "ic ialluis", "dsb ish", "isb", in(reg) kva, options(nostack));
-    }
-    let prot = Prot::USER | Prot::READ | Prot::EXEC;
-    if mm
-        .with_page_table(|pt| {
-            pt.map(at, pagoda_mm::addr::PhysAddr(pfn << 12), PAGE_SIZE, prot, MapFlags::empty())
-        })
-        .is_err()
-    {
-        super::page_alloc::put_page(pfn);
-        return Err(Errno::ENOMEM);
-    }
-    mm.sigpage_pfn.store(pfn, core::sync::atomic::Ordering::Relaxed);
-    mm.add_mm_counter(super::mm_types::MM_FILEPAGES, 1);
-    // A special mapping: never merged or expanded (Linux: VM_DONTEXPAND
-    // from _install_special_mapping).
-    // VM_MAYWRITE as Linux's vDSO has it: a debugger may write a breakpoint
-    // there (the write copies the page).
-    let flags = VmFlags::READ
-        | VmFlags::EXEC
-        | VmFlags::MAYREAD
-        | VmFlags::MAYWRITE
-        | VmFlags::MAYEXEC
-        | VmFlags::DONTEXPAND;
-    map.insert(at, at + PAGE_SIZE, flags)?;
-    map.sigpage = at;
     Ok(())
 }

@@ -21,6 +21,7 @@ pub mod procfs;
 pub mod randomize;
 pub mod rmap;
 pub mod shmem;
+pub mod sigpage;
 pub mod slab;
 pub mod swapfile;
 pub mod uaccess;

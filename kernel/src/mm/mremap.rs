@@ -178,9 +178,12 @@ fn move_vma(
     let (vstart, _) = map.vmas.range(id);
     let mut vma = map.vmas.get(id).ok_or(Errno::EFAULT)?.clone();
     let flags = vma.flags;
-    // The new VMA maps the same part of a shared object.
-    if let Some((_, pgoff)) = vma.shm.as_mut() {
-        *pgoff += (addr - vstart) >> 12;
+    // The new VMA maps the same part of its object, and its anonymous
+    // pages keep their indexes; one that never had any takes the new
+    // address's, so that it can merge there (Linux: copy_vma).
+    vma.pgoff += (addr - vstart) >> 12;
+    if !vma.has_backing() && vma.anon_vma.get().is_none() {
+        vma.pgoff = to >> 12;
     }
     map.insert_vma(to, to + new_len, vma)?;
     if let Err(e) = mm.move_page_tables(addr, to, old_len) {

@@ -1,5 +1,7 @@
-//! Mapping counts of user pages (Linux: mm/rmap.c page_add_new_anon_rmap,
-//! page_dup_rmap, page_add_file_rmap, page_remove_rmap).
+//! Reverse mapping of anonymous pages and mapping counts (Linux:
+//! mm/rmap.c anon_vma_prepare, anon_vma_fork, unlink_anon_vmas,
+//! page_add_new_anon_rmap, page_move_anon_rmap, page_dup_rmap,
+//! page_add_file_rmap, page_remove_rmap, rmap_walk_anon).
 //!
 //! Every time a PTE starts or stops mapping a page, the page's `_mapcount`
 //! moves, and the first mapping and the last unmapping move the node
@@ -8,22 +10,338 @@
 //! copy-on-write by a parent and its children is one page mapped three
 //! times: AnonPages counts it once, `page_mapcount` says 3.
 //!
-//! A new anonymous page also records its index (its virtual page number,
-//! as Linux's linear_page_index gives for anonymous memory) and is marked
-//! anonymous in `mapping`. The anon_vma that lets reclaim find every PTE
-//! mapping it comes with the reclaim issue; until then `mapping` holds
-//! only the PAGE_MAPPING_ANON bit.
+//! ## anon_vma
+//!
+//! Reclaim starts from a page and must find every PTE that maps it. For a
+//! file page the file says who maps it; an anonymous page has no file, so
+//! its `mapping` points at an **anon_vma** instead, and its `index` is its
+//! linear page index (the VMA's `vm_pgoff` plus its page offset in the
+//! VMA), which stays the same when mremap moves the VMA.
+//!
+//! - A VMA gets its anon_vma at its first anonymous fault
+//!   (`anon_vma_prepare`); split halves share it; a VMA with none merges
+//!   with one that has one.
+//! - fork gives the child's VMA a new anon_vma whose `parent` is the
+//!   parent VMA's (`anon_vma_fork`). Pages still COW-shared keep pointing
+//!   at the parent's anon_vma; the child's VMA is *chained* to it and to
+//!   every ancestor, so a walk from the parent's anon_vma reaches the
+//!   child. A page the child then writes is a new page in the child's own
+//!   anon_vma, which the parent's VMA is not chained to.
+//! - `rmap_walk_anon` visits every address space chained to the page's
+//!   anon_vma and, in each, the VMAs chained to it whose pgoff range holds
+//!   the page's index: the address is `vm_start + (index - vm_pgoff)`.
+//!
+//! Differences from Linux: the chain of an anon_vma lists address spaces,
+//! each with a count of its VMAs chained to it, instead of one
+//! anon_vma_chain per VMA in an interval tree; a walk therefore checks
+//! each VMA of a listed address space, O(VMAs) rather than O(log VMAs).
+//! There is no root lock or anon_vma reuse (`degree`). A walk starts from a
+//! mapping its caller knows; reclaim, which starts from the page alone,
+//! will pin the anon_vma as Linux's folio_lock_anon_vma_read does.
 
+use super::mm_types::{MmRef, MmStruct};
 use super::page_alloc::{mod_node_page_state, pfn_to_page};
+use super::vma::Vma;
+use crate::sync::SpinLockIrq;
+use alloc::vec::Vec;
+use pagoda_klib::arc::Arc;
+use pagoda_klib::errno::{Errno, KResult};
 use pagoda_mm::vmstat::NodeStatItem;
 
-/// A new anonymous page's first mapping, at user address `addr`.
-pub fn page_add_new_anon_rmap(pfn: usize, addr: usize) {
+/// The anonymous pages of a VMA and of the VMAs forked from it (Linux:
+/// struct anon_vma).
+pub struct AnonVma {
+    /// The anon_vma of the VMA this one's was forked from (Linux:
+    /// anon_vma->parent).
+    parent: Option<Arc<AnonVma>>,
+    /// The address spaces with VMAs chained here, each with how many
+    /// (Linux: rb_root, the anon_vma_chains). An address space listed here
+    /// is not freed yet: its VMAs unlink under this lock before it goes.
+    /// Lock order: a VMA's slot lock, then this; taken with no page-table
+    /// lock held.
+    chain: SpinLockIrq<Vec<(usize, usize)>>,
+}
+
+impl AnonVma {
+    fn alloc(parent: Option<Arc<AnonVma>>) -> KResult<Arc<AnonVma>> {
+        Arc::try_new(AnonVma { parent, chain: SpinLockIrq::new(Vec::new()) }).map_err(|_| Errno::ENOMEM)
+    }
+
+    /// Adds one VMA of `mm` to the chain. A bigger vector is allocated
+    /// with the lock dropped, and the chain re-checked once it is retaken.
+    fn chain_add(&self, mm: usize) -> KResult<()> {
+        let mut bigger: Vec<(usize, usize)> = Vec::new();
+        loop {
+            let mut chain = self.chain.lock();
+            if let Some(e) = chain.iter_mut().find(|e| e.0 == mm) {
+                e.1 += 1;
+                return Ok(());
+            }
+            if chain.len() < chain.capacity() {
+                chain.push((mm, 1));
+                return Ok(());
+            }
+            if bigger.capacity() > chain.len() {
+                bigger.extend(chain.drain(..));
+                bigger.push((mm, 1));
+                core::mem::swap(&mut *chain, &mut bigger);
+                drop(chain);
+                return Ok(()); // the old vector is freed outside the lock
+            }
+            let want = chain.len() * 2 + 4;
+            drop(chain);
+            bigger.try_reserve_exact(want).map_err(|_| Errno::ENOMEM)?;
+        }
+    }
+
+    /// Takes one VMA of `mm` off the chain (Linux: unlink_anon_vmas).
+    fn chain_del(&self, mm: usize) {
+        let mut chain = self.chain.lock();
+        if let Some(at) = chain.iter().position(|e| e.0 == mm) {
+            chain[at].1 -= 1;
+            if chain[at].1 == 0 {
+                chain.swap_remove(at);
+            }
+        }
+    }
+
+    /// Counted references to the address spaces on the chain that are
+    /// still alive.
+    fn chained_mms(&self) -> KResult<Vec<MmRef>> {
+        let mut out = Vec::new();
+        loop {
+            let chain = self.chain.lock();
+            if out.capacity() >= chain.len() {
+                for &(mm, _) in chain.iter() {
+                    // SAFETY: an address space on the chain is not freed
+                    // before its VMAs leave the chain under this lock,
+                    // which is held.
+                    if let Some(m) = unsafe { Arc::try_from_inner(mm as *const MmStruct) } {
+                        out.push(m);
+                    }
+                }
+                return Ok(out);
+            }
+            let want = chain.len();
+            drop(chain);
+            out.try_reserve_exact(want).map_err(|_| Errno::ENOMEM)?;
+        }
+    }
+}
+
+/// `anon_vma` and its ancestors, nearest first.
+fn lineage(anon_vma: &Arc<AnonVma>) -> impl Iterator<Item = &Arc<AnonVma>> {
+    core::iter::successors(Some(anon_vma), |a| a.parent.as_ref())
+}
+
+/// A VMA's membership of its anon_vma's chain and its ancestors' (Linux:
+/// the VMA's list of anon_vma_chains). Cloning it (a split) chains one
+/// more VMA of the same address space; dropping it unchains one.
+pub struct AvcLink {
+    anon_vma: Arc<AnonVma>,
+    mm: usize,
+}
+
+impl AvcLink {
+    fn new(anon_vma: Arc<AnonVma>, mm: &MmStruct) -> KResult<AvcLink> {
+        let mm = mm as *const MmStruct as usize;
+        for (done, a) in lineage(&anon_vma).enumerate() {
+            if let Err(e) = a.chain_add(mm) {
+                lineage(&anon_vma).take(done).for_each(|a| a.chain_del(mm));
+                return Err(e);
+            }
+        }
+        Ok(AvcLink { anon_vma, mm })
+    }
+}
+
+impl Clone for AvcLink {
+    fn clone(&self) -> Self {
+        // The address space is on every chain already: only counts move,
+        // nothing is allocated.
+        for a in lineage(&self.anon_vma) {
+            let mut chain = a.chain.lock();
+            if let Some(e) = chain.iter_mut().find(|e| e.0 == self.mm) {
+                e.1 += 1;
+            }
+        }
+        AvcLink { anon_vma: self.anon_vma.clone(), mm: self.mm }
+    }
+}
+
+impl Drop for AvcLink {
+    fn drop(&mut self) {
+        for a in lineage(&self.anon_vma) {
+            a.chain_del(self.mm);
+        }
+    }
+}
+
+/// A VMA's anon_vma, set once by the first anonymous fault (Linux:
+/// vma->anon_vma, written under the page_table_lock). The lock makes the
+/// write safe under a read-held mmap_lock.
+pub struct AnonVmaSlot(SpinLockIrq<Option<AvcLink>>);
+
+impl AnonVmaSlot {
+    pub const fn none() -> Self {
+        AnonVmaSlot(SpinLockIrq::new(None))
+    }
+
+    /// The anon_vma, if the VMA has one.
+    pub fn get(&self) -> Option<Arc<AnonVma>> {
+        self.0.lock().as_ref().map(|l| l.anon_vma.clone())
+    }
+
+    /// Whether two VMAs' anonymous pages may live in one VMA: the same
+    /// anon_vma, or at most one of them has any (Linux:
+    /// is_mergeable_anon_vma).
+    pub fn mergeable(&self, other: &AnonVmaSlot) -> bool {
+        match (self.get(), other.get()) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a, &b),
+            _ => true,
+        }
+    }
+
+    /// Takes `other`'s anon_vma if this slot has none (a merge that keeps
+    /// this VMA and removes `other`).
+    pub fn adopt(&self, other: &AnonVmaSlot) {
+        let theirs = other.0.lock().take();
+        let mut mine = self.0.lock();
+        if mine.is_none() {
+            *mine = theirs;
+        } else {
+            drop(mine);
+            drop(theirs);
+        }
+    }
+
+    /// Whether this VMA is chained to `anon_vma` (its own or an ancestor).
+    fn chained_to(&self, anon_vma: &Arc<AnonVma>) -> bool {
+        self.0.lock().as_ref().is_some_and(|l| lineage(&l.anon_vma).any(|a| Arc::ptr_eq(a, anon_vma)))
+    }
+
+    /// The anon_vma on this VMA's chain whose address is `raw` (a page's
+    /// `mapping`), as a counted reference.
+    fn find(&self, raw: u64) -> Option<Arc<AnonVma>> {
+        let slot = self.0.lock();
+        let found = lineage(&slot.as_ref()?.anon_vma).find(|a| Arc::as_ptr(a) as u64 == raw).cloned();
+        found
+    }
+}
+
+impl Clone for AnonVmaSlot {
+    fn clone(&self) -> Self {
+        AnonVmaSlot(SpinLockIrq::new(self.0.lock().clone()))
+    }
+}
+
+/// Gives `vma` (of `mm`) an anon_vma if it has none yet, before its first
+/// anonymous page is mapped (Linux: anon_vma_prepare). Called with the
+/// mmap_lock held (for reading is enough); two faults racing here agree on
+/// one: the loser's is dropped.
+pub fn anon_vma_prepare(mm: &MmStruct, vma: &Vma) -> KResult<Arc<AnonVma>> {
+    if let Some(a) = vma.anon_vma.get() {
+        return Ok(a);
+    }
+    let anon_vma = AnonVma::alloc(None)?;
+    let link = AvcLink::new(anon_vma.clone(), mm)?;
+    let mut slot = vma.anon_vma.0.lock();
+    // Re-check under the lock: another fault may have set it meanwhile.
+    if let Some(l) = slot.as_ref() {
+        let theirs = l.anon_vma.clone();
+        drop(slot);
+        drop(link);
+        return Ok(theirs);
+    }
+    *slot = Some(link);
+    Ok(anon_vma)
+}
+
+/// The anon_vma slot of the child's copy of `parent` for fork (Linux:
+/// anon_vma_fork): a new anon_vma whose parent is the parent VMA's, with
+/// the child chained to it and every ancestor; empty if the parent VMA
+/// has no anonymous pages.
+pub fn anon_vma_fork(child: &MmStruct, parent: &Vma) -> KResult<AnonVmaSlot> {
+    let Some(pav) = parent.anon_vma.get() else { return Ok(AnonVmaSlot::none()) };
+    let anon_vma = AnonVma::alloc(Some(pav))?;
+    Ok(AnonVmaSlot(SpinLockIrq::new(Some(AvcLink::new(anon_vma, child)?))))
+}
+
+/// The index of the page at `addr` in `vma` (which starts at `start`)
+/// (Linux: linear_page_index).
+pub fn linear_page_index(vma: &Vma, start: usize, addr: usize) -> usize {
+    vma.pgoff + ((addr - start) >> 12)
+}
+
+/// A new anonymous page's first mapping: it joins `anon_vma` at `index`
+/// (Linux: page_add_new_anon_rmap -> __page_set_anon_rmap).
+pub fn page_add_new_anon_rmap(pfn: usize, anon_vma: &Arc<AnonVma>, index: usize) {
+    let page = pfn_to_page(pfn);
+    page.set_anon_mapping(Arc::as_ptr(anon_vma) as u64, index as u64);
+    if page.mapcount_inc() {
+        mod_node_page_state(pfn, NodeStatItem::NrAnonMapped, 1);
+    }
+}
+
+/// A page that write fault reuses moves to the writer's own anon_vma, so
+/// that a later walk need not look at the VMAs forked from the old one
+/// (Linux: page_move_anon_rmap). Called when this mapping is the only one.
+pub fn page_move_anon_rmap(pfn: usize, anon_vma: &Arc<AnonVma>) {
+    let page = pfn_to_page(pfn);
+    page.set_anon_mapping(Arc::as_ptr(anon_vma) as u64, page.index());
+}
+
+/// A page exec copied a program into, mapped before the program's VMAs
+/// exist: anonymous, with its index, and no anon_vma until
+/// `anon_vma_exec_fixup` gives it its VMA's. Pagoda's own step, gone when
+/// exec maps files from the page cache as Linux does.
+pub fn page_add_exec_rmap(pfn: usize, addr: usize) {
     let page = pfn_to_page(pfn);
     page.set_anon_mapping(0, (addr >> 12) as u64);
     if page.mapcount_inc() {
         mod_node_page_state(pfn, NodeStatItem::NrAnonMapped, 1);
     }
+}
+
+/// Gives the pages exec mapped (`page_add_exec_rmap`) the anon_vma of the
+/// VMA each lies in, once exec made the VMAs. Called with the mmap_lock
+/// held for writing.
+pub fn anon_vma_exec_fixup(mm: &MmStruct, map: &super::vma::MmMap) -> KResult<()> {
+    for id in map.vmas.iter() {
+        let (start, end) = map.vmas.range(id);
+        let Some(vma) = map.vmas.get(id) else { continue };
+        if vma.has_backing() {
+            continue;
+        }
+        let mut anon_vma = None;
+        let mut result = Ok(());
+        mm.with_page_table(|pt| {
+            pt.for_each_pte_slot(start, end, |pt, va, slot| {
+                let pte = pt.ptep_get(slot);
+                if result.is_err() || !pte.pte_present() || pte.pte_special() {
+                    return;
+                }
+                let page = pfn_to_page(pte.pte_pfn());
+                if page.page_anon_vma() != Some(0) {
+                    return;
+                }
+                if anon_vma.is_none() {
+                    match anon_vma_prepare(mm, vma) {
+                        Ok(a) => anon_vma = Some(a),
+                        Err(e) => {
+                            result = Err(e);
+                            return;
+                        }
+                    }
+                }
+                if let Some(a) = &anon_vma {
+                    page.set_anon_mapping(Arc::as_ptr(a) as u64, linear_page_index(vma, start, va) as u64);
+                }
+            })
+        });
+        result?;
+    }
+    Ok(())
 }
 
 /// One more PTE for a page already mapped (fork) (Linux: page_dup_rmap).
@@ -40,7 +358,8 @@ pub fn page_add_file_rmap(pfn: usize) {
 
 /// A PTE no longer maps the page (Linux: page_remove_rmap). The last one
 /// takes the page out of AnonPages or Mapped; an anonymous page also
-/// forgets its index and marker.
+/// forgets its anon_vma and index, so that nothing reaches the anon_vma
+/// through a page nobody maps.
 pub fn page_remove_rmap(pfn: usize, anon: bool) {
     let page = pfn_to_page(pfn);
     if page.mapcount_dec() {
@@ -51,5 +370,192 @@ pub fn page_remove_rmap(pfn: usize, anon: bool) {
         } else {
             mod_node_page_state(pfn, NodeStatItem::NrFileMapped, -1);
         }
+    }
+}
+
+/// Calls `f(mm, address)` for every mapping of the anonymous page that
+/// `mm` maps at `addr`, `mm`'s own included (Linux: rmap_walk_anon with an
+/// rmap_walk_control). Returns the page's frame number. EFAULT if nothing
+/// anonymous is mapped there. Called with no mmap_lock held; takes each
+/// address space's for reading in turn.
+pub fn rmap_walk_anon(mm: &MmStruct, addr: usize, mut f: impl FnMut(&MmStruct, usize)) -> KResult<usize> {
+    let (pfn, anon_vma, index) = {
+        let map = mm.mmap_lock.read();
+        let id = map.vmas.find(addr).filter(|&id| map.vmas.range(id).0 <= addr).ok_or(Errno::EFAULT)?;
+        let vma = map.vmas.get(id).ok_or(Errno::EFAULT)?;
+        let pfn = mm.with_page_table(|pt| pt.translate(addr)).ok_or(Errno::EFAULT)?.0 >> 12;
+        let page = pfn_to_page(pfn);
+        // The page's anon_vma is this VMA's or an ancestor, which the VMA
+        // keeps alive; find it there rather than trusting the raw pointer.
+        let raw = page.page_anon_vma().ok_or(Errno::EFAULT)?;
+        let anon_vma = vma.anon_vma.find(raw).ok_or(Errno::EFAULT)?;
+        (pfn, anon_vma, page.index() as usize)
+    };
+    for m in anon_vma.chained_mms()? {
+        let map = m.mmap_lock.read();
+        for id in map.vmas.iter() {
+            let (start, end) = map.vmas.range(id);
+            let Some(vma) = map.vmas.get(id) else { continue };
+            let pages = (end - start) >> 12;
+            if index < vma.pgoff || index >= vma.pgoff + pages || !vma.anon_vma.chained_to(&anon_vma) {
+                continue;
+            }
+            let address = start + ((index - vma.pgoff) << 12);
+            // The VMA covers the index; the PTE says whether this page is
+            // still the one there (a COW write may have replaced it).
+            if m.with_page_table(|pt| pt.translate(address)).is_some_and(|pa| pa.0 >> 12 == pfn) {
+                f(&m, address);
+            }
+        }
+    }
+    Ok(pfn)
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::debug::ktest::ktest;
+    use crate::mm::memory::{handle_mm_fault, Handled};
+    use crate::mm::vma::VmFlags;
+
+    const A: usize = 0x4000_0000;
+    const PAGES: usize = 4;
+
+    /// Where `mm`'s page at `addr` is mapped, as (address space, address)
+    /// pairs with the address spaces named by their index in `mms`.
+    fn mappings(mm: &MmStruct, addr: usize, mms: &[&MmStruct]) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        rmap_walk_anon(mm, addr, |m, a| {
+            let who = mms.iter().position(|&x| core::ptr::eq(x, m)).expect("a walk found an unknown mm");
+            found.push((who, a));
+        })
+        .expect("an anonymous page is mapped there");
+        found.sort_unstable();
+        found
+    }
+
+    fn fault(mm: &MmStruct, addr: usize) -> Handled {
+        handle_mm_fault(mm, addr, true, false).expect("write fault")
+    }
+
+    /// The anon_vma of the VMA at `addr`, by address.
+    fn vma_anon_vma(mm: &MmStruct, addr: usize) -> u64 {
+        let map = mm.mmap_lock.read();
+        let id = map.vmas.find(addr).unwrap();
+        map.vmas.get(id).unwrap().anon_vma.get().map_or(0, |a| Arc::as_ptr(&a) as u64)
+    }
+
+    fn page_at(mm: &MmStruct, addr: usize) -> &'static pagoda_mm::page::Page {
+        pfn_to_page(mm.with_page_table(|pt| pt.translate(addr)).expect("mapped").0 >> 12)
+    }
+
+    /// The seeds' rmap story: a page written before fork is found in the
+    /// parent and every child; a COW write takes the writer's copy out of
+    /// the others' walks and puts it in the writer's own anon_vma; mremap
+    /// moves a mapping without changing the page's index; a page with one
+    /// user left is reused and moves to that user's anon_vma.
+    #[ktest]
+    fn rmap_finds_every_mapping_of_an_anonymous_page() {
+        let parent = MmStruct::alloc().unwrap();
+        parent.mmget();
+        let rw = VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE;
+        parent.mmap_lock.write().insert(A, A + PAGES * 4096, rw).unwrap();
+        assert_eq!(vma_anon_vma(&parent, A), 0, "no anon_vma before the first fault");
+        for i in 0..PAGES {
+            assert_eq!(fault(&parent, A + i * 4096), Handled::Anonymous);
+        }
+        let pav = vma_anon_vma(&parent, A);
+        assert_ne!(pav, 0, "the first anonymous fault made the anon_vma");
+        for i in 0..PAGES {
+            let page = page_at(&parent, A + i * 4096);
+            assert_eq!(page.page_anon_vma(), Some(pav), "page {i} points at the VMA's anon_vma");
+            assert_eq!(page.index() as usize, (A >> 12) + i, "page {i}'s index is its linear page index");
+        }
+
+        let c1 = crate::mm::fork::dup_mmap(&parent).unwrap();
+        let c2 = crate::mm::fork::dup_mmap(&parent).unwrap();
+        let all: [&MmStruct; 3] = [&parent, &c1, &c2];
+        let (c1av, c2av) = (vma_anon_vma(&c1, A), vma_anon_vma(&c2, A));
+        assert!(c1av != 0 && c2av != 0 && c1av != pav && c1av != c2av, "each child has its own anon_vma");
+        assert_eq!(mappings(&parent, A, &all), [(0, A), (1, A), (2, A)], "shared by all three");
+        assert_eq!(mappings(&c2, A, &all), [(0, A), (1, A), (2, A)], "the same walk from a child");
+        assert_eq!(page_at(&parent, A).page_mapcount(), 3);
+
+        // Child 1 writes page 0: its copy is its own, in its anon_vma.
+        assert_eq!(fault(&c1, A), Handled::CopyOnWrite);
+        assert_eq!(page_at(&c1, A).page_anon_vma(), Some(c1av));
+        assert_eq!(page_at(&c1, A).index() as usize, A >> 12, "the copy keeps the linear index");
+        assert_eq!(mappings(&c1, A, &all), [(1, A)]);
+        assert_eq!(mappings(&parent, A, &all), [(0, A), (2, A)]);
+
+        // Child 2 moves the whole mapping: found at its new address.
+        const B: usize = 0x5000_0000;
+        {
+            let mut map = c2.mmap_lock.write();
+            let moved = crate::mm::mremap::do_mremap(&c2, &mut map, A, PAGES * 4096, PAGES * 4096, 3, B);
+            assert_eq!(moved.map(|r| r.0), Ok(B), "MREMAP_MAYMOVE | MREMAP_FIXED");
+        }
+        assert_eq!(page_at(&c2, B + 4096).index() as usize, (A >> 12) + 1, "mremap keeps indexes");
+        assert_eq!(mappings(&parent, A + 4096, &all), [(0, A + 4096), (1, A + 4096), (2, B + 4096)]);
+
+        // Page 3 ends up with child 1 alone: its write reuses the page,
+        // which moves to child 1's anon_vma.
+        crate::mm::mmap::do_munmap(&parent, &mut parent.mmap_lock.write(), A + 3 * 4096, 4096).unwrap();
+        crate::mm::mmap::do_munmap(&c2, &mut c2.mmap_lock.write(), B + 3 * 4096, 4096).unwrap();
+        assert_eq!(page_at(&c1, A + 3 * 4096).page_anon_vma(), Some(pav), "still the parent's");
+        assert_eq!(fault(&c1, A + 3 * 4096), Handled::Reuse);
+        assert_eq!(page_at(&c1, A + 3 * 4096).page_anon_vma(), Some(c1av), "page_move_anon_rmap");
+        assert_eq!(mappings(&c1, A + 3 * 4096, &all), [(1, A + 3 * 4096)]);
+
+        // A child that exits (its VMAs gone with its mappings) leaves
+        // every walk.
+        c2.mmput();
+        assert_eq!(mappings(&parent, A + 4096, &all), [(0, A + 4096), (1, A + 4096)]);
+        c1.mmput();
+        assert_eq!(mappings(&parent, A + 4096, &all), [(0, A + 4096)]);
+        assert_eq!(page_at(&parent, A + 4096).page_mapcount(), 1);
+        parent.mmput();
+    }
+
+    /// Merging and splitting keep one anon_vma per range of pages: halves
+    /// of a split share it, and a VMA without one merges into a neighbour
+    /// that has one. A moved VMA with pages does not merge with a
+    /// neighbour whose linear indexes do not continue its own.
+    #[ktest]
+    fn split_and_merge_keep_the_anon_vma() {
+        let mm = MmStruct::alloc().unwrap();
+        mm.mmget();
+        let rw = VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE;
+        mm.mmap_lock.write().insert(A, A + 4 * 4096, rw).unwrap();
+        fault(&mm, A);
+        let av = vma_anon_vma(&mm, A);
+        {
+            let mut map = mm.mmap_lock.write();
+            crate::mm::mmap::do_mprotect(&mm, &mut map, A + 2 * 4096, 4096, 1).unwrap();
+            assert_eq!(map.vmas.len(), 3, "mprotect split the VMA in three");
+        }
+        assert_eq!(vma_anon_vma(&mm, A + 3 * 4096), av, "the split parts share the anon_vma");
+        {
+            let mut map = mm.mmap_lock.write();
+            crate::mm::mmap::do_mprotect(&mm, &mut map, A + 2 * 4096, 4096, 3).unwrap();
+            assert_eq!(map.vmas.len(), 1, "and merged back");
+            // A fresh mapping right above merges and joins the anon_vma.
+            map.insert(A + 4 * 4096, A + 5 * 4096, rw).unwrap();
+            crate::mm::mmap::vma_merge(&mut map, A + 4 * 4096);
+            assert_eq!(map.vmas.len(), 1, "an adjacent new mapping merged");
+        }
+        assert_eq!(fault(&mm, A + 4 * 4096), Handled::Anonymous);
+        assert_eq!(page_at(&mm, A + 4 * 4096).page_anon_vma(), Some(av));
+        {
+            // Moved away and back next to a mapping whose indexes do not
+            // continue it, a VMA with pages stays separate.
+            const C: usize = 0x6000_0000;
+            let mut map = mm.mmap_lock.write();
+            map.insert(C + 4096, C + 2 * 4096, rw).unwrap();
+            crate::mm::mremap::do_mremap(&mm, &mut map, A, 4096, 4096, 3, C).unwrap();
+            assert_eq!(map.vmas.len(), 3, "moved page stays its own VMA at C");
+        }
+        assert_eq!(page_at(&mm, 0x6000_0000).index() as usize, A >> 12);
+        mm.mmput();
     }
 }

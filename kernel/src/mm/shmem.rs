@@ -88,3 +88,38 @@ pub fn is_shmem_page(pfn: usize) -> bool {
     let m = pfn_to_page(pfn).mapping();
     m != 0 && !pfn_to_page(pfn).page_anon()
 }
+
+/// Faults on a shared anonymous mapping (Linux: shmem_vm_ops).
+struct ShmemVmOps;
+
+impl super::vma::VmOperations for ShmemVmOps {
+    /// The object's page at the fault's offset, made on first use (Linux:
+    /// shmem_fault). SIGBUS past the object's end.
+    fn fault(
+        &self,
+        _mm: &super::mm_types::MmStruct,
+        vma: &super::vma::Vma,
+        vmf: &super::vma::VmFault,
+    ) -> Result<usize, super::memory::FaultError> {
+        use super::memory::FaultError;
+        let obj = vma.shm.as_ref().ok_or(FaultError::SigBus)?;
+        ShmemObject::get_page(obj, vmf.pgoff).map_err(|e| match e {
+            ShmemError::Beyond => FaultError::SigBus,
+            ShmemError::NoMemory => FaultError::Oom,
+        })
+    }
+}
+
+static SHMEM_VM_OPS: ShmemVmOps = ShmemVmOps;
+
+/// The VMA of a new shared anonymous mapping of `pages` pages: a new
+/// object, mapped from its start (Linux: shmem_zero_setup).
+pub fn shmem_zero_setup(flags: super::vma::VmFlags, pages: usize) -> KResult<super::vma::Vma> {
+    Ok(super::vma::Vma {
+        flags,
+        pgoff: 0,
+        shm: Some(ShmemObject::new(pages)?),
+        anon_vma: super::rmap::AnonVmaSlot::none(),
+        vm_ops: Some(&SHMEM_VM_OPS),
+    })
+}

@@ -7,8 +7,9 @@
 //! semaphore: faults read it, mmap/munmap/mprotect/brk write it), in the
 //! augmented red-black tree of `pagoda_mm::vma_tree`.
 //!
-//! Only anonymous memory exists so far; file-backed VMAs (`vm_file`,
-//! `vm_ops->fault`) arrive with the page cache.
+//! Anonymous memory and shared anonymous memory exist so far; a VMA with
+//! `vm_ops` (shmem, the signal trampoline) gets its pages from them on a
+//! fault, as file-backed VMAs will with the page cache.
 
 use crate::sync::RwSem;
 use pagoda_klib::errno::Errno;
@@ -63,14 +64,63 @@ impl VmFlags {
     }
 }
 
-/// One VMA's own data; its range is the tree node's.
+/// One VMA's own data; its range is the tree node's (Linux:
+/// vm_area_struct).
 #[derive(Clone)]
 pub struct Vma {
     pub flags: VmFlags,
-    /// For a shared anonymous mapping: the object behind it and the page
-    /// offset of vm_start in it (Linux: vm_file of the shmem file, and
-    /// vm_pgoff).
-    pub shm: Option<(super::shmem::ShmemRef, usize)>,
+    /// The page offset of vm_start (Linux: vm_pgoff): in a shared object,
+    /// where the mapping starts in it; in anonymous memory, the virtual page
+    /// number vm_start had when the VMA was made, kept when mremap moves
+    /// it, so that an anonymous page's index stays valid.
+    pub pgoff: usize,
+    /// For a shared anonymous mapping, the object behind it (Linux:
+    /// vm_file, a shmem file).
+    pub shm: Option<super::shmem::ShmemRef>,
+    /// Where its anonymous pages are found by rmap (Linux: anon_vma and
+    /// the anon_vma_chain list), set at the first anonymous fault.
+    pub anon_vma: super::rmap::AnonVmaSlot,
+    /// How faults on a mapping with a backing object find its pages
+    /// (Linux: vm_ops); None for anonymous memory.
+    pub vm_ops: Option<&'static dyn VmOperations>,
+}
+
+impl Vma {
+    /// An anonymous VMA starting at `start` (Linux: vm_area_alloc +
+    /// vma_set_anonymous; mmap sets vm_pgoff to the start's page number).
+    pub fn anon(flags: VmFlags, start: usize) -> Vma {
+        Vma { flags, pgoff: start >> 12, shm: None, anon_vma: super::rmap::AnonVmaSlot::none(), vm_ops: None }
+    }
+
+    /// Whether faults here go to `vm_ops` (Linux: !vma_is_anonymous).
+    pub fn has_backing(&self) -> bool {
+        self.vm_ops.is_some()
+    }
+}
+
+/// A fault that a VMA's backing object must answer (Linux: struct
+/// vm_fault, of which the object needs only the offset so far).
+pub struct VmFault {
+    /// The page's offset in the object (Linux: vmf->pgoff, from
+    /// linear_page_index).
+    pub pgoff: usize,
+}
+
+/// A mapping's backing object as faults see it (Linux:
+/// vm_operations_struct). Shared anonymous memory (shmem) and the signal
+/// trampoline (a special mapping) have one now; files get theirs with the
+/// page cache.
+pub trait VmOperations: Sync {
+    /// The page at `vmf.pgoff` of `vma`'s object in `mm`, with a reference
+    /// taken for the mapping about to be made (Linux: ->fault filling
+    /// vmf->page). Called with the mmap_lock held for reading and no
+    /// page-table lock.
+    fn fault(
+        &self,
+        mm: &super::mm_types::MmStruct,
+        vma: &Vma,
+        vmf: &VmFault,
+    ) -> Result<usize, super::memory::FaultError>;
 }
 
 /// Where an exec'd program's pieces lie (Linux: mm_struct's start_code,
@@ -131,7 +181,7 @@ impl MmMap {
     /// overcommit policy refuses a private writable mapping (which is then
     /// VM_ACCOUNT), if it overlaps, or if no memory is left.
     pub fn insert(&mut self, start: usize, end: usize, flags: VmFlags) -> Result<(), Errno> {
-        self.insert_vma(start, end, Vma { flags, shm: None })
+        self.insert_vma(start, end, Vma::anon(flags, start))
     }
 
     /// `insert` for a VMA with its backing.
@@ -193,9 +243,11 @@ impl MmMap {
         !(is_data_mapping(flags) && (self.data_vm + pages) as u64 > rlimit_data >> 12)
     }
 
-    /// Gives back every VMA's commitment, when the address space goes
-    /// (Linux: the vm_unacct_memory of exit_mmap).
-    pub fn unaccount_all(&mut self) {
+    /// Removes every VMA, giving back their commitment, when the address
+    /// space goes and its pages are unmapped (Linux: exit_mmap's
+    /// vm_unacct_memory and remove_vma loop). Their anon_vmas and shared
+    /// objects go with them.
+    pub fn remove_all(&mut self) {
         let mut pages = 0;
         for id in self.vmas.iter().collect::<alloc::vec::Vec<_>>() {
             let (s, e) = self.vmas.range(id);
@@ -207,6 +259,7 @@ impl MmMap {
             }
         }
         super::util::vm_unacct_memory(pages);
+        drop(core::mem::replace(&mut self.vmas, VmaTree::new()));
     }
 }
 

@@ -102,6 +102,34 @@ impl<T> Arc<T> {
     }
 }
 
+impl<T> Arc<T> {
+    /// A new counted reference to a value that may be on its way out: None
+    /// once its count has reached zero (Linux: mmget_not_zero,
+    /// kref_get_unless_zero; alloc's Weak::upgrade).
+    ///
+    /// # Safety
+    /// `data` is the value of an `Arc<T>` whose memory is not freed for the
+    /// duration of this call (for example because whoever frees it first
+    /// takes a lock the caller holds), though its count may be zero.
+    pub unsafe fn try_from_inner(data: *const T) -> Option<Self> {
+        // SAFETY: per the contract, data lives inside an ArcInner whose
+        // memory stays valid; the count is only read and raised from
+        // non-zero, so a value already being dropped is never revived.
+        let this = core::mem::ManuallyDrop::new(unsafe { Self::from_raw(data) });
+        let count = &this.inner().count;
+        let mut c = count.load(Ordering::Relaxed);
+        loop {
+            if c == 0 {
+                return None;
+            }
+            match count.compare_exchange_weak(c, c + 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Some(Arc { ptr: this.ptr }),
+                Err(now) => c = now,
+            }
+        }
+    }
+}
+
 impl<T> Clone for Arc<T> {
     fn clone(&self) -> Self {
         // Relaxed, as in alloc::sync::Arc: the new reference is made from an
@@ -163,6 +191,25 @@ mod tests {
         assert!(!dropped.load(Ordering::Relaxed));
         drop(b);
         assert!(dropped.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn try_from_inner_takes_a_live_value_and_refuses_a_dying_one() {
+        struct Probe(AtomicBool);
+        impl Drop for Probe {
+            fn drop(&mut self) {
+                // The count is zero while the value drops: no new reference.
+                // SAFETY: self's memory is valid until drop returns.
+                assert!(unsafe { Arc::try_from_inner(self as *const Probe) }.is_none());
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let a = Arc::try_new(Probe(AtomicBool::new(false))).ok().unwrap();
+        // SAFETY: a keeps the value alive.
+        let b = unsafe { Arc::try_from_inner(Arc::as_ptr(&a)) }.expect("live value");
+        assert_eq!(Arc::count(&a), 2);
+        drop(b);
+        drop(a);
     }
 
     #[test]
