@@ -20,9 +20,10 @@ use super::mm_types::{MmStruct, MM_ANONPAGES, MM_FILEPAGES};
 use super::page_alloc::{alloc_pages, put_page};
 use super::rmap::AnonVma;
 use super::vma::{MmMap, VmFault, VmFlags, Vma};
+use crate::arch::mm::mmu::KernelPgtableMem;
 use pagoda_klib::arc::Arc;
 use pagoda_mm::gfp::Gfp;
-use pagoda_mm::pgtable::{Pgprot, Pte};
+use pagoda_mm::pgtable::{PageTable, Pgprot, Pte, PteSlot};
 
 /// Why a fault could not be handled (Linux: the si_code of SIGSEGV, or OOM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,9 +173,9 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
     if !allowed {
         return Err(FaultError::AccErr);
     }
-    let fault = Fault { mm, vma, address: addr & !0xfff, start, write };
-    let pte = mm.with_page_table(|pt| pt.pte_alloc(fault.address).map(|slot| pt.ptep_get(slot)));
-    let pte = pte.map_err(|_| FaultError::Oom)?;
+    let address = addr & !0xfff;
+    let (pte, slot) = mm.pte_get_lockless(address);
+    let fault = Fault { mm, vma, address, start, write, slot };
     if pte.pte_none() {
         return if vma.has_backing() { do_fault(&fault) } else { do_anonymous_page(&fault) };
     }
@@ -211,6 +212,9 @@ struct Fault<'a> {
     /// The VMA's start.
     start: usize,
     write: bool,
+    /// The PTE's place, if its table existed when the fault began: tables
+    /// are not freed while the mmap_lock is held, so it stays valid.
+    slot: Option<PteSlot>,
 }
 
 impl Fault<'_> {
@@ -237,7 +241,7 @@ impl Fault<'_> {
     /// so that there is nothing to do.
     fn update_pte(&self, f: impl FnOnce(Pte) -> Option<(Pte, Handled)>) -> Result<Handled, FaultError> {
         self.mm.with_page_table(|pt| {
-            let slot = pt.pte_alloc(self.address).map_err(|_| FaultError::Oom)?;
+            let slot = self.slot(pt)?;
             let Some((new, how)) = f(pt.ptep_get(slot)) else { return Ok(Handled::Spurious) };
             pt.set_pte(slot, new);
             crate::arch::mm::tlb::flush_tlb_page(self.mm.asid(), self.address);
@@ -251,13 +255,23 @@ impl Fault<'_> {
     /// what it brought.
     fn set_pte_if_none(&self, entry: Pte) -> Result<bool, FaultError> {
         self.mm.with_page_table(|pt| {
-            let slot = pt.pte_alloc(self.address).map_err(|_| FaultError::Oom)?;
+            let slot = self.slot(pt)?;
             if !pt.ptep_get(slot).pte_none() {
                 return Ok(false);
             }
             pt.set_pte(slot, entry);
             Ok(true)
         })
+    }
+
+    /// The PTE's place, its tables allocated if they were missing (Linux:
+    /// pte_alloc, then pte_offset_map_lock). Called with the page-table
+    /// lock held.
+    fn slot(&self, pt: &mut PageTable<'_, KernelPgtableMem>) -> Result<PteSlot, FaultError> {
+        match self.slot {
+            Some(slot) => Ok(slot),
+            None => pt.pte_alloc(self.address).map_err(|_| FaultError::Oom),
+        }
     }
 
     /// The VMA's anon_vma, made now if this is its first anonymous page.

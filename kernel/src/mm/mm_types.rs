@@ -17,7 +17,7 @@ use core::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::Errno;
 use pagoda_mm::addr::PhysAddr;
-use pagoda_mm::pgtable::{MmuGather, PageTable, PageTableMem, Pte};
+use pagoda_mm::pgtable::{MmuGather, PageTable, PageTableMem, Pte, PteSlot};
 
 pub type MmRef = Arc<MmStruct>;
 
@@ -84,6 +84,22 @@ impl MmStruct {
         let mut mem = KernelPgtableMem;
         let mut pt = PageTable::new(self.pgd, &mut mem);
         f(&mut pt)
+    }
+
+    /// The PTE for `va`, read without the page-table lock; none if no table
+    /// covers it (Linux: ptep_get_lockless in handle_pte_fault). Called with
+    /// the mmap_lock held, for reading at least: page tables are freed
+    /// only with it held for writing (or with no user left), so the walk
+    /// reads live tables. The value may change the moment it is read:
+    /// whoever acts on it re-checks under the page-table lock.
+    /// The slot comes too: it stays valid while the mmap_lock is held.
+    pub fn pte_get_lockless(&self, va: usize) -> (Pte, Option<PteSlot>) {
+        let mut mem = KernelPgtableMem;
+        let mut pt = PageTable::new(self.pgd, &mut mem);
+        match pt.pte_offset(va) {
+            Some(slot) => (pt.ptep_get(slot), Some(slot)),
+            None => (Pte::NONE, None),
+        }
     }
 
     /// One more task uses this address space (Linux: mmget).

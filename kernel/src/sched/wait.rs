@@ -16,11 +16,15 @@ use super::core::{schedule, try_to_wake_up, yield_now};
 use super::task::*;
 use crate::sync::SpinLockIrq;
 use alloc::vec::Vec;
+use core::sync::atomic::{fence, AtomicUsize, Ordering};
 use pagoda_klib::arc::Arc;
 
 /// Tasks waiting for a condition (Linux: wait_queue_head_t).
 pub struct WaitQueue {
     waiters: SpinLockIrq<Vec<TaskRef>>,
+    /// How many are queued, kept with the list under its lock and read
+    /// without it by `wake_up_if_active`.
+    queued: AtomicUsize,
 }
 
 impl Default for WaitQueue {
@@ -31,7 +35,7 @@ impl Default for WaitQueue {
 
 impl WaitQueue {
     pub const fn new() -> Self {
-        WaitQueue { waiters: SpinLockIrq::new(Vec::new()) }
+        WaitQueue { waiters: SpinLockIrq::new(Vec::new()), queued: AtomicUsize::new(0) }
     }
 
     /// Queues the current task (once) and sets its state (Linux:
@@ -46,8 +50,14 @@ impl WaitQueue {
                 return false;
             }
             w.push(me.clone());
+            self.queued.store(w.len(), Ordering::Relaxed);
         }
         me.set_state(state);
+        drop(w);
+        // Being queued is visible before the caller re-checks its
+        // condition (Linux: the smp_mb of set_current_state); pairs with
+        // the fence in wake_up_if_active.
+        fence(Ordering::SeqCst);
         true
     }
 
@@ -55,7 +65,9 @@ impl WaitQueue {
     pub fn finish_wait(&self) {
         let Some(me) = current() else { return };
         me.set_state(TASK_RUNNING);
-        self.waiters.lock().retain(|t| !Arc::ptr_eq(t, &me));
+        let mut w = self.waiters.lock();
+        w.retain(|t| !Arc::ptr_eq(t, &me));
+        self.queued.store(w.len(), Ordering::Relaxed);
     }
 
     /// Sleeps in `state` until `cond()` holds (Linux: ___wait_event). The
@@ -113,6 +125,19 @@ impl WaitQueue {
         }
         // Dropped under the lock: see the module comment.
         w.clear();
+        self.queued.store(0, Ordering::Relaxed);
+    }
+
+    /// `wake_up` if anyone waits, without taking the lock when nobody
+    /// does (Linux: wq_has_sleeper + wake_up). For a waker that has just
+    /// made the condition true: the fence orders that store before the
+    /// check, as prepare_to_wait's orders the queueing before the waiter's
+    /// re-check, so one of the two sees the other.
+    pub fn wake_up_if_active(&self) {
+        fence(Ordering::SeqCst);
+        if self.queued.load(Ordering::Relaxed) != 0 {
+            self.wake_up();
+        }
     }
 
     /// Whether anyone waits (Linux: waitqueue_active).

@@ -100,6 +100,6 @@ impl<T> DerefMut for MutexGuard<'_, T> {
 impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         self.lock.locked.store(false, Ordering::Release);
-        self.lock.wq.wake_up();
+        self.lock.wq.wake_up_if_active();
     }
 }

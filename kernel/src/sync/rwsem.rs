@@ -115,7 +115,7 @@ impl<T> Deref for RwSemReadGuard<'_, T> {
 impl<T> Drop for RwSemReadGuard<'_, T> {
     fn drop(&mut self) {
         if self.sem.count.fetch_sub(1, Ordering::Release) == 1 {
-            self.sem.wq.wake_up(); // the last reader lets a writer in
+            self.sem.wq.wake_up_if_active(); // the last reader lets a writer in
         }
     }
 }
@@ -138,6 +138,6 @@ impl<T> DerefMut for RwSemWriteGuard<'_, T> {
 impl<T> Drop for RwSemWriteGuard<'_, T> {
     fn drop(&mut self) {
         self.sem.count.store(0, Ordering::Release);
-        self.sem.wq.wake_up();
+        self.sem.wq.wake_up_if_active();
     }
 }

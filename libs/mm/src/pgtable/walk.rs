@@ -227,10 +227,7 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
     pub fn pte_offset(&mut self, va: usize) -> Option<PteSlot> {
         let mut table = self.root;
         for level in 0..3 {
-            match desc::decode(self.read(table, table_index(va, level)), level) {
-                Desc::Table(next) => table = PhysAddr(next),
-                _ => return None,
-            }
+            table = PhysAddr(desc::table_addr(self.read(table, table_index(va, level)))?);
         }
         Some(PteSlot { table, index: pte_index(va) })
     }
@@ -242,7 +239,12 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         let mut table = self.root;
         for level in 0..3 {
             let idx = table_index(va, level);
-            table = match desc::decode(self.read(table, idx), level) {
+            let raw = self.read(table, idx);
+            if let Some(next) = desc::table_addr(raw) {
+                table = PhysAddr(next);
+                continue;
+            }
+            table = match desc::decode(raw, level) {
                 Desc::Table(next) => PhysAddr(next),
                 Desc::Leaf { .. } => return Err(PgtableError::AlreadyMapped(va)),
                 Desc::Invalid => {

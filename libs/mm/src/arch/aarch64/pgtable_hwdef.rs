@@ -124,6 +124,14 @@ pub enum Desc {
     },
 }
 
+/// The next-level table a descriptor above level 3 points at, if it is a
+/// table descriptor (bits[1:0] = 0b11); the walkers' fast path, which
+/// `decode` would answer with more work (Linux: pmd_table, pud_table).
+#[inline]
+pub fn table_addr(raw: u64) -> Option<usize> {
+    (raw & 0b11 == 0b11).then_some((raw & ADDR_MASK) as usize)
+}
+
 /// Decodes a descriptor found at `level`.
 pub fn decode(raw: u64, level: usize) -> Desc {
     use PAGE_DESCRIPTOR::*;
