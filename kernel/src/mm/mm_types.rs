@@ -131,20 +131,32 @@ impl MmStruct {
             }
             v
         };
+        // Every table under the VMAs goes: nothing below, around or
+        // above them is mapped any more (Linux: free_pgtables from
+        // FIRST_USER_ADDRESS to USER_PGTABLES_CEILING).
         if ranges.is_empty() {
-            self.zap(&[(0, TASK_SIZE)], true);
+            self.zap(&[(0, TASK_SIZE)], true, Some((0, TASK_SIZE)));
         } else {
-            self.zap(&ranges, true);
+            self.zap(&ranges, true, Some((0, TASK_SIZE)));
         }
         self.mmap_lock.write().remove_all();
     }
 
-    /// Clears the PTEs of `[start, start + len)`, then frees the pages and
-    /// the page tables left empty after one TLB flush (Linux:
-    /// zap_page_range + free_pgtables, as munmap does them). Pages are
-    /// released with put_page: the mapping held one reference.
+    /// Clears the PTEs of `[start, start + len)` and frees the pages after
+    /// one TLB flush, keeping the page tables (Linux: zap_page_range, as
+    /// MADV_DONTNEED uses it). Pages are released with put_page: the
+    /// mapping held one reference.
     pub fn zap_page_range(&self, start: usize, len: usize) {
-        self.zap(&[(start, start + len)], false);
+        self.zap(&[(start, start + len)], false, None);
+    }
+
+    /// `zap_page_range`, then frees the page tables that only mapped the
+    /// range's part of the hole `[floor, ceiling)` around it (Linux:
+    /// unmap_region -> unmap_vmas + free_pgtables, for munmap). Called with
+    /// the mmap_lock held for writing; `floor` and `ceiling` are the
+    /// neighbouring VMAs' end and start.
+    pub fn unmap_region(&self, start: usize, len: usize, floor: usize, ceiling: usize) {
+        self.zap(&[(start, start + len)], false, Some((floor, ceiling)));
     }
 
     /// Adds `delta` pages to an rss_stat member (Linux: add_mm_counter).
@@ -178,14 +190,17 @@ impl MmStruct {
         }
     }
 
-    /// Zaps each `[start, end)` of `ranges` through one mmu_gather.
-    fn zap(&self, ranges: &[(usize, usize)], fullmm: bool) {
+    /// Unmaps the pages of each `[start, end)` of `ranges` (sorted,
+    /// disjoint) through one mmu_gather; then, given the hole
+    /// `[floor, ceiling)` around them, frees their page tables as Linux's
+    /// free_pgtables does: each range up to the next one's start.
+    fn zap(&self, ranges: &[(usize, usize)], fullmm: bool, hole: Option<(usize, usize)>) {
         let mut tlb = if fullmm { MmuGather::new_fullmm() } else { MmuGather::new() };
         let mut mem = KernelPgtableMem;
         {
             let mut pt = PageTable::new(self.pgd, &mut mem);
             for &(start, end) in ranges {
-                let _ = pt.zap_range(start, end - start, &mut tlb, |_, pte: Pte, _, tlb| {
+                let _ = pt.unmap_page_range(start, end - start, &mut tlb, |_, pte: Pte, _, tlb| {
                     if pte.pte_present() && !pte.pte_special() {
                         let kind = self.mm_counter(pte.pte_pfn());
                         self.add_mm_counter(kind, -1);
@@ -199,6 +214,12 @@ impl MmStruct {
                         crate::mm::page_alloc::put_page(pte.pte_pfn());
                     }
                 });
+            }
+            if let Some((floor, ceiling)) = hole {
+                for (i, &(start, end)) in ranges.iter().enumerate() {
+                    let next = ranges.get(i + 1).map_or(ceiling, |r| r.0);
+                    pt.free_pgd_range(start, end, floor, next, &mut tlb);
+                }
             }
         }
         tlb.tlb_finish_mmu(&mut mem, crate::mm::page_alloc::put_page);

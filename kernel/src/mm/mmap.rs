@@ -245,8 +245,15 @@ pub fn do_munmap(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize) -> KR
     split_at_edges(map, start, end)?;
     // The pages go before their VMAs, so that no mapped anonymous page
     // outlives the anon_vma it points at (Linux: unmap_region, then
-    // remove_vma).
-    mm.zap_page_range(start, len);
+    // remove_vma); so do the page tables that only served the hole the
+    // range leaves between its neighbours.
+    let prev = match map.vmas.find(start) {
+        Some(id) => map.vmas.prev(id),
+        None => map.vmas.last(),
+    };
+    let floor = prev.map_or(0, |id| map.vmas.range(id).1);
+    let ceiling = map.vmas.find(end).map_or(TASK_SIZE, |id| map.vmas.range(id).0);
+    mm.unmap_region(start, len, floor, ceiling);
     while let Some(id) = map.vmas.find_intersection(start, end) {
         map.remove(id);
     }
@@ -501,4 +508,43 @@ pub fn exec_vmas(
         .map_or(8 << 20, |t| t.rlimit(crate::syscall::rlimit::RLIMIT_STACK).0 as usize);
     map.mmap_base = mmap_base(rlim_stack, super::randomize::arch_mmap_rnd());
     Ok(())
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::debug::ktest::ktest;
+    use crate::mm::memory::handle_mm_fault;
+
+    fn tables(mm: &MmStruct) -> usize {
+        mm.with_page_table(|pt| pt.count_tables())
+    }
+
+    /// munmap frees the page tables that served only the hole it leaves
+    /// (free_pgtables with the neighbours as floor and ceiling); a table a
+    /// neighbour still uses stays, and MADV_DONTNEED keeps them all.
+    #[ktest]
+    fn munmap_frees_the_page_tables_of_the_hole_only() {
+        const A: usize = 0x40_0000_0000; // a PUD of its own
+        let mm = MmStruct::alloc().unwrap();
+        mm.mmget();
+        let empty = tables(&mm);
+        let rw = VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE;
+        {
+            let mut map = mm.mmap_lock.write();
+            map.insert(A, A + 4 * PAGE_SIZE, rw).unwrap();
+            map.insert(A + 16 * PAGE_SIZE, A + 17 * PAGE_SIZE, rw).unwrap();
+        }
+        for va in [A, A + PAGE_SIZE, A + 16 * PAGE_SIZE] {
+            handle_mm_fault(&mm, va, true, false).unwrap();
+        }
+        assert_eq!(tables(&mm), empty + 3, "a PUD, a PMD and a PTE table");
+        mm.zap_page_range(A, 4 * PAGE_SIZE); // what MADV_DONTNEED does
+        assert_eq!(tables(&mm), empty + 3, "MADV_DONTNEED keeps the tables");
+        do_munmap(&mm, &mut mm.mmap_lock.write(), A, 4 * PAGE_SIZE).unwrap();
+        assert_eq!(tables(&mm), empty + 3, "the PTE table also maps the neighbour");
+        do_munmap(&mm, &mut mm.mmap_lock.write(), A + 16 * PAGE_SIZE, PAGE_SIZE).unwrap();
+        assert_eq!(tables(&mm), empty, "nothing left there: all three tables freed");
+        mm.mmput();
+    }
 }

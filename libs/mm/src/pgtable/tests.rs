@@ -386,3 +386,69 @@ fn for_each_pte_slot_visits_the_covered_pages_once_and_skips_missing_tables() {
     pt.for_each_pte_slot(a, a + 5 * K4, |pt, va, slot| same &= pt.pte_offset(va) == Some(slot));
     assert!(same);
 }
+
+/// munmap's two steps: unmap_page_range clears the entries and keeps every
+/// table; free_pgd_range then frees the tables whose span lies in the hole
+/// between the neighbouring mappings, and no other.
+#[test]
+fn free_pgd_range_frees_only_tables_inside_the_hole() {
+    const M2: usize = 2 << 20;
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    let user = Prot::READ | Prot::WRITE | Prot::USER;
+    // Two mappings in one PMD table, two PTE tables apart, and a third in
+    // the first one's PTE table.
+    pt.map(UVA, PhysAddr(0x8000_0000), 2 * K4, user, MapFlags::empty()).unwrap();
+    pt.map(UVA + 0x10_000, PhysAddr(0x8010_0000), K4, user, MapFlags::empty()).unwrap();
+    pt.map(UVA + 2 * M2, PhysAddr(0x8020_0000), K4, user, MapFlags::empty()).unwrap();
+    let tables = mem.live();
+    assert_eq!(tables, 5, "PGD, PUD, PMD and two PTE tables");
+
+    // The first mapping goes: its PTE table also holds the one at +64 KiB.
+    let mut pt = PageTable::new(root, &mut mem);
+    let mut tlb = MmuGather::new();
+    assert_eq!(pt.unmap_page_range(UVA, 2 * K4, &mut tlb, |_, _, _, _| {}), Ok(2 * K4));
+    pt.free_pgd_range(UVA, UVA + 2 * K4, 0, UVA + 0x10_000, &mut tlb);
+    tlb.tlb_finish_mmu(&mut mem, |_| {});
+    assert_eq!(mem.live(), tables, "the shared PTE table stays");
+
+    // The one at +64 KiB goes: its PTE table is alone in the hole up to
+    // the third mapping; the PMD table still maps the third.
+    let mut pt = PageTable::new(root, &mut mem);
+    let mut tlb = MmuGather::new();
+    pt.unmap_page_range(UVA + 0x10_000, K4, &mut tlb, |_, _, _, _| {}).unwrap();
+    pt.free_pgd_range(UVA + 0x10_000, UVA + 0x11_000, 0, UVA + 2 * M2, &mut tlb);
+    let pt_live = PageTable::new(root, &mut mem).translate(UVA + 2 * M2);
+    assert_eq!(pt_live, Some(PhysAddr(0x8020_0000)), "the third mapping is untouched");
+    tlb.tlb_finish_mmu(&mut mem, |_| {});
+    assert_eq!(mem.live(), tables - 1, "one PTE table freed");
+
+    // The last one goes with nothing around it: every table but the PGD.
+    let mut pt = PageTable::new(root, &mut mem);
+    let mut tlb = MmuGather::new();
+    pt.unmap_page_range(UVA + 2 * M2, K4, &mut tlb, |_, _, _, _| {}).unwrap();
+    assert!(!tlb.freed_tables, "unmap_page_range frees no table");
+    pt.free_pgd_range(UVA + 2 * M2, UVA + 2 * M2 + K4, 0, 1 << 48, &mut tlb);
+    assert!(tlb.freed_tables);
+    tlb.tlb_finish_mmu(&mut mem, |_| {});
+    assert_eq!(mem.live(), 1, "only the PGD is left");
+}
+
+/// A floor above the range's first PTE-table span keeps that table: the
+/// mapping below the floor may share it.
+#[test]
+fn free_pgd_range_respects_the_floor() {
+    let (mut mem, root) = SimMem::new();
+    let mut pt = PageTable::new(root, &mut mem);
+    let user = Prot::READ | Prot::USER;
+    pt.map(UVA, PhysAddr(0x8000_0000), K4, user, MapFlags::empty()).unwrap();
+    pt.map(UVA + 8 * K4, PhysAddr(0x8000_8000), K4, user, MapFlags::empty()).unwrap();
+    let tables = mem.live();
+    let mut pt = PageTable::new(root, &mut mem);
+    let mut tlb = MmuGather::new();
+    pt.unmap_page_range(UVA + 8 * K4, K4, &mut tlb, |_, _, _, _| {}).unwrap();
+    pt.free_pgd_range(UVA + 8 * K4, UVA + 9 * K4, UVA + K4, 1 << 48, &mut tlb);
+    tlb.tlb_finish_mmu(&mut mem, |_| {});
+    assert_eq!(mem.live(), tables, "the PTE table also maps UVA, below the floor");
+    assert_eq!(PageTable::new(root, &mut mem).translate(UVA), Some(PhysAddr(0x8000_0000)));
+}

@@ -416,8 +416,96 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
             return Err(PgtableError::Misaligned);
         }
         let mut unmapped = 0;
-        self.zap_level(self.root, 0, va, va + size, tlb, &mut on_entry, &mut unmapped)?;
+        self.zap_level(self.root, 0, va, va + size, true, tlb, &mut on_entry, &mut unmapped)?;
         Ok(unmapped)
+    }
+
+    /// Clears every entry in `[va, va+size)` like `zap_range`, but leaves
+    /// the page tables in place, even empty ones (Linux: unmap_page_range;
+    /// munmap then frees tables with `free_pgd_range`, MADV_DONTNEED keeps
+    /// them). No table is scanned for emptiness, so the cost is the
+    /// entries in the range.
+    pub fn unmap_page_range(
+        &mut self,
+        va: usize,
+        size: usize,
+        tlb: &mut MmuGather,
+        mut on_entry: impl FnMut(usize, Pte, usize, &mut MmuGather),
+    ) -> Result<usize, PgtableError> {
+        if (va | size) & (level_size(3) - 1) != 0 {
+            return Err(PgtableError::Misaligned);
+        }
+        let mut unmapped = 0;
+        self.zap_level(self.root, 0, va, va + size, false, tlb, &mut on_entry, &mut unmapped)?;
+        Ok(unmapped)
+    }
+
+    /// Frees the page tables under `[addr, end)` whose whole span lies in
+    /// `[floor, ceiling)`, queueing them in `tlb` (Linux: free_pgd_range ->
+    /// free_pud_range -> free_pmd_range -> free_pte_range). `floor` and
+    /// `ceiling` bound the hole around the range where no mapping lives
+    /// (the neighbouring VMAs' end and start): a table reaching beyond
+    /// them may still be in use and stays. The range is first trimmed to
+    /// whole PTE-table spans (2 MiB) inside the hole, whose PTE tables go
+    /// without being read; a PMD or PUD table goes once its span is inside
+    /// too. Called after the range's pages were unmapped: the tables freed
+    /// hold no entries. The PGD itself is never freed here.
+    pub fn free_pgd_range(
+        &mut self,
+        addr: usize,
+        end: usize,
+        floor: usize,
+        ceiling: usize,
+        tlb: &mut MmuGather,
+    ) {
+        let unit = level_size(2); // what one PTE table maps
+        let mut addr = addr & !(unit - 1);
+        if addr < floor {
+            addr += unit;
+        }
+        let ceiling_unit = ceiling & !(unit - 1);
+        let end = if end > ceiling_unit { end.saturating_sub(unit) } else { end };
+        if addr >= end {
+            return;
+        }
+        self.free_level(self.root, 0, addr, end, floor, ceiling, tlb);
+    }
+
+    /// Frees the tables below `table` (at `level`) for `[addr, end)`; see
+    /// `free_pgd_range`.
+    #[allow(clippy::too_many_arguments)]
+    fn free_level(
+        &mut self,
+        table: PhysAddr,
+        level: usize,
+        addr: usize,
+        end: usize,
+        floor: usize,
+        ceiling: usize,
+        tlb: &mut MmuGather,
+    ) {
+        let span = level_size(level); // what one entry here maps
+        for (idx, va, next) in entries(addr, end, level) {
+            let Some(child) = desc::table_addr(self.read(table, idx)) else { continue };
+            let child = PhysAddr(child);
+            if level + 1 < 3 {
+                self.free_level(child, level + 1, va, next, floor, ceiling, tlb);
+                // The child table goes if all it maps is inside the hole.
+                let start = va & !(span - 1);
+                if start < floor || next > ceiling & !(span - 1) {
+                    continue;
+                }
+            } else {
+                // A PTE table: the trimmed range covers all it maps.
+                debug_assert!(self.table_is_empty(child), "a PTE table in the hole maps something");
+            }
+            self.write(table, idx, 0);
+            let base = va & !(span - 1);
+            if !tlb.pte_free_tlb(child, base, base + span) {
+                self.mem.flush_tlb_range(base, base + span, false);
+                self.mem.free_table(child);
+            }
+        }
     }
 
     /// Returns whether the table is empty afterwards.
@@ -428,6 +516,7 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         level: usize,
         va: usize,
         end: usize,
+        free_empty: bool,
         tlb: &mut MmuGather,
         on_entry: &mut impl FnMut(usize, Pte, usize, &mut MmuGather),
         unmapped: &mut usize,
@@ -450,15 +539,16 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
                 }
                 Desc::Leaf { .. } => {
                     let child = self.split_block(table, idx, level, va)?;
-                    self.zap_child(table, idx, child, level, va, next, tlb, on_entry, unmapped)?;
+                    self.zap_child(table, idx, child, level, va, next, free_empty, tlb, on_entry, unmapped)?;
                 }
                 Desc::Invalid => {} // an invalid non-zero entry above level 3: nothing below it
                 Desc::Table(child) => {
-                    self.zap_child(table, idx, PhysAddr(child), level, va, next, tlb, on_entry, unmapped)?;
+                    let child = PhysAddr(child);
+                    self.zap_child(table, idx, child, level, va, next, free_empty, tlb, on_entry, unmapped)?;
                 }
             }
         }
-        Ok(self.table_is_empty(table))
+        Ok(free_empty && self.table_is_empty(table))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -470,11 +560,12 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         level: usize,
         va: usize,
         end: usize,
+        free_empty: bool,
         tlb: &mut MmuGather,
         on_entry: &mut impl FnMut(usize, Pte, usize, &mut MmuGather),
         unmapped: &mut usize,
     ) -> Result<(), PgtableError> {
-        if self.zap_level(child, level + 1, va, end, tlb, on_entry, unmapped)? {
+        if self.zap_level(child, level + 1, va, end, free_empty, tlb, on_entry, unmapped)? {
             // The walk caches may hold the table entry: clear it now, and let
             // the gather free the table after a non-last-level flush
             // (Linux: pte_free_tlb and friends).
