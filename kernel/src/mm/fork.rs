@@ -61,73 +61,115 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
     }
 }
 
-/// Copies the present PTEs of `[start, end)` (Linux: copy_page_range):
-/// one walk of the parent's tables collects them (write-protecting private
-/// writable ones in the parent too), one walk of the child's installs them.
+/// Copies the present PTEs of `[start, end)` (Linux: copy_page_range ->
+/// copy_pte_range -> copy_present_pte), one PTE table at a time: the
+/// child's table is allocated once per parent table, and the counters are
+/// added once per call. Private writable pages become read-only in both
+/// (COW). Takes the parent's page-table lock, then the child's, which
+/// nobody else can reach yet.
 fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, flags: VmFlags) -> KResult<()> {
     let cow = flags.contains(VmFlags::WRITE) && !flags.contains(VmFlags::SHARED);
-    let mut ptes: alloc::vec::Vec<(usize, pagoda_mm::pgtable::Pte)> = alloc::vec::Vec::new();
-    let collected = old.with_page_table(|pt| {
-        let mut ok = true;
-        pt.for_each_pte_slot(start, end, |pt, va, slot| {
-            let pte = pt.ptep_get(slot);
-            if !ok || !pte.pte_present() {
-                return;
-            }
-            if ptes.try_reserve(1).is_err() {
-                ok = false;
-                return;
-            }
-            // copy_present_pte: a private writable page becomes read-only
-            // in the parent too, so that its next write copies.
-            let pte = if cow { pte.pte_wrprotect() } else { pte };
-            pt.set_pte(slot, pte);
-            ptes.push((va, pte));
-        });
-        ok
+    let mut rss = [0isize; super::mm_types::NR_MM_COUNTERS];
+    let result = old.with_page_table(|src| {
+        new.with_page_table(|dst| {
+            // The child's PTE table for the 2 MiB unit being copied.
+            let mut dst_table: Option<(usize, pagoda_mm::addr::PhysAddr)> = None;
+            let mut result = Ok(());
+            src.for_each_pte_slot(start, end, |src, va, slot| {
+                let pte = src.ptep_get(slot);
+                if result.is_err() || !pte.pte_present() {
+                    return;
+                }
+                let unit = va >> 21;
+                let table = match dst_table {
+                    Some((u, t)) if u == unit => t,
+                    _ => match dst.pte_alloc(va) {
+                        Ok(s) => {
+                            dst_table = Some((unit, s.table));
+                            s.table
+                        }
+                        Err(_) => {
+                            result = Err(Errno::ENOMEM);
+                            return;
+                        }
+                    },
+                };
+                // copy_present_pte: a private writable page becomes
+                // read-only in the parent too, so that its next write
+                // copies.
+                // (Written only if it changes: a PTE exec made is writable
+                // to the MMU without the software write bit.)
+                let pte = if cow && pte.pte_wrprotect() != pte {
+                    let ro = pte.pte_wrprotect();
+                    src.set_pte(slot, ro);
+                    ro
+                } else {
+                    pte
+                };
+                dst.set_pte(pagoda_mm::pgtable::PteSlot { table, index: slot.index }, pte);
+                // A special page (the zero page) has no reference or
+                // mapcount to take (Linux: vm_normal_page returns NULL).
+                if !pte.pte_special() {
+                    let pfn = pte.pte_pfn();
+                    get_page(pfn);
+                    let kind = new.mm_counter(pfn);
+                    rss[kind] += 1;
+                    // The sigpage is not counted in mapcounts (a special
+                    // mapping).
+                    if kind != super::mm_types::MM_FILEPAGES {
+                        super::rmap::page_dup_rmap(pfn);
+                    }
+                }
+            });
+            result
+        })
     });
-    if !collected {
-        return Err(Errno::ENOMEM);
+    // What was copied counts in the child, and is undone with it on error.
+    for (kind, n) in rss.into_iter().enumerate() {
+        new.add_mm_counter(kind, n);
     }
-    // A special page (the zero page) has no reference to take (Linux:
-    // vm_normal_page returns NULL for it).
-    for &(_, pte) in &ptes {
-        if !pte.pte_special() {
-            get_page(pte.pte_pfn());
-        }
+    result
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::debug::ktest::ktest;
+    use pagoda_mm::pgtable::{MapFlags, Prot};
+
+    fn pte_at(mm: &MmStruct, va: usize) -> pagoda_mm::pgtable::Pte {
+        mm.pte_get_lockless(va).0
     }
-    let installed = new.with_page_table(|pt| {
-        for (i, &(va, pte)) in ptes.iter().enumerate() {
-            match pt.pte_alloc(va) {
-                Ok(slot) => pt.set_pte(slot, pte),
-                Err(_) => return Err(i),
+
+    /// Every private writable page is write-protected in parent and child,
+    /// however it was mapped: here one mapped the way exec maps a
+    /// program's pages, which a regression once left writable in both
+    /// (the child then wrote to the parent's stack).
+    #[ktest]
+    fn fork_write_protects_every_private_writable_page() {
+        const A: usize = 0x4000_0000;
+        let mm = MmStruct::alloc().unwrap();
+        mm.mmget();
+        let rw = VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE;
+        mm.mmap_lock.write().insert(A, A + 2 * 4096, rw).unwrap();
+        let pfn = crate::mm::page_alloc::alloc_pages(pagoda_mm::gfp::Gfp::GFP_KERNEL, 0).unwrap();
+        let prot = Prot::USER | Prot::READ | Prot::WRITE;
+        mm.with_page_table(|pt| {
+            pt.map(A, pagoda_mm::addr::PhysAddr(pfn << 12), 4096, prot, MapFlags::empty())
+        })
+        .unwrap();
+        crate::mm::rmap::page_add_exec_rmap(pfn, A);
+        mm.add_mm_counter(super::super::mm_types::MM_ANONPAGES, 1);
+        crate::mm::memory::handle_mm_fault(&mm, A + 4096, true, false).unwrap();
+        let child = dup_mmap(&mm).unwrap();
+        for va in [A, A + 4096] {
+            for (who, m) in [("parent", &mm), ("child", &child)] {
+                let pte = pte_at(m, va);
+                assert!(pte.pte_present() && pte.pte_rdonly() && !pte.pte_write(), "{who} {va:#x}: {pte:?}");
             }
         }
-        Ok(())
-    });
-    // What was installed counts in the child; what was not loses the
-    // reference taken for it.
-    let done = match installed {
-        Ok(()) => ptes.len(),
-        Err(i) => i,
-    };
-    for (i, &(_, pte)) in ptes.iter().enumerate() {
-        if pte.pte_special() {
-            continue;
-        }
-        if i < done {
-            let kind = new.mm_counter(pte.pte_pfn());
-            new.add_mm_counter(kind, 1);
-            // The sigpage is not counted in mapcounts (a special mapping).
-            if kind != super::mm_types::MM_FILEPAGES {
-                super::rmap::page_dup_rmap(pte.pte_pfn());
-            }
-        } else {
-            super::page_alloc::put_page(pte.pte_pfn());
-        }
+        assert_eq!(pte_at(&mm, A).pte_pfn(), pte_at(&child, A).pte_pfn(), "the page is shared until a write");
+        child.mmput();
+        mm.mmput();
     }
-    if done < ptes.len() {
-        return Err(Errno::ENOMEM);
-    }
-    Ok(())
 }

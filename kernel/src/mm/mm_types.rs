@@ -199,21 +199,29 @@ impl MmStruct {
         let mut mem = KernelPgtableMem;
         {
             let mut pt = PageTable::new(self.pgd, &mut mem);
+            // The counters move once at the end (Linux: zap_pte_range's
+            // rss[] array and add_mm_rss_vec).
+            let mut rss = [0isize; NR_MM_COUNTERS];
             for &(start, end) in ranges {
                 let _ = pt.unmap_page_range(start, end - start, &mut tlb, |_, pte: Pte, _, tlb| {
-                    if pte.pte_present() && !pte.pte_special() {
-                        let kind = self.mm_counter(pte.pte_pfn());
-                        self.add_mm_counter(kind, -1);
-                        if kind != MM_FILEPAGES {
-                            super::rmap::page_remove_rmap(pte.pte_pfn(), kind == MM_ANONPAGES);
-                        }
+                    if !pte.pte_present() || pte.pte_special() {
+                        return;
                     }
-                    if pte.pte_present() && !pte.pte_special() && !tlb.tlb_remove_page(pte.pte_pfn()) {
+                    let pfn = pte.pte_pfn();
+                    let kind = self.mm_counter(pfn);
+                    rss[kind] -= 1;
+                    if kind != MM_FILEPAGES {
+                        super::rmap::page_remove_rmap(pfn, kind == MM_ANONPAGES);
+                    }
+                    if !tlb.tlb_remove_page(pfn) {
                         // No room to queue it: flush now and free it at once.
                         crate::arch::mm::tlb::flush_tlb_all();
-                        crate::mm::page_alloc::put_page(pte.pte_pfn());
+                        crate::mm::page_alloc::put_page(pfn);
                     }
                 });
+            }
+            for (kind, n) in rss.into_iter().enumerate() {
+                self.add_mm_counter(kind, n);
             }
             if let Some((floor, ceiling)) = hole {
                 for (i, &(start, end)) in ranges.iter().enumerate() {

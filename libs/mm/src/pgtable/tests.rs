@@ -452,3 +452,17 @@ fn free_pgd_range_respects_the_floor() {
     assert_eq!(mem.live(), tables, "the PTE table also maps UVA, below the floor");
     assert_eq!(PageTable::new(root, &mut mem).translate(UVA), Some(PhysAddr(0x8000_0000)));
 }
+
+/// A writable leaf made by `map` carries the software write bit (PTE_WRITE,
+/// the DBM bit) as one made by a fault does, so that fork's COW sees it as
+/// writable and write-protects it.
+#[test]
+fn a_writable_leaf_has_the_software_write_bit() {
+    use super::desc::mk_leaf;
+    let rw = Pte(mk_leaf(0x8000_0000, Prot::READ | Prot::WRITE | Prot::USER, 3));
+    assert!(rw.pte_write() && !rw.pte_rdonly(), "writable to the MMU and to the software");
+    let ro = rw.pte_wrprotect();
+    assert!(!ro.pte_write() && ro.pte_rdonly());
+    let r = Pte(mk_leaf(0x8000_0000, Prot::READ | Prot::USER, 3));
+    assert!(!r.pte_write() && r.pte_rdonly());
+}

@@ -528,6 +528,15 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
             if raw == 0 {
                 continue;
             }
+            if level == 3 {
+                // Any non-empty PTE goes (pages, swap entries, PROT_NONE):
+                // no decoding needed.
+                self.write(table, idx, 0);
+                tlb.tlb_flush_range(va, va + size);
+                on_entry(va, Pte(raw), size, tlb);
+                *unmapped += size;
+                continue;
+            }
             match desc::decode(raw, level) {
                 Desc::Invalid if raw == 0 => {}
                 Desc::Leaf { .. } | Desc::Invalid if next - va == size || level == 3 => {

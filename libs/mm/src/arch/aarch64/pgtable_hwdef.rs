@@ -34,6 +34,11 @@ register_bitfields! {u64,
         PXN OFFSET(53) NUMBITS(1) [],
         /// Contiguous hint (unused).
         CONT OFFSET(52) NUMBITS(1) [],
+        /// Dirty Bit Modifier. With hardware dirty management off (this
+        /// CPU model), the hardware ignores it; Linux uses it as PTE_WRITE,
+        /// the software write permission of a writable page, whichever way
+        /// AP[2] says right now.
+        DBM OFFSET(51) NUMBITS(1) [],
         /// Output address [47:12] (a block uses [47:21] or [47:30]).
         OUTPUT_ADDR OFFSET(12) NUMBITS(36) [],
         /// not Global: the entry belongs to the ASID of the current TTBR.
@@ -103,6 +108,7 @@ pub fn mk_leaf(pa: usize, prot: Prot, level: usize) -> u64 {
             + NG.val(prot.contains(Prot::USER) as u64)
             + UXN.val(!exec_user as u64)
             + PXN.val(!exec_kernel as u64)
+            + DBM.val(prot.contains(Prot::WRITE) as u64)
             + SW_DIRTY.val(prot.contains(Prot::DIRTY) as u64)
             + SW_SPECIAL.val(prot.contains(Prot::SPECIAL) as u64)
             + if level == 3 { TYPE::PageOrTable } else { TYPE::Block }
