@@ -24,5 +24,6 @@ pub mod slab;
 pub mod vma_tree;
 pub mod vmap;
 pub mod vmstat;
+pub mod xarray;
 
 pub use arch::aarch64::asid;
