@@ -2,6 +2,7 @@
 //! the host-testable `pagoda_mm` crate; this module owns their instances and
 //! wires them to the machine. The arch-specific half (page-table formats,
 //! the layout, the fixmap, TLB maintenance) is in `arch::mm`.
+pub mod address_space;
 pub mod early_heap;
 pub mod filemap;
 pub mod fork;

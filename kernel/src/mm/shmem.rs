@@ -5,30 +5,29 @@
 //! fork); shared ones belong to an object that every mapping of it sees:
 //! a write by a child is read by its parent. Linux makes such a mapping a
 //! file on an internal tmpfs mount and its pages live in that file's page
-//! cache; Pagoda, before its page cache (the file issue), gives the object
-//! a sorted array of (page offset, page) pairs, so that a huge mapping
-//! costs nothing until it is touched. The object holds one
-//! reference to each of its pages, each PTE mapping it another; the pages
-//! go when the last VMA using the object does.
+//! cache; Pagoda gives the object an address_space of its own (the page
+//! cache, `address_space.rs`), so that a huge mapping costs nothing until
+//! it is touched. The cache holds one reference to each of its pages, each
+//! PTE mapping it another; the pages go when the last VMA using the object
+//! does. They count in meminfo's Cached and Shmem.
 //!
-//! A shmem page is marked by `page->mapping` pointing at its object, so
-//! that unmapping it counts it in MM_SHMEMPAGES, as Linux's mm_counter
-//! does. Its size is fixed at mmap time: a fault past it (after mremap
-//! grew the VMA) is SIGBUS, as on Linux.
+//! A shmem page is marked by `page->mapping` pointing at the object's
+//! address_space, so that unmapping it counts it in MM_SHMEMPAGES, as
+//! Linux's mm_counter does. (Until tmpfs files exist, every page-cache page
+//! is a shmem page.) Its size is fixed at mmap time: a fault past it (after
+//! mremap grew the VMA) is SIGBUS, as on Linux.
 
-use super::page_alloc::{alloc_pages, pfn_to_page, put_page};
-use crate::sync::Mutex;
-use alloc::vec::Vec;
+use super::address_space::AddressSpace;
+use super::page_alloc::{alloc_pages, put_page};
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::{Errno, KResult};
 use pagoda_mm::gfp::Gfp;
 
-/// The pages of one shared anonymous mapping (Linux: a shmem inode's
-/// address_space).
+/// One shared anonymous mapping's memory (Linux: a shmem inode on the
+/// internal tmpfs mount).
 pub struct ShmemObject {
-    /// (page offset, page frame number) of the pages touched so far,
-    /// sorted by offset.
-    pages: Mutex<Vec<(usize, usize)>>,
+    /// Its pages, in the page cache (Linux: the inode's i_mapping).
+    mapping: AddressSpace,
     /// The size in pages, fixed at mmap time.
     size: usize,
 }
@@ -38,31 +37,32 @@ pub type ShmemRef = Arc<ShmemObject>;
 impl ShmemObject {
     /// An object of `pages` pages, none allocated yet.
     pub fn new(pages: usize) -> KResult<ShmemRef> {
-        Arc::try_new(ShmemObject { pages: Mutex::new(Vec::new()), size: pages }).map_err(|_| Errno::ENOMEM)
+        Arc::try_new(ShmemObject { mapping: AddressSpace::new(true), size: pages }).map_err(|_| Errno::ENOMEM)
     }
 
     /// The page at `index`, made (zeroed) on first use, with a reference
-    /// taken for the caller's mapping (Linux: shmem_get_folio + get_page).
-    /// None past the end (SIGBUS) or when memory runs out.
+    /// taken for the caller's mapping (Linux: shmem_get_folio). Two faults
+    /// racing to make the same page agree on one: the loser's goes back.
     pub fn get_page(self_: &ShmemRef, index: usize) -> Result<usize, ShmemError> {
         if index >= self_.size {
             return Err(ShmemError::Beyond);
         }
-        let mut pages = self_.pages.lock();
-        let pfn = match pages.binary_search_by_key(&index, |&(i, _)| i) {
-            Ok(at) => pages[at].1,
-            Err(at) => {
-                pages.try_reserve(1).map_err(|_| ShmemError::NoMemory)?;
-                let pfn = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO, 0)
-                    .map_err(|_| ShmemError::NoMemory)?;
-                pfn_to_page(pfn).set_mapping(Arc::as_ptr(self_) as u64 & !1);
-                super::page_alloc::mod_node_page_state(pfn, pagoda_mm::vmstat::NodeStatItem::NrShmem, 1);
-                pages.insert(at, (index, pfn));
-                pfn
+        loop {
+            if let Some(pfn) = self_.mapping.find_get_page(index) {
+                return Ok(pfn);
             }
-        };
-        super::page_alloc::get_page(pfn);
-        Ok(pfn)
+            let pfn = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO, 0)
+                .map_err(|_| ShmemError::NoMemory)?;
+            match self_.mapping.add_to_page_cache(pfn, index) {
+                Ok(()) => return Ok(pfn), // our allocation's reference is the caller's
+                Err(e) => {
+                    put_page(pfn);
+                    if e != Errno::EEXIST {
+                        return Err(ShmemError::NoMemory);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -73,20 +73,9 @@ pub enum ShmemError {
     NoMemory,
 }
 
-impl Drop for ShmemObject {
-    fn drop(&mut self) {
-        for &(_, pfn) in self.pages.get_mut().iter() {
-            pfn_to_page(pfn).set_mapping(0);
-            super::page_alloc::mod_node_page_state(pfn, pagoda_mm::vmstat::NodeStatItem::NrShmem, -1);
-            put_page(pfn);
-        }
-    }
-}
-
 /// Whether `pfn` is a shmem page (mapped by a shared anonymous mapping).
 pub fn is_shmem_page(pfn: usize) -> bool {
-    let m = pfn_to_page(pfn).mapping();
-    m != 0 && !pfn_to_page(pfn).page_anon()
+    super::address_space::page_in_cache(pfn)
 }
 
 /// Faults on a shared anonymous mapping (Linux: shmem_vm_ops).

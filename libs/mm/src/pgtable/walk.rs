@@ -410,14 +410,9 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         va: usize,
         size: usize,
         tlb: &mut MmuGather,
-        mut on_entry: impl FnMut(usize, Pte, usize, &mut MmuGather),
+        on_entry: impl FnMut(usize, Pte, usize, &mut MmuGather),
     ) -> Result<usize, PgtableError> {
-        if (va | size) & (level_size(3) - 1) != 0 {
-            return Err(PgtableError::Misaligned);
-        }
-        let mut unmapped = 0;
-        self.zap_level(self.root, 0, va, va + size, true, tlb, &mut on_entry, &mut unmapped)?;
-        Ok(unmapped)
+        self.zap(va, size, true, tlb, on_entry)
     }
 
     /// Clears every entry in `[va, va+size)` like `zap_range`, but leaves
@@ -430,13 +425,25 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         va: usize,
         size: usize,
         tlb: &mut MmuGather,
+        on_entry: impl FnMut(usize, Pte, usize, &mut MmuGather),
+    ) -> Result<usize, PgtableError> {
+        self.zap(va, size, false, tlb, on_entry)
+    }
+
+    /// `zap_range` (`free_empty`) or `unmap_page_range`.
+    fn zap(
+        &mut self,
+        va: usize,
+        size: usize,
+        free_empty: bool,
+        tlb: &mut MmuGather,
         mut on_entry: impl FnMut(usize, Pte, usize, &mut MmuGather),
     ) -> Result<usize, PgtableError> {
         if (va | size) & (level_size(3) - 1) != 0 {
             return Err(PgtableError::Misaligned);
         }
         let mut unmapped = 0;
-        self.zap_level(self.root, 0, va, va + size, false, tlb, &mut on_entry, &mut unmapped)?;
+        self.zap_level(self.root, 0, va, va + size, free_empty, tlb, &mut on_entry, &mut unmapped)?;
         Ok(unmapped)
     }
 

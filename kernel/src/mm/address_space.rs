@@ -1,0 +1,208 @@
+//! The page cache of one file (Linux: include/linux/fs.h struct
+//! address_space; mm/filemap.c find_get_page, filemap_add_folio,
+//! __filemap_remove_folio; mm/truncate.c truncate_inode_pages_range).
+//!
+//! Every page of a file that is in memory sits in its address_space's
+//! `i_pages`, an xarray keyed by the page's offset in the file (in pages),
+//! and knows its place: `page->mapping` points back at the address_space
+//! and `page->index` is the offset. The cache holds one reference to each
+//! of its pages; whoever looks a page up gets one more.
+//!
+//! ```text
+//! find_get_page(i):   lock; entry at i? -> get_page, return it
+//! add_to_page_cache:  lock; offset taken? -> EEXIST (a racing fault won: use its page)
+//!                     else store, get_page for the cache, mapping/index set,
+//!                     NR_FILE_PAGES (+ NR_SHMEM for swap-backed memory) += 1
+//! truncate(from):     every page at or past `from` leaves the cache and is put
+//! ```
+//!
+//! Shared anonymous memory (`shmem.rs`) is the first user; tmpfs files,
+//! the block devices and ext4 come next.
+//!
+//! Differences from Linux: `i_pages` is under a sleeping lock rather than
+//! the xa_lock spin lock, because storing may allocate a node; pages are
+//! not on the LRU yet (reclaim adds them), and a truncated page that is
+//! still mapped stays until it is unmapped (Linux unmaps it first).
+
+use super::page_alloc::{get_page, mod_node_page_state, pfn_to_page, put_page};
+use crate::sync::Mutex;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use pagoda_klib::errno::{Errno, KResult};
+use pagoda_mm::vmstat::NodeStatItem;
+use pagoda_mm::xarray::XArray;
+
+/// A file's cached pages (Linux: struct address_space).
+pub struct AddressSpace {
+    /// Offset -> page frame number (Linux: i_pages).
+    i_pages: Mutex<XArray>,
+    /// Pages in the cache (Linux: nrpages).
+    nrpages: AtomicUsize,
+    /// Memory with no file behind it (shmem, tmpfs): its pages count as
+    /// Shmem too, and only swap can take them (Linux: AS_SWAPBACKED /
+    /// PageSwapBacked).
+    swap_backed: bool,
+}
+
+impl AddressSpace {
+    pub const fn new(swap_backed: bool) -> Self {
+        AddressSpace { i_pages: Mutex::new(XArray::new()), nrpages: AtomicUsize::new(0), swap_backed }
+    }
+
+    /// The value a page's `mapping` holds for this cache.
+    fn as_mapping(&self) -> u64 {
+        self as *const AddressSpace as u64
+    }
+
+    pub fn nrpages(&self) -> usize {
+        self.nrpages.load(Ordering::Relaxed)
+    }
+
+    /// The page at `index`, with a reference for the caller (Linux:
+    /// find_get_page).
+    pub fn find_get_page(&self, index: usize) -> Option<usize> {
+        let pages = self.i_pages.lock();
+        let pfn = pages.load(index as u64)? as usize;
+        // Under the lock: the cache's own reference keeps it alive here.
+        get_page(pfn);
+        Some(pfn)
+    }
+
+    /// Puts the page `pfn` in the cache at `index`; the cache takes its own
+    /// reference and the caller keeps its own (Linux: filemap_add_folio).
+    /// EEXIST if the offset is taken (another task added a page first),
+    /// ENOMEM if the index cannot grow.
+    pub fn add_to_page_cache(&self, pfn: usize, index: usize) -> KResult<()> {
+        let mut pages = self.i_pages.lock();
+        if pages.load(index as u64).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        pages.store(index as u64, pfn as u64).map_err(|_| Errno::ENOMEM)?;
+        get_page(pfn);
+        let page = pfn_to_page(pfn);
+        page.set_index(index as u64);
+        page.set_mapping(self.as_mapping());
+        self.nrpages.fetch_add(1, Ordering::Relaxed);
+        mod_node_page_state(pfn, NodeStatItem::NrFilePages, 1);
+        if self.swap_backed {
+            mod_node_page_state(pfn, NodeStatItem::NrShmem, 1);
+        }
+        Ok(())
+    }
+
+    /// The accounting and the reference of a page that left the cache.
+    fn page_cache_gone(&self, pfn: usize) {
+        let page = pfn_to_page(pfn);
+        page.set_mapping(0);
+        self.nrpages.fetch_sub(1, Ordering::Relaxed);
+        mod_node_page_state(pfn, NodeStatItem::NrFilePages, -1);
+        if self.swap_backed {
+            mod_node_page_state(pfn, NodeStatItem::NrShmem, -1);
+        }
+        put_page(pfn);
+    }
+
+    /// Drops every page at offset `from` or beyond (Linux:
+    /// truncate_inode_pages_range). Returns how many went.
+    pub fn truncate_inode_pages(&self, from: usize) -> usize {
+        let mut gone = 0;
+        loop {
+            // A batch at a time, so that the pages are put outside the lock.
+            let mut batch = [0usize; 16];
+            let mut n = 0;
+            {
+                let mut pages = self.i_pages.lock();
+                while n < batch.len() {
+                    let Some((index, pfn)) = pages.find(from as u64, u64::MAX, None) else { break };
+                    pages.erase(index);
+                    batch[n] = pfn as usize;
+                    n += 1;
+                }
+            }
+            for &pfn in &batch[..n] {
+                self.page_cache_gone(pfn);
+            }
+            gone += n;
+            if n < batch.len() {
+                return gone;
+            }
+        }
+    }
+
+    /// Calls `f(index, pfn)` for each cached page of `[start, end)` in
+    /// order, with the cache locked (for views like fincore).
+    pub fn for_each_page(&self, start: usize, end: usize, mut f: impl FnMut(usize, usize)) {
+        if start >= end {
+            return;
+        }
+        let pages = self.i_pages.lock();
+        for (index, pfn) in pages.iter_range(start as u64, end as u64 - 1) {
+            f(index as usize, pfn as usize);
+        }
+    }
+}
+
+impl Drop for AddressSpace {
+    /// The file is gone: so are its cached pages (Linux: evict ->
+    /// truncate_inode_pages_final).
+    fn drop(&mut self) {
+        // `&mut self`: nobody else can reach the cache, no lock needed.
+        let pages = core::mem::take(self.i_pages.get_mut());
+        for (_, pfn) in pages.iter_range(0, u64::MAX) {
+            self.page_cache_gone(pfn as usize);
+        }
+    }
+}
+
+/// Whether `pfn` belongs to a page cache (Linux: a page with a mapping
+/// that is not anonymous).
+pub fn page_in_cache(pfn: usize) -> bool {
+    let page = pfn_to_page(pfn);
+    page.mapping() != 0 && !page.page_anon()
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::debug::ktest::ktest;
+    use crate::mm::page_alloc::{alloc_pages, global_node_page_state};
+    use pagoda_mm::gfp::Gfp;
+
+    /// Pages go in at their offsets with a reference for the cache, a
+    /// second add at a taken offset is refused, lookups take a reference,
+    /// and truncation and the end of the file take the pages out, with the
+    /// counters back where they were.
+    #[ktest]
+    fn the_page_cache_adds_finds_and_truncates() {
+        let file_pages = global_node_page_state(NodeStatItem::NrFilePages);
+        let shmem = global_node_page_state(NodeStatItem::NrShmem);
+        let mapping = AddressSpace::new(true);
+        let mut pfns = [0usize; 4];
+        for (i, p) in pfns.iter_mut().enumerate() {
+            *p = alloc_pages(Gfp::GFP_KERNEL, 0).unwrap();
+            mapping.add_to_page_cache(*p, i * 100).unwrap();
+            put_page(*p); // the cache's reference is the only one now
+        }
+        let extra = alloc_pages(Gfp::GFP_KERNEL, 0).unwrap();
+        assert_eq!(mapping.add_to_page_cache(extra, 200), Err(Errno::EEXIST), "offset 200 is taken");
+        put_page(extra);
+        assert_eq!(mapping.nrpages(), 4);
+        assert_eq!(global_node_page_state(NodeStatItem::NrFilePages), file_pages + 4);
+        assert_eq!(global_node_page_state(NodeStatItem::NrShmem), shmem + 4);
+        let got = mapping.find_get_page(300).unwrap();
+        assert_eq!(got, pfns[3]);
+        let page = pfn_to_page(got);
+        assert_eq!((page.page_ref_count(), page.index()), (2, 300), "the cache's and ours");
+        assert_eq!(page.mapping(), mapping.as_mapping());
+        put_page(got);
+        assert_eq!(mapping.find_get_page(301), None);
+        let mut seen = alloc::vec::Vec::new();
+        mapping.for_each_page(0, 250, |i, _| seen.push(i));
+        assert_eq!(seen, [0, 100, 200]);
+        assert_eq!(mapping.truncate_inode_pages(150), 2, "offsets 200 and 300");
+        assert_eq!(mapping.nrpages(), 2);
+        assert_eq!(pfn_to_page(pfns[0]).page_ref_count(), 1, "only the cache holds what is left");
+        drop(mapping);
+        assert_eq!(global_node_page_state(NodeStatItem::NrFilePages), file_pages);
+        assert_eq!(global_node_page_state(NodeStatItem::NrShmem), shmem, "every page left the cache");
+    }
+}
