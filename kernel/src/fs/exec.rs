@@ -150,11 +150,13 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
     let inode = open_exec(path)?;
     super::init_files_and_fs()?;
     let super::inode::InodeKind::Reg(data) = &inode.kind else { return Err(Errno::EACCES) };
+    // The program's bytes: the archive's own when the file was never
+    // written (until exec maps files from the page cache, as Linux does).
+    let data = data.contents()?;
     let mm = MmStruct::alloc()?;
     // On failure, dropping the mm frees what was mapped.
     mm.mmget();
-    let data = data.lock();
-    let info = load_elf_binary(&mm, data.bytes()).and_then(|mut info| {
+    let info = load_elf_binary(&mm, &data).and_then(|mut info| {
         // Linux: randomize_stack_top, then arch_pick_mmap_layout and
         // arch_randomize_brk (mm/randomize.rs).
         let top = crate::mm::randomize::randomize_stack_top(STACK_TOP);
@@ -416,15 +418,14 @@ mod tests {
             return; // booted without the initramfs
         };
         let crate::fs::inode::InodeKind::Reg(data) = &hello.inode().kind else { panic!("not a file") };
-        let data = data.lock();
-        let hello_data = data.bytes();
+        let hello_data = data.contents().unwrap();
         assert_eq!(prepare("/etc").err(), Some(Errno::EACCES));
         assert_eq!(prepare("/etc/motd").err(), Some(Errno::EACCES), "not executable");
         let mm = MmStruct::alloc().unwrap();
         mm.mmget();
         assert_eq!(load_elf_binary(&mm, b"#!/bin/sh\n").err(), Some(Errno::ENOEXEC));
         assert_eq!(load_elf_binary(&mm, &hello_data[..64]).err(), Some(Errno::ENOEXEC), "headers cut");
-        let mut bad = alloc::vec::Vec::from(hello_data);
+        let mut bad = hello_data.to_vec();
         bad[18] = 62; // e_machine = EM_X86_64
         assert_eq!(load_elf_binary(&mm, &bad).err(), Some(Errno::ENOEXEC));
         // A segment claiming more file bytes than the file has.

@@ -9,10 +9,10 @@
 //! Every transfer goes straight between the file and user memory through
 //! uaccess: a bad buffer gives EFAULT, or the count done before the fault.
 
-use super::inode::{CharDev, FileData, InodeKind, InodeRef, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT};
+use super::inode::{CharDev, InodeKind, InodeRef, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT};
 use super::namei::Path;
 use super::pipe::Pipe;
-use crate::mm::uaccess::{clear_user, copy_from_user, copy_to_user};
+use crate::mm::uaccess::{clear_user, copy_to_user};
 use crate::sync::Mutex;
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use pagoda_klib::arc::Arc;
@@ -163,18 +163,9 @@ impl File {
                 InodeKind::Reg(data) => {
                     let mut pos = self.pos.lock();
                     let off = at.unwrap_or(*pos);
-                    let n = {
-                        let d = data.lock();
-                        let bytes = d.bytes();
-                        let start = (off.min(bytes.len() as u64)) as usize;
-                        let n = (bytes.len() - start).min(count);
-                        // A fault part way returns what was copied (Linux:
-                        // filemap_read's partial copy_page_to_iter).
-                        match crate::mm::uaccess::copy_to_user_partial(buf, &bytes[start..start + n]) {
-                            0 if n > 0 => return Err(Errno::EFAULT),
-                            done => done,
-                        }
-                    };
+                    // A fault part way returns what was copied (Linux:
+                    // filemap_read's partial copy_page_to_iter).
+                    let n = data.read(off, buf, count)?;
                     if at.is_none() {
                         *pos = off + n as u64;
                     }
@@ -198,13 +189,8 @@ impl File {
                 InodeKind::Char(CharDev::Console) => super::char_dev::console_write(buf, count),
                 InodeKind::Reg(data) => {
                     let mut pos = self.pos.lock();
-                    let mut d = data.lock();
-                    let off = if self.flags() & O_APPEND != 0 {
-                        d.bytes().len() as u64
-                    } else {
-                        at.unwrap_or(*pos)
-                    };
-                    let n = write_at(&mut d, off, buf, count)?;
+                    let append = self.flags() & O_APPEND != 0;
+                    let (n, off) = data.write(at.unwrap_or(*pos), append, buf, count)?;
                     if at.is_none() {
                         *pos = off + n as u64;
                     }
@@ -371,61 +357,11 @@ fn dtype_of(mode: u32) -> u8 {
     }
 }
 
-/// Copies `count` user bytes into a RAM file at `off`, growing it (a gap
-/// reads as zeros). Returns the bytes written, or EFAULT if none could be;
-/// ENOSPC when memory runs out, as tmpfs says when it is full.
-fn write_at(d: &mut FileData, off: u64, buf: usize, count: usize) -> KResult<usize> {
-    if count == 0 {
-        return Ok(0);
-    }
-    let off = usize::try_from(off).map_err(|_| Errno::EFBIG)?;
-    let end = off.checked_add(count).ok_or(Errno::EFBIG)?;
-    let v = d.make_owned()?;
-    if end > v.len() {
-        v.try_reserve(end - v.len()).map_err(|_| Errno::ENOSPC)?;
-    }
-    let old_len = v.len();
-    if end > old_len {
-        v.resize(end, 0);
-    }
-    // Through a bounce buffer: a fault must not zero the file's bytes.
-    let mut chunk = [0u8; 512];
-    let mut done = 0;
-    while done < count {
-        let n = (count - done).min(chunk.len());
-        if copy_from_user(&mut chunk[..n], buf + done).is_err() {
-            break;
-        }
-        v[off + done..off + done + n].copy_from_slice(&chunk[..n]);
-        done += n;
-    }
-    // Keep what was written; a fault leaves no grown tail behind.
-    if off + done > old_len {
-        v.truncate(off + done);
-    } else if end > old_len {
-        v.truncate(old_len);
-    }
-    if done == 0 {
-        return Err(Errno::EFAULT);
-    }
-    Ok(done)
-}
-
-/// Cuts or extends a RAM file to `len` bytes (Linux: O_TRUNC's
-/// do_truncate, and ftruncate when it comes).
+/// Cuts or extends a file to `len` bytes (Linux: O_TRUNC's do_truncate,
+/// ftruncate).
 pub fn truncate(i: &InodeRef, len: usize) -> KResult<()> {
     let InodeKind::Reg(data) = &i.kind else { return Err(Errno::EISDIR) };
-    let mut d = data.lock();
-    if len == 0 {
-        *d = FileData::Owned(alloc::vec::Vec::new());
-        return Ok(());
-    }
-    let v = d.make_owned()?;
-    if len > v.len() {
-        v.try_reserve(len - v.len()).map_err(|_| Errno::ENOSPC)?;
-    }
-    v.resize(len, 0);
-    Ok(())
+    data.truncate(len as u64)
 }
 
 impl Drop for File {

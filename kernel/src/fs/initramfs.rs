@@ -10,9 +10,8 @@
 //! pages stay reserved. A corrupt archive is reported, and what came
 //! before the corruption stays.
 
-use super::inode::{CharDev, FileData, Inode, InodeKind, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use super::inode::{CharDev, Inode, InodeKind, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use super::namei::{kern_path, mkdir_p, Path};
-use crate::sync::Mutex;
 use crate::{kprintln, monitor_cmd};
 use alloc::string::String;
 use log::{info, warn};
@@ -74,7 +73,7 @@ fn do_entry(dest: &str, name: &str, mode: u32, rdev: (u32, u32), data: &'static 
             }
             Inode::new_dir(mode)?
         }
-        S_IFREG => Inode::new(mode, InodeKind::Reg(Mutex::new(FileData::Archive(data))))?,
+        S_IFREG => Inode::new(mode, InodeKind::Reg(crate::mm::shmem::ShmemFile::new(data)))?,
         S_IFLNK => {
             let target = core::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
             let mut t = String::new();
@@ -211,13 +210,13 @@ fn cmd_cat(args: &str) {
     let path = args.trim();
     match kern_path(path) {
         Ok(p) => match &p.inode().kind {
-            InodeKind::Reg(d) => {
-                let d = d.lock();
-                match core::str::from_utf8(d.bytes()) {
+            InodeKind::Reg(f) => match f.contents() {
+                Ok(bytes) => match core::str::from_utf8(&bytes) {
                     Ok(text) => crate::kprint!("{text}"),
-                    Err(_) => kprintln!("cat: {path}: binary file ({} bytes)", d.bytes().len()),
-                }
-            }
+                    Err(_) => kprintln!("cat: {path}: binary file ({} bytes)", bytes.len()),
+                },
+                Err(e) => kprintln!("cat: {path}: {}", e.message()),
+            },
             InodeKind::Dir(_) => kprintln!("cat: {path}: Is a directory"),
             _ => kprintln!("cat: {path}: not a regular file"),
         },
@@ -227,6 +226,24 @@ fn cmd_cat(args: &str) {
 
 monitor_cmd!(MON_LS, "ls", "ls [DIR]: the files of the root filesystem, as ls -l shows them", cmd_ls);
 monitor_cmd!(MON_CAT, "cat", "cat FILE: print a text file", cmd_cat);
+
+/// How much of a file is in the page cache (util-linux's fincore).
+fn cmd_fincore(args: &str) {
+    let path = args.trim();
+    match kern_path(path) {
+        Ok(p) => match &p.inode().kind {
+            InodeKind::Reg(f) => {
+                kprintln!("  RES PAGES  SIZE FILE");
+                let pages = f.nrpages();
+                kprintln!("{:>4}K {:>5} {:>5} {path}", pages * 4, pages, f.size());
+            }
+            _ => kprintln!("fincore: {path}: not a regular file"),
+        },
+        Err(e) => kprintln!("fincore: {path}: {}", e.message()),
+    }
+}
+
+monitor_cmd!(MON_FINCORE, "fincore", "fincore FILE: pages of the file in the page cache", cmd_fincore);
 
 #[cfg(feature = "ktest")]
 mod tests {
@@ -264,7 +281,7 @@ mod tests {
     fn file_bytes(path: &str) -> Option<alloc::vec::Vec<u8>> {
         let p = kern_path(path).ok()?;
         match &p.inode().kind {
-            InodeKind::Reg(d) => Some(d.lock().bytes().to_vec()),
+            InodeKind::Reg(f) => f.contents().ok().map(|b| b.to_vec()),
             _ => None,
         }
     }

@@ -60,42 +60,12 @@ impl CharDev {
     }
 }
 
-/// A regular file's bytes.
-pub enum FileData {
-    /// Still the bytes of the initramfs archive (never written).
-    Archive(&'static [u8]),
-    Owned(Vec<u8>),
-}
-
-impl FileData {
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            FileData::Archive(b) => b,
-            FileData::Owned(v) => v,
-        }
-    }
-
-    /// The bytes, owned and writable: the first write copies an archive
-    /// file (copy on write, in spirit).
-    pub fn make_owned(&mut self) -> KResult<&mut Vec<u8>> {
-        if let FileData::Archive(b) = *self {
-            let mut v = Vec::new();
-            v.try_reserve_exact(b.len()).map_err(|_| Errno::ENOMEM)?;
-            v.extend_from_slice(b);
-            *self = FileData::Owned(v);
-        }
-        match self {
-            FileData::Owned(v) => Ok(v),
-            FileData::Archive(_) => unreachable!(),
-        }
-    }
-}
-
 /// What an inode is.
 pub enum InodeKind {
     /// Entries in creation order (Linux: the dentry's d_subdirs).
     Dir(Mutex<Vec<(String, InodeRef)>>),
-    Reg(Mutex<FileData>),
+    /// A tmpfs file: its bytes in its page cache (mm/shmem.rs).
+    Reg(crate::mm::shmem::ShmemFile),
     Symlink(String),
     Char(CharDev),
 }
@@ -159,7 +129,7 @@ impl Inode {
     /// tests do not print them).
     pub fn size(&self) -> u64 {
         match &self.kind {
-            InodeKind::Reg(d) => d.lock().bytes().len() as u64,
+            InodeKind::Reg(f) => f.size(),
             InodeKind::Symlink(t) => t.len() as u64,
             _ => 0,
         }

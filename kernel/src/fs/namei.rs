@@ -231,14 +231,13 @@ pub fn mkdir_p(path: &str) -> KResult<Path> {
 mod tests {
     use super::*;
     use crate::debug::ktest::ktest;
-    use crate::fs::inode::{FileData, S_IFLNK, S_IFREG};
-    use crate::sync::Mutex;
+    use crate::fs::inode::{S_IFLNK, S_IFREG};
 
     #[ktest]
     fn lookups_follow_dots_and_symlinks_and_report_linux_errors() {
         let base = mkdir_p("/ktest-namei/a/b").unwrap();
         let a = kern_path("/ktest-namei/a").unwrap();
-        let f = Inode::new(S_IFREG | 0o644, InodeKind::Reg(Mutex::new(FileData::Archive(b"x")))).unwrap();
+        let f = Inode::new(S_IFREG | 0o644, InodeKind::Reg(crate::mm::shmem::ShmemFile::new(b"x"))).unwrap();
         base.inode().link("file", f.clone()).unwrap();
         let to_b = Inode::new(S_IFLNK | 0o777, InodeKind::Symlink(String::from("b"))).unwrap();
         a.inode().link("lb", to_b).unwrap();

@@ -93,6 +93,13 @@ impl KThread {
     pub fn join(self) -> i32 {
         let t = self.0;
         EXIT_WQ.wait_event(|| t.signal.is_zombie());
+        // It became a zombie just before its last schedule(), which marks it
+        // TASK_DEAD: wait for that, or reap() would leave it (and what it
+        // holds) for a later reap, and a caller counting objects after the
+        // join would find them.
+        while t.state() != super::task::TASK_DEAD {
+            super::core::yield_now();
+        }
         reap();
         t.signal.exit_status()
     }

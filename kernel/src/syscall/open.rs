@@ -7,11 +7,10 @@
 
 use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH};
 use crate::fs::file::{O_RDONLY, O_TRUNC};
-use crate::fs::inode::{FileData, Inode, InodeKind, S_IFLNK, S_IFREG};
+use crate::fs::inode::{Inode, InodeKind, S_IFLNK, S_IFREG};
 use crate::fs::namei::{path_lookup, path_parent, Path, PATH_MAX};
 use crate::fs::{current_cwd, current_files, current_fs};
 use crate::mm::uaccess::{copy_to_user, strncpy_from_user};
-use crate::sync::Mutex;
 use alloc::string::String;
 use alloc::vec::Vec;
 use pagoda_klib::errno::{Errno, KResult};
@@ -82,7 +81,7 @@ fn open_path(dirfd: i32, name: &str, flags: u32, mode: u32) -> KResult<Path> {
         None => {
             let inode = Inode::new(
                 S_IFREG | create_mode(mode),
-                InodeKind::Reg(Mutex::new(FileData::Owned(Vec::new()))),
+                InodeKind::Reg(crate::mm::shmem::ShmemFile::new(&[])),
             )?;
             parent.inode().link(&leaf, inode)?;
             path_lookup(&parent, &leaf, false)
