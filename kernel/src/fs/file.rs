@@ -96,11 +96,11 @@ impl File {
         self.flags.store((old & !CHANGEABLE) | (new & CHANGEABLE), Relaxed);
     }
 
-    fn readable(&self) -> bool {
+    pub fn readable(&self) -> bool {
         self.flags() & O_PATH == 0 && matches!(self.flags() & O_ACCMODE, O_RDONLY | O_RDWR)
     }
 
-    fn writable(&self) -> bool {
+    pub fn writable(&self) -> bool {
         self.flags() & O_PATH == 0 && matches!(self.flags() & O_ACCMODE, O_WRONLY | O_RDWR)
     }
 

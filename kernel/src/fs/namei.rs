@@ -51,6 +51,15 @@ impl Path {
         Ok(Path { chain })
     }
 
+    /// A file in no directory, known by `name` (Linux: a memfd's inode on
+    /// the internal shmem mount, shown as "/memfd:NAME (deleted)").
+    pub fn detached(name: &str, inode: InodeRef) -> KResult<Path> {
+        let mut chain = Vec::new();
+        chain.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        chain.push((try_string(name)?, inode));
+        Ok(Path { chain })
+    }
+
     pub fn inode(&self) -> &InodeRef {
         &self.chain.last().expect("a path has its root").1
     }

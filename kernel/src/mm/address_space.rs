@@ -37,6 +37,10 @@ pub struct AddressSpace {
     i_pages: Mutex<XArray>,
     /// Pages in the cache (Linux: nrpages).
     nrpages: AtomicUsize,
+    /// The address spaces with VMAs mapping the file (Linux: i_mmap, an
+    /// interval tree of the VMAs; here the address spaces, whose VMAs are
+    /// checked in turn).
+    pub i_mmap: super::rmap::MmChain,
     /// Memory with no file behind it (shmem, tmpfs): its pages count as
     /// Shmem too, and only swap can take them (Linux: AS_SWAPBACKED /
     /// PageSwapBacked).
@@ -45,7 +49,12 @@ pub struct AddressSpace {
 
 impl AddressSpace {
     pub const fn new(swap_backed: bool) -> Self {
-        AddressSpace { i_pages: Mutex::new(XArray::new()), nrpages: AtomicUsize::new(0), swap_backed }
+        AddressSpace {
+            i_pages: Mutex::new(XArray::new()),
+            nrpages: AtomicUsize::new(0),
+            i_mmap: super::rmap::MmChain::new(),
+            swap_backed,
+        }
     }
 
     /// The value a page's `mapping` holds for this cache.
@@ -126,6 +135,32 @@ impl AddressSpace {
                 return gone;
             }
         }
+    }
+
+    /// Unmaps, from every process mapping the file, the pages at offset
+    /// `from` and beyond, private copies included (Linux:
+    /// unmap_mapping_range with even_cows, as truncation calls it). The
+    /// next access there faults, and past the end of the file is SIGBUS.
+    /// Called with no mmap_lock held; takes each address space's for
+    /// reading in turn.
+    pub fn unmap_mapping_range(&self, from: usize) -> KResult<()> {
+        for mm in self.i_mmap.mms()? {
+            let map = mm.mmap_lock.read();
+            for id in map.vmas.iter() {
+                let (start, end) = map.vmas.range(id);
+                let Some(vma) = map.vmas.get(id) else { continue };
+                if !vma.vm_file.as_ref().and_then(|f| f.mapping()).is_some_and(|m| core::ptr::eq(m, self)) {
+                    continue;
+                }
+                let pages = (end - start) >> 12;
+                if vma.pgoff + pages <= from {
+                    continue;
+                }
+                let first = start + (from.saturating_sub(vma.pgoff) << 12);
+                mm.zap_page_range(first, end - first);
+            }
+        }
+        Ok(())
     }
 
     /// Calls `f(index, pfn)` for each cached page of `[start, end)` in

@@ -42,7 +42,9 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
             // The child's VMA gets its own anon_vma, chained to the
             // parent's, where its COW copies will go (anon_vma_fork).
             let anon_vma = super::rmap::anon_vma_fork(&new, &vma)?;
-            new_map.insert_vma(start, end, super::vma::Vma { flags, anon_vma, ..vma.clone() })?;
+            let vm_file =
+                vma.vm_file.as_ref().map(|f| super::vma::VmFile::new(f.inode().clone(), &new)).transpose()?;
+            new_map.insert_vma(start, end, super::vma::Vma { flags, anon_vma, vm_file, ..vma.clone() })?;
             // MADV_WIPEONFORK: the child gets the range, empty.
             if !vma.flags.contains(VmFlags::WIPEONFORK) {
                 copy_page_range(old, &new, start, end, vma.flags)?;

@@ -194,10 +194,15 @@ impl MmStruct {
     /// disjoint) through one mmu_gather; then, given the hole
     /// `[floor, ceiling)` around them, frees their page tables as Linux's
     /// free_pgtables does: each range up to the next one's start.
+    ///
+    /// Takes the page-table lock: truncation zaps with the mmap_lock held
+    /// only for reading, while faults run. The pages and tables are freed
+    /// after it is released.
     fn zap(&self, ranges: &[(usize, usize)], fullmm: bool, hole: Option<(usize, usize)>) {
         let mut tlb = if fullmm { MmuGather::new_fullmm() } else { MmuGather::new() };
         let mut mem = KernelPgtableMem;
         {
+            let _ptl = self.page_table_lock.lock();
             let mut pt = PageTable::new(self.pgd, &mut mem);
             // The counters move once at the end (Linux: zap_pte_range's
             // rss[] array and add_mm_rss_vec).

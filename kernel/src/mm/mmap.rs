@@ -182,9 +182,9 @@ pub fn change_vma_flags(
 fn can_merge(map: &MmMap, a: NodeId, b: NodeId) -> bool {
     let (Some(va), Some(vb)) = (map.vmas.get(a), map.vmas.get(b)) else { return false };
     let (sa, ea) = map.vmas.range(a);
-    let same_object = match (&va.shm, &vb.shm) {
+    let same_object = match (&va.vm_file, &vb.vm_file) {
         (None, None) => true,
-        (Some(oa), Some(ob)) => pagoda_klib::arc::Arc::ptr_eq(oa, ob),
+        (Some(oa), Some(ob)) => pagoda_klib::arc::Arc::ptr_eq(oa.inode(), ob.inode()),
         _ => false,
     };
     ea == map.vmas.range(b).0
@@ -317,22 +317,48 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
         // reserved.
         return Err(Errno::ENOMEM);
     }
-    if flags & MAP_ANONYMOUS == 0 {
-        // The descriptor must be open (EBADF); no file can be mapped until
-        // the page cache exists (ENODEV, what Linux says for a file
-        // without an mmap operation).
-        crate::fs::current_files()?.get(fd as u32 as i32)?;
+    let file = if flags & MAP_ANONYMOUS == 0 {
+        let file = crate::fs::current_files()?.get(fd as u32 as i32)?;
         // Only a file mapping checks MAP_SHARED_VALIDATE's flags.
         if flags & MAP_SHARED_VALIDATE == MAP_SHARED_VALIDATE && flags & !LEGACY_MAP_MASK != 0 {
             return Err(Errno::EOPNOTSUPP);
         }
-        return Err(Errno::ENODEV);
-    }
+        Some(file)
+    } else {
+        None
+    };
+    // A file mapping: its pages come from the file's page cache (Linux: the
+    // file branch of do_mmap, then shmem_mmap).
+    let mut taken_away = VmFlags::empty();
+    let inode = match &file {
+        Some(file) => {
+            // Only tmpfs files can be mapped so far (ENODEV, what Linux
+            // says for a file without an mmap operation).
+            let inode = file.inode().filter(|i| matches!(i.kind, crate::fs::inode::InodeKind::Reg(_)));
+            let inode = inode.ok_or(Errno::ENODEV)?.clone();
+            if !file.readable() {
+                return Err(Errno::EACCES);
+            }
+            if flags & MAP_SHARED_VALIDATE != MAP_PRIVATE {
+                // Writing through a shared mapping writes the file.
+                if prot & PROT_WRITE != 0 && !file.writable() {
+                    return Err(Errno::EACCES);
+                }
+                if !file.writable() {
+                    taken_away = VmFlags::MAYWRITE | VmFlags::SHARED;
+                }
+            }
+            off.checked_add(len).ok_or(Errno::EOVERFLOW)?;
+            Some(inode)
+        }
+        None => None,
+    };
     // An anonymous mapping is private, or shared without growing down
     // (Linux: the anonymous branch of do_mmap's MAP_TYPE switch).
     match flags & MAP_SHARED_VALIDATE {
         MAP_PRIVATE => {}
-        MAP_SHARED if flags & MAP_GROWSDOWN == 0 => {}
+        MAP_SHARED if flags & MAP_GROWSDOWN == 0 || inode.is_some() => {}
+        MAP_SHARED_VALIDATE if inode.is_some() => {}
         _ => return Err(Errno::EINVAL),
     }
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
@@ -354,12 +380,15 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
     } else {
         get_unmapped_area(map, addr, len)?
     };
-    let vm = mmap_vm_flags(prot, flags) | map.def_flags;
-    // A shared anonymous mapping gets its object (Linux: shmem_zero_setup).
-    let vma = if vm.contains(VmFlags::SHARED) {
-        super::shmem::shmem_zero_setup(vm, len >> 12)?
-    } else {
-        Vma::anon(vm, start)
+    // A shared mapping of a file opened read-only may never be made
+    // writable (Linux: VM_MAYWRITE and VM_SHARED cleared without
+    // FMODE_WRITE; VM_MAYSHARE stays).
+    let vm = (mmap_vm_flags(prot, flags) | map.def_flags) - taken_away;
+    let vma = match inode {
+        Some(inode) => super::shmem::shmem_mmap(mm, vm, inode, off >> 12)?,
+        // A shared anonymous mapping gets its file (Linux: shmem_zero_setup).
+        None if vm.contains(VmFlags::SHARED) => super::shmem::shmem_zero_setup(mm, vm, len >> 12)?,
+        None => Vma::anon(vm, start),
     };
     map.insert_vma(start, start + len, vma)?;
     vma_merge(map, start);

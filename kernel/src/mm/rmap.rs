@@ -48,31 +48,26 @@ use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::{Errno, KResult};
 use pagoda_mm::vmstat::NodeStatItem;
 
-/// The anonymous pages of a VMA and of the VMAs forked from it (Linux:
-/// struct anon_vma).
-pub struct AnonVma {
-    /// The anon_vma of the VMA this one's was forked from (Linux:
-    /// anon_vma->parent).
-    parent: Option<Arc<AnonVma>>,
-    /// The address spaces with VMAs chained here, each with how many
-    /// (Linux: rb_root, the anon_vma_chains). An address space listed here
-    /// is not freed yet: its VMAs unlink under this lock before it goes.
-    /// Lock order: a VMA's slot lock, then this; taken with no page-table
-    /// lock held.
-    chain: SpinLockIrq<Vec<(usize, usize)>>,
-}
+/// The address spaces with VMAs on a list, each with how many (Linux: an
+/// anon_vma's tree of anon_vma_chains, an address_space's i_mmap tree):
+/// who may map the pages of an anon_vma or a file. An address space listed
+/// here is not freed yet: its VMAs leave the list under this lock before it
+/// goes. Lock order: a VMA's anon_vma slot lock, then this; taken with no
+/// page-table lock held, never across an allocation.
+pub struct MmChain(SpinLockIrq<Vec<(usize, usize)>>);
 
-impl AnonVma {
-    fn alloc(parent: Option<Arc<AnonVma>>) -> KResult<Arc<AnonVma>> {
-        Arc::try_new(AnonVma { parent, chain: SpinLockIrq::new(Vec::new()) }).map_err(|_| Errno::ENOMEM)
+impl MmChain {
+    pub const fn new() -> Self {
+        MmChain(SpinLockIrq::new(Vec::new()))
     }
 
-    /// Adds one VMA of `mm` to the chain. A bigger vector is allocated
-    /// with the lock dropped, and the chain re-checked once it is retaken.
-    fn chain_add(&self, mm: usize) -> KResult<()> {
+    /// Adds one VMA of `mm`. A bigger vector is allocated with the lock
+    /// dropped, and the list re-checked once it is retaken.
+    pub fn add(&self, mm: &MmStruct) -> KResult<()> {
+        let mm = mm as *const MmStruct as usize;
         let mut bigger: Vec<(usize, usize)> = Vec::new();
         loop {
-            let mut chain = self.chain.lock();
+            let mut chain = self.0.lock();
             if let Some(e) = chain.iter_mut().find(|e| e.0 == mm) {
                 e.1 += 1;
                 return Ok(());
@@ -94,9 +89,18 @@ impl AnonVma {
         }
     }
 
-    /// Takes one VMA of `mm` off the chain (Linux: unlink_anon_vmas).
-    fn chain_del(&self, mm: usize) {
-        let mut chain = self.chain.lock();
+    /// One more VMA of an address space already listed (a split): only a
+    /// count moves, nothing is allocated.
+    pub(super) fn add_listed(&self, mm: usize) {
+        if let Some(e) = self.0.lock().iter_mut().find(|e| e.0 == mm) {
+            e.1 += 1;
+        }
+    }
+
+    /// Takes one VMA of `mm` off the list (Linux: unlink_anon_vmas,
+    /// unlink_file_vma).
+    pub fn del(&self, mm: usize) {
+        let mut chain = self.0.lock();
         if let Some(at) = chain.iter().position(|e| e.0 == mm) {
             chain[at].1 -= 1;
             if chain[at].1 == 0 {
@@ -105,17 +109,17 @@ impl AnonVma {
         }
     }
 
-    /// Counted references to the address spaces on the chain that are
-    /// still alive.
-    fn chained_mms(&self) -> KResult<Vec<MmRef>> {
+    /// Counted references to the listed address spaces that are still
+    /// alive.
+    pub fn mms(&self) -> KResult<Vec<MmRef>> {
         let mut out = Vec::new();
         loop {
-            let chain = self.chain.lock();
+            let chain = self.0.lock();
             if out.capacity() >= chain.len() {
                 for &(mm, _) in chain.iter() {
-                    // SAFETY: an address space on the chain is not freed
-                    // before its VMAs leave the chain under this lock,
-                    // which is held.
+                    // SAFETY: an address space on the list is not freed
+                    // before its VMAs leave the list under this lock, which
+                    // is held.
                     if let Some(m) = unsafe { Arc::try_from_inner(mm as *const MmStruct) } {
                         out.push(m);
                     }
@@ -126,6 +130,29 @@ impl AnonVma {
             drop(chain);
             out.try_reserve_exact(want).map_err(|_| Errno::ENOMEM)?;
         }
+    }
+}
+
+impl Default for MmChain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The anonymous pages of a VMA and of the VMAs forked from it (Linux:
+/// struct anon_vma).
+pub struct AnonVma {
+    /// The anon_vma of the VMA this one's was forked from (Linux:
+    /// anon_vma->parent).
+    parent: Option<Arc<AnonVma>>,
+    /// The address spaces with VMAs chained here (Linux: rb_root, the
+    /// anon_vma_chains).
+    chain: MmChain,
+}
+
+impl AnonVma {
+    fn alloc(parent: Option<Arc<AnonVma>>) -> KResult<Arc<AnonVma>> {
+        Arc::try_new(AnonVma { parent, chain: MmChain::new() }).map_err(|_| Errno::ENOMEM)
     }
 }
 
@@ -144,14 +171,14 @@ pub struct AvcLink {
 
 impl AvcLink {
     fn new(anon_vma: Arc<AnonVma>, mm: &MmStruct) -> KResult<AvcLink> {
-        let mm = mm as *const MmStruct as usize;
+        let key = mm as *const MmStruct as usize;
         for (done, a) in lineage(&anon_vma).enumerate() {
-            if let Err(e) = a.chain_add(mm) {
-                lineage(&anon_vma).take(done).for_each(|a| a.chain_del(mm));
+            if let Err(e) = a.chain.add(mm) {
+                lineage(&anon_vma).take(done).for_each(|a| a.chain.del(key));
                 return Err(e);
             }
         }
-        Ok(AvcLink { anon_vma, mm })
+        Ok(AvcLink { anon_vma, mm: key })
     }
 }
 
@@ -160,10 +187,7 @@ impl Clone for AvcLink {
         // The address space is on every chain already: only counts move,
         // nothing is allocated.
         for a in lineage(&self.anon_vma) {
-            let mut chain = a.chain.lock();
-            if let Some(e) = chain.iter_mut().find(|e| e.0 == self.mm) {
-                e.1 += 1;
-            }
+            a.chain.add_listed(self.mm);
         }
         AvcLink { anon_vma: self.anon_vma.clone(), mm: self.mm }
     }
@@ -172,7 +196,7 @@ impl Clone for AvcLink {
 impl Drop for AvcLink {
     fn drop(&mut self) {
         for a in lineage(&self.anon_vma) {
-            a.chain_del(self.mm);
+            a.chain.del(self.mm);
         }
     }
 }
@@ -391,7 +415,7 @@ pub fn rmap_walk_anon(mm: &MmStruct, addr: usize, mut f: impl FnMut(&MmStruct, u
         let anon_vma = vma.anon_vma.find(raw).ok_or(Errno::EFAULT)?;
         (pfn, anon_vma, page.index() as usize)
     };
-    for m in anon_vma.chained_mms()? {
+    for m in anon_vma.chain.mms()? {
         let map = m.mmap_lock.read();
         for id in map.vmas.iter() {
             let (start, end) = map.vmas.range(id);

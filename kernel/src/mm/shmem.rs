@@ -22,71 +22,21 @@
 
 use super::address_space::AddressSpace;
 use super::page_alloc::{alloc_pages, put_page};
-use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::{Errno, KResult};
 use pagoda_mm::gfp::Gfp;
 
-/// One shared anonymous mapping's memory (Linux: a shmem inode on the
-/// internal tmpfs mount).
-pub struct ShmemObject {
-    /// Its pages, in the page cache (Linux: the inode's i_mapping).
-    mapping: AddressSpace,
-    /// The size in pages, fixed at mmap time.
-    size: usize,
-}
-
-pub type ShmemRef = Arc<ShmemObject>;
-
-impl ShmemObject {
-    /// An object of `pages` pages, none allocated yet.
-    pub fn new(pages: usize) -> KResult<ShmemRef> {
-        Arc::try_new(ShmemObject { mapping: AddressSpace::new(true), size: pages }).map_err(|_| Errno::ENOMEM)
-    }
-
-    /// The page at `index`, made (zeroed) on first use, with a reference
-    /// taken for the caller's mapping (Linux: shmem_get_folio). Two faults
-    /// racing to make the same page agree on one: the loser's goes back.
-    pub fn get_page(self_: &ShmemRef, index: usize) -> Result<usize, ShmemError> {
-        if index >= self_.size {
-            return Err(ShmemError::Beyond);
-        }
-        loop {
-            if let Some(pfn) = self_.mapping.find_get_page(index) {
-                return Ok(pfn);
-            }
-            let pfn = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO, 0)
-                .map_err(|_| ShmemError::NoMemory)?;
-            match self_.mapping.add_to_page_cache(pfn, index) {
-                Ok(()) => return Ok(pfn), // our allocation's reference is the caller's
-                Err(e) => {
-                    put_page(pfn);
-                    if e != Errno::EEXIST {
-                        return Err(ShmemError::NoMemory);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Why a shmem page could not be had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShmemError {
-    Beyond,
-    NoMemory,
-}
-
-/// Whether `pfn` is a shmem page (mapped by a shared anonymous mapping).
+/// Whether `pfn` is a shmem page (in a tmpfs file's page cache).
 pub fn is_shmem_page(pfn: usize) -> bool {
     super::address_space::page_in_cache(pfn)
 }
 
-/// Faults on a shared anonymous mapping (Linux: shmem_vm_ops).
+/// Faults on a mapping of a tmpfs file, shared anonymous memory included
+/// (Linux: shmem_vm_ops).
 struct ShmemVmOps;
 
 impl super::vma::VmOperations for ShmemVmOps {
-    /// The object's page at the fault's offset, made on first use (Linux:
-    /// shmem_fault). SIGBUS past the object's end.
+    /// The file's page at the fault's offset, made on first use (Linux:
+    /// shmem_fault). SIGBUS at or past the end of the file.
     fn fault(
         &self,
         _mm: &super::mm_types::MmStruct,
@@ -94,26 +44,44 @@ impl super::vma::VmOperations for ShmemVmOps {
         vmf: &super::vma::VmFault,
     ) -> Result<usize, super::memory::FaultError> {
         use super::memory::FaultError;
-        let obj = vma.shm.as_ref().ok_or(FaultError::SigBus)?;
-        ShmemObject::get_page(obj, vmf.pgoff).map_err(|e| match e {
-            ShmemError::Beyond => FaultError::SigBus,
-            ShmemError::NoMemory => FaultError::Oom,
-        })
+        let inode = vma.vm_file.as_ref().ok_or(FaultError::SigBus)?.inode();
+        let crate::fs::inode::InodeKind::Reg(file) = &inode.kind else { return Err(FaultError::SigBus) };
+        file.fault_page(vmf.pgoff)
     }
 }
 
 static SHMEM_VM_OPS: ShmemVmOps = ShmemVmOps;
 
-/// The VMA of a new shared anonymous mapping of `pages` pages: a new
-/// object, mapped from its start (Linux: shmem_zero_setup).
-pub fn shmem_zero_setup(flags: super::vma::VmFlags, pages: usize) -> KResult<super::vma::Vma> {
+/// The VMA, in `mm`, of a mapping of the tmpfs file `inode` from page
+/// `pgoff` (Linux: shmem_mmap).
+pub fn shmem_mmap(
+    mm: &super::mm_types::MmStruct,
+    flags: super::vma::VmFlags,
+    inode: crate::fs::inode::InodeRef,
+    pgoff: usize,
+) -> KResult<super::vma::Vma> {
     Ok(super::vma::Vma {
         flags,
-        pgoff: 0,
-        shm: Some(ShmemObject::new(pages)?),
+        pgoff,
+        vm_file: Some(super::vma::VmFile::new(inode, mm)?),
         anon_vma: super::rmap::AnonVmaSlot::none(),
         vm_ops: Some(&SHMEM_VM_OPS),
     })
+}
+
+/// The VMA of a new shared anonymous mapping of `pages` pages: a file of
+/// that size in no directory, mapped from its start (Linux:
+/// shmem_zero_setup, whose file /proc shows as "/dev/zero (deleted)").
+pub fn shmem_zero_setup(
+    mm: &super::mm_types::MmStruct,
+    flags: super::vma::VmFlags,
+    pages: usize,
+) -> KResult<super::vma::Vma> {
+    let file = ShmemFile::new(&[]);
+    file.state.lock().size = (pages as u64) << 12;
+    let kind = crate::fs::inode::InodeKind::Reg(file);
+    let inode = crate::fs::inode::Inode::new(crate::fs::inode::S_IFREG | 0o600, kind)?;
+    shmem_mmap(mm, flags, inode, 0)
 }
 
 /// The data of a tmpfs regular file (Linux: shmem_inode_info, with the
@@ -165,6 +133,11 @@ impl ShmemFile {
         self.state.lock().size
     }
 
+    /// The file's page cache (Linux: i_mapping).
+    pub fn mapping(&self) -> &AddressSpace {
+        &self.mapping
+    }
+
     /// Pages in the page cache.
     pub fn nrpages(&self) -> usize {
         self.mapping.nrpages()
@@ -208,6 +181,21 @@ impl ShmemFile {
                     // Someone else read it in first: use theirs.
                 }
             }
+        }
+    }
+
+    /// The page at `index` for a fault on a mapping of the file, made on
+    /// first use, with a reference for the mapping (Linux: shmem_fault ->
+    /// shmem_get_folio with SGP_CACHE). SIGBUS at or past the end of the
+    /// file.
+    pub fn fault_page(&self, index: usize) -> Result<usize, super::memory::FaultError> {
+        use super::memory::FaultError;
+        if (index as u64) >= self.size().div_ceil(PAGE_SIZE as u64) {
+            return Err(FaultError::SigBus);
+        }
+        match self.get_page(index, true) {
+            Ok(Some(pfn)) => Ok(pfn),
+            _ => Err(FaultError::Oom),
         }
     }
 
@@ -358,8 +346,11 @@ impl ShmemFile {
             let keep = st.archive.len().min(usize::try_from(len).unwrap_or(usize::MAX));
             st.archive = &st.archive[..keep];
         }
-        let first_gone = len.div_ceil(PAGE_SIZE as u64);
-        self.mapping.truncate_inode_pages(usize::try_from(first_gone).unwrap_or(usize::MAX));
+        let first_gone = usize::try_from(len.div_ceil(PAGE_SIZE as u64)).unwrap_or(usize::MAX);
+        // Mappings first, so that no process keeps a page past the end
+        // (Linux: truncate_pagecache).
+        self.mapping.unmap_mapping_range(first_gone)?;
+        self.mapping.truncate_inode_pages(first_gone);
         let in_page = (len % PAGE_SIZE as u64) as usize;
         if in_page != 0 {
             if let Some(pfn) = self.mapping.find_get_page((len / PAGE_SIZE as u64) as usize) {

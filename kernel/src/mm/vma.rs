@@ -12,7 +12,7 @@
 //! fault, as file-backed VMAs will with the page cache.
 
 use crate::sync::RwSem;
-use pagoda_klib::errno::Errno;
+use pagoda_klib::errno::{Errno, KResult};
 
 use crate::syscall::rlimit::{RLIMIT_AS, RLIMIT_DATA};
 
@@ -74,9 +74,9 @@ pub struct Vma {
     /// number vm_start had when the VMA was made, kept when mremap moves
     /// it, so that an anonymous page's index stays valid.
     pub pgoff: usize,
-    /// For a shared anonymous mapping, the object behind it (Linux:
-    /// vm_file, a shmem file).
-    pub shm: Option<super::shmem::ShmemRef>,
+    /// The file mapped, for a file mapping or shared anonymous memory
+    /// (Linux: vm_file).
+    pub vm_file: Option<VmFile>,
     /// Where its anonymous pages are found by rmap (Linux: anon_vma and
     /// the anon_vma_chain list), set at the first anonymous fault.
     pub anon_vma: super::rmap::AnonVmaSlot,
@@ -85,11 +85,70 @@ pub struct Vma {
     pub vm_ops: Option<&'static dyn VmOperations>,
 }
 
+/// A VMA's file, and the VMA's place on the file's i_mmap list, so that
+/// truncation finds every mapping (Linux: vm_file, a struct file, and the
+/// VMA's node in the address_space's i_mmap tree; here the file's inode).
+/// Cloning it (a split) lists one more VMA of the same address space;
+/// dropping it takes one off.
+pub struct VmFile {
+    inode: crate::fs::inode::InodeRef,
+    mm: usize,
+}
+
+impl VmFile {
+    /// `inode` mapped by a VMA of `mm` (Linux: get_file + vma_link_file).
+    pub fn new(inode: crate::fs::inode::InodeRef, mm: &super::mm_types::MmStruct) -> KResult<VmFile> {
+        if let Some(m) = mapping_of(&inode) {
+            m.i_mmap.add(mm)?;
+        }
+        Ok(VmFile { inode, mm: mm as *const _ as usize })
+    }
+
+    pub fn inode(&self) -> &crate::fs::inode::InodeRef {
+        &self.inode
+    }
+
+    /// The file's page cache.
+    pub fn mapping(&self) -> Option<&super::address_space::AddressSpace> {
+        mapping_of(&self.inode)
+    }
+}
+
+fn mapping_of(inode: &crate::fs::inode::InodeRef) -> Option<&super::address_space::AddressSpace> {
+    match &inode.kind {
+        crate::fs::inode::InodeKind::Reg(f) => Some(f.mapping()),
+        _ => None,
+    }
+}
+
+impl Clone for VmFile {
+    fn clone(&self) -> Self {
+        if let Some(m) = self.mapping() {
+            m.i_mmap.add_listed(self.mm);
+        }
+        VmFile { inode: self.inode.clone(), mm: self.mm }
+    }
+}
+
+impl Drop for VmFile {
+    fn drop(&mut self) {
+        if let Some(m) = self.mapping() {
+            m.i_mmap.del(self.mm);
+        }
+    }
+}
+
 impl Vma {
     /// An anonymous VMA starting at `start` (Linux: vm_area_alloc +
     /// vma_set_anonymous; mmap sets vm_pgoff to the start's page number).
     pub fn anon(flags: VmFlags, start: usize) -> Vma {
-        Vma { flags, pgoff: start >> 12, shm: None, anon_vma: super::rmap::AnonVmaSlot::none(), vm_ops: None }
+        Vma {
+            flags,
+            pgoff: start >> 12,
+            vm_file: None,
+            anon_vma: super::rmap::AnonVmaSlot::none(),
+            vm_ops: None,
+        }
     }
 
     /// Whether faults here go to `vm_ops` (Linux: !vma_is_anonymous).

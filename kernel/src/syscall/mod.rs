@@ -47,6 +47,8 @@ pub const NR_CHDIR: u64 = 49;
 pub const NR_FCHDIR: u64 = 50;
 pub const NR_OPENAT: u64 = 56;
 pub const NR_CLOSE: u64 = 57;
+pub const NR_FTRUNCATE: u64 = 46;
+pub const NR_MEMFD_CREATE: u64 = 279;
 pub const NR_PIPE2: u64 = 59;
 pub const NR_GETDENTS64: u64 = 61;
 pub const NR_LSEEK: u64 = 62;
@@ -140,6 +142,8 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_GETDENTS64 => read_write::sys_getdents64(a[0] as i32, a[1] as usize, a[2] as usize),
         NR_OPENAT => open::sys_openat(a[0] as i32, a[1] as usize, a[2] as u32, a[3] as u32),
         NR_CLOSE => open::sys_close(a[0] as i32),
+        NR_FTRUNCATE => open::sys_ftruncate(a[0] as i32, a[1] as i64),
+        NR_MEMFD_CREATE => open::sys_memfd_create(a[0] as usize, a[1] as u32),
         NR_MKDIRAT => open::sys_mkdirat(a[0] as i32, a[1] as usize, a[2] as u32),
         NR_UNLINKAT => open::sys_unlinkat(a[0] as i32, a[1] as usize, a[2] as u32),
         NR_SYMLINKAT => open::sys_symlinkat(a[0] as usize, a[1] as i32, a[2] as usize),

@@ -112,6 +112,49 @@ pub fn sys_openat(dirfd: i32, name: usize, flags: u32, mode: u32) -> KResult<usi
     current_files()?.alloc_fd(0, f, flags & O_CLOEXEC != 0).map(|fd| fd as usize)
 }
 
+/// ftruncate(2): sets a regular file's size (Linux: do_sys_ftruncate).
+/// EINVAL for a negative length, a file not open for writing, or one that
+/// is not regular.
+pub fn sys_ftruncate(fd: i32, length: i64) -> KResult<usize> {
+    if length < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f = current_files()?.get(fd)?;
+    let inode = f.inode().filter(|i| i.file_type() == S_IFREG).ok_or(Errno::EINVAL)?;
+    if !f.writable() {
+        return Err(Errno::EINVAL);
+    }
+    let InodeKind::Reg(data) = &inode.kind else { return Err(Errno::EINVAL) };
+    data.truncate(length as u64).map(|()| 0)
+}
+
+/// memfd_create(2): an empty tmpfs file in no directory, open for reading
+/// and writing (Linux: mm/memfd.c). EINVAL for unknown flags or a name
+/// longer than 249 bytes; MFD_HUGETLB needs the huge page pool, which does
+/// not exist yet.
+pub fn sys_memfd_create(uname: usize, flags: u32) -> KResult<usize> {
+    const MFD_CLOEXEC: u32 = 1;
+    const MFD_ALLOW_SEALING: u32 = 2;
+    const MFD_HUGETLB: u32 = 4;
+    const MFD_NAME_MAX_LEN: usize = 255 - "memfd:".len();
+    if flags & !(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & MFD_HUGETLB != 0 {
+        return Err(Errno::ENOENT); // no hugetlbfs mount, as Linux without one
+    }
+    let mut buf = [0u8; MFD_NAME_MAX_LEN + 1];
+    let n = crate::mm::uaccess::strncpy_from_user(&mut buf, uname)?;
+    if n > MFD_NAME_MAX_LEN {
+        return Err(Errno::EINVAL);
+    }
+    let name = core::str::from_utf8(&buf[..n]).map_err(|_| Errno::EINVAL)?;
+    let inode = Inode::new(S_IFREG | 0o777, InodeKind::Reg(crate::mm::shmem::ShmemFile::new(&[])))?;
+    let path = crate::fs::namei::Path::detached(&alloc::format!("memfd:{name}"), inode)?;
+    let f = File::open(path, crate::fs::file::O_RDWR)?;
+    current_files()?.alloc_fd(0, f, flags & MFD_CLOEXEC != 0).map(|fd| fd as usize)
+}
+
 /// close(2).
 pub fn sys_close(fd: i32) -> KResult<usize> {
     current_files()?.close(fd).map(|()| 0)
