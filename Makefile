@@ -29,7 +29,11 @@ USER_CC    := aarch64-linux-gnu-gcc
 USER_CFLAGS := -static -O2 -Wall -Wextra
 USER_NOLIBC_CFLAGS := -static -nostdlib -ffreestanding -fno-stack-protector -O2 -Wall -Wextra
 USER_BINS  := $(patsubst user/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/*.c)) \
-              $(patsubst user/nolibc/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/nolibc/*.c))
+              $(patsubst user/nolibc/%.c,$(BUILD)/rootfs/bin/%,$(wildcard user/nolibc/*.c)) \
+              $(BUILD)/rootfs/bin/hello-dyn
+# A dynamically linked program needs Debian's dynamic linker and C library
+# (from libc6-arm64-cross) where Linux programs look for them.
+USER_LIBS  := $(BUILD)/rootfs/lib/ld-linux-aarch64.so.1 $(BUILD)/rootfs/lib/aarch64-linux-gnu/libc.so.6
 INITRAMFS  := $(BUILD)/initramfs.cpio
 
 .PHONY: all deps kernel ktest-kernel initramfs qemu debug gdb test test-host test-kernel test-boot test-user bench-user \
@@ -97,8 +101,17 @@ $(BUILD)/rootfs/bin/%: user/nolibc/%.c user/nolibc/nolibc.h | deps
 	@mkdir -p $(@D)
 	@$(USER_CC) $(USER_NOLIBC_CFLAGS) -o $@ $<
 
+# hello, dynamically linked, as a distribution builds programs.
+$(BUILD)/rootfs/bin/hello-dyn: user/hello.c | deps
+	@mkdir -p $(@D)
+	@$(USER_CC) $(filter-out -static,$(USER_CFLAGS)) -o $@ $<
+
+$(BUILD)/rootfs/lib/ld-linux-aarch64.so.1 $(BUILD)/rootfs/lib/aarch64-linux-gnu/libc.so.6: | deps
+	@mkdir -p $(@D)
+	@cp "$$($(USER_CC) -print-file-name=$(@F))" $@
+
 # The archive, in the newc format Linux's initramfs reads, in a stable order.
-$(INITRAMFS): $(USER_BINS) $(shell find user/rootfs -type f)
+$(INITRAMFS): $(USER_BINS) $(USER_LIBS) $(shell find user/rootfs -type f)
 	@mkdir -p $(BUILD)/rootfs
 	@cp -r user/rootfs/. $(BUILD)/rootfs/
 	@cd $(BUILD)/rootfs && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 > ../initramfs.cpio

@@ -8,10 +8,14 @@
 //! keeps the bytes of both and takes the later segment's permissions, as a
 //! MAP_FIXED mapping over it would in Linux.
 //!
-//! Differences from Linux, until the address-space issue: the pages are
-//! allocated and filled at exec time instead of faulted in through VMAs,
-//! there is no brk area or stack growth, and dynamically linked programs
-//! (PT_INTERP) are refused.
+//! A dynamically linked program names its interpreter (PT_INTERP, the
+//! dynamic linker `/lib/ld-linux-aarch64.so.1`); exec loads that too,
+//! below mmap_base, and starts there with AT_BASE saying where it is. The
+//! dynamic linker then maps the libraries with mmap.
+//!
+//! Differences from Linux, until exec maps files from the page cache: the
+//! pages are allocated and filled at exec time instead of faulted in
+//! through file VMAs.
 //!
 //! A bad or truncated file fails with ENOEXEC, never a panic.
 
@@ -54,13 +58,20 @@ pub struct ElfInfo {
     pub stack_top: usize,
     /// Where the program's code and data lie, for the mm.
     pub bounds: MmBounds,
+    /// Where execution starts: the interpreter's entry point for a
+    /// dynamically linked program, else `entry`.
+    pub start: usize,
+    /// Where the interpreter was loaded (AT_BASE), 0 without one.
+    pub interp_base: usize,
+    /// The byte range of the PT_INTERP path in the file, if any.
+    pub interp: Option<(usize, usize)>,
 }
 
 pub use crate::mm::vma::MmBounds;
 
 /// PT_LOAD segments a program may have (Linux has no such limit; real
 /// programs have two to four).
-pub const MAX_LOAD_SEGMENTS: usize = 8;
+pub const MAX_LOAD_SEGMENTS: usize = 12;
 
 fn segment_prot(p_flags: u32) -> Prot {
     let mut prot = Prot::USER;
@@ -100,6 +111,12 @@ fn page_for(mm: &MmStruct, va: usize, prot: Prot) -> KResult<usize> {
 /// elf_map loop). On failure whatever was mapped stays in `mm`, which the
 /// caller drops.
 pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
+    load_elf_at(mm, data, usize::MAX)
+}
+
+/// `load_elf_binary`, with an ET_DYN file loaded at `base` unless it is
+/// usize::MAX.
+fn load_elf_at(mm: &MmStruct, data: &[u8], base: usize) -> KResult<ElfInfo> {
     let Ok(file) = ElfBytes::<AnyEndian>::minimal_parse(data) else {
         return_errno_with_message!(Errno::ENOEXEC, "not an ELF file");
     };
@@ -109,6 +126,7 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
     }
     let bias = match eh.e_type {
         abi::ET_EXEC => 0,
+        abi::ET_DYN if base != usize::MAX => base,
         // Linux: ELF_ET_DYN_BASE + arch_mmap_rnd() for a PF_RANDOMIZE task.
         abi::ET_DYN => ELF_ET_DYN_BASE + crate::mm::randomize::arch_mmap_rnd(),
         _ => return_errno_with_message!(Errno::ENOEXEC, "ELF type {} is not executable", eh.e_type),
@@ -116,9 +134,16 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
     let Some(phdrs) = file.segments() else {
         return_errno_with_message!(Errno::ENOEXEC, "no program headers");
     };
-    if phdrs.iter().any(|p| p.p_type == abi::PT_INTERP) {
-        return_errno_with_message!(Errno::ENOEXEC, "dynamically linked programs are not supported yet");
-    }
+    let interp = match phdrs.iter().find(|p| p.p_type == abi::PT_INTERP) {
+        Some(p) => {
+            let (off, len) = (p.p_offset as usize, p.p_filesz as usize);
+            if !(2..=4096).contains(&len) || off.checked_add(len).is_none_or(|e| e > data.len()) {
+                return_errno_with_message!(Errno::ENOEXEC, "a malformed PT_INTERP");
+            }
+            Some((off, len - 1)) // without its NUL
+        }
+        None => None,
+    };
     let mut load_addr = None;
     let mut end = 0usize;
     // The bounds Linux records in the mm (load_elf_binary's start_code,
@@ -177,8 +202,9 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
     let Some(load_addr) = load_addr else {
         return_errno_with_message!(Errno::ENOEXEC, "no PT_LOAD segment");
     };
+    let entry = (eh.e_entry as usize).wrapping_add(bias);
     Ok(ElfInfo {
-        entry: (eh.e_entry as usize).wrapping_add(bias),
+        entry,
         phdr: load_addr.wrapping_add(eh.e_phoff as usize),
         phnum: eh.e_phnum as usize,
         phent: eh.e_phentsize as usize,
@@ -187,7 +213,45 @@ pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
         nr_segments,
         stack_top: STACK_TOP,
         bounds: MmBounds { start_code, end_code, start_data, end_data, start_stack: 0 },
+        start: entry,
+        interp_base: 0,
+        interp,
     })
+}
+
+/// Maps the program interpreter (the dynamic linker) so that it ends at
+/// `top`, adds its segments to `info` for their VMAs, and makes execution
+/// start at its entry point (Linux: load_elf_interp, which maps it where
+/// get_unmapped_area finds room below mmap_base). It must be ET_DYN and
+/// need no interpreter itself.
+pub fn load_elf_interp(mm: &MmStruct, data: &[u8], top: usize, info: &mut ElfInfo) -> KResult<()> {
+    let Ok(file) = ElfBytes::<AnyEndian>::minimal_parse(data) else {
+        return_errno_with_message!(Errno::ELIBBAD, "the interpreter is not an ELF file");
+    };
+    let Some(phdrs) = file.segments() else {
+        return_errno_with_message!(Errno::ELIBBAD, "the interpreter has no program headers");
+    };
+    if file.ehdr.e_type != abi::ET_DYN || file.ehdr.e_machine != abi::EM_AARCH64 {
+        return_errno_with_message!(Errno::ELIBBAD, "the interpreter is not an aarch64 shared object");
+    }
+    let span = phdrs
+        .iter()
+        .filter(|p| p.p_type == abi::PT_LOAD)
+        .map(|p| (p.p_vaddr + p.p_memsz) as usize)
+        .max()
+        .ok_or(Errno::ELIBBAD)?
+        .next_multiple_of(PAGE_SIZE);
+    let base = top.checked_sub(span).ok_or(Errno::ENOMEM)? & !(PAGE_SIZE - 1);
+    let interp = load_elf_at(mm, data, base)?;
+    let n = info.nr_segments;
+    if n + interp.nr_segments > MAX_LOAD_SEGMENTS {
+        return_errno_with_message!(Errno::ELIBBAD, "too many PT_LOAD segments with the interpreter");
+    }
+    info.segments[n..n + interp.nr_segments].copy_from_slice(&interp.segments[..interp.nr_segments]);
+    info.nr_segments += interp.nr_segments;
+    info.start = interp.entry;
+    info.interp_base = base;
+    Ok(())
 }
 
 /// Maps the initial stack below `stack_top` (Linux: setup_arg_pages; the
@@ -276,7 +340,7 @@ pub fn create_elf_tables(
         (at::PHDR, info.phdr as u64),
         (at::PHENT, info.phent as u64),
         (at::PHNUM, info.phnum as u64),
-        (at::BASE, 0),
+        (at::BASE, info.interp_base as u64),
         (at::FLAGS, 0),
         (at::ENTRY, info.entry as u64),
         (at::UID, 0),

@@ -46,7 +46,7 @@ pub fn kernel_execve(path: &str, argv: &[&str], envp: &[&str]) -> Errno {
             let (_, stack_top) = me.stack_range().expect("a user task has a kernel stack");
             drop(me);
             // SAFETY: this task's kernel stack holds nothing we return to.
-            unsafe { crate::arch::process::start_thread(info.entry, sp, stack_top) }
+            unsafe { crate::arch::process::start_thread(info.start, sp, stack_top) }
         }
         Err(e) => e,
     }
@@ -161,12 +161,24 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
         // arch_randomize_brk (mm/randomize.rs).
         let top = crate::mm::randomize::randomize_stack_top(STACK_TOP);
         info.stack_top = top;
+        let rlim_stack = crate::sched::current()
+            .map_or(8 << 20, |t| t.rlimit(crate::syscall::rlimit::RLIMIT_STACK).0 as usize);
+        let mmap_base = crate::mm::mmap::mmap_base(rlim_stack, crate::mm::randomize::arch_mmap_rnd());
+        if let Some((off, len)) = info.interp {
+            // The dynamic linker, right below the signal trampoline's page
+            // at mmap_base (Linux: load_elf_interp, top-down from there).
+            let path = core::str::from_utf8(&data[off..off + len]).map_err(|_| Errno::ENOEXEC)?;
+            let interp = open_exec(path)?;
+            let super::inode::InodeKind::Reg(idata) = &interp.kind else { return Err(Errno::EACCES) };
+            let idata = idata.contents()?;
+            super::binfmt_elf::load_elf_interp(&mm, &idata, mmap_base - PAGE_SIZE, &mut info)?;
+        }
         setup_arg_pages(&mm, top)?;
         let stack = (top - STACK_PAGES * PAGE_SIZE, top);
         let brk = crate::mm::randomize::arch_randomize_brk(info.end);
         let mut map = mm.mmap_lock.write();
         map.bounds = info.bounds;
-        crate::mm::mmap::exec_vmas(&mut map, &info.segments[..info.nr_segments], stack, brk)?;
+        crate::mm::mmap::exec_vmas(&mut map, &info.segments[..info.nr_segments], stack, brk, mmap_base)?;
         crate::mm::sigpage::install_sigpage(&mut map)?;
         crate::mm::rmap::anon_vma_exec_fixup(&mm, &map)?;
         drop(map);
@@ -302,6 +314,8 @@ mod tests {
         (&["/bin/overcommit"], 0),
         (&["/bin/forkloop", "1000"], 0),
         (&["/bin/shared"], 0),
+        (&["/bin/filemap"], 0),
+        (&["/bin/hello-dyn"], 0),
     ];
 
     fn exec_program(i: usize) {

@@ -518,6 +518,7 @@ pub fn exec_vmas(
     segments: &[(usize, usize, VmFlags)],
     stack: (usize, usize),
     brk: usize,
+    mmap_base: usize,
 ) -> KResult<()> {
     for &(s, e, f) in segments {
         // Two segments may share a page: the later one starts where the
@@ -533,9 +534,7 @@ pub fn exec_vmas(
     map.insert(stack.0, stack.1, stack_flags)?;
     map.start_brk = brk;
     map.brk = brk;
-    let rlim_stack = crate::sched::current()
-        .map_or(8 << 20, |t| t.rlimit(crate::syscall::rlimit::RLIMIT_STACK).0 as usize);
-    map.mmap_base = mmap_base(rlim_stack, super::randomize::arch_mmap_rnd());
+    map.mmap_base = mmap_base;
     Ok(())
 }
 

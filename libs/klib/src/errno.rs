@@ -73,6 +73,7 @@ errnos! {
     ENOTSOCK = 88, "Socket operation on non-socket";
     EOPNOTSUPP = 95, "Operation not supported";
     EOVERFLOW = 75, "Value too large for defined data type";
+    ELIBBAD = 80, "Accessing a corrupted shared library";
     ETIMEDOUT = 110, "Connection timed out";
     // Kernel-internal: a system call a signal interrupted, to be restarted
     // or turned into EINTR on the way out (include/linux/errno.h). They
