@@ -10,7 +10,9 @@
 //!
 //! Each child VMA whose parent has anonymous pages gets a new anon_vma
 //! chained to the parent's (anon_vma_fork), so that rmap finds a
-//! COW-shared page in both.
+//! COW-shared page in both. A VMA without anonymous pages (a file or
+//! shared mapping never written privately, memory only read) is not copied
+//! at all: the child's faults fill it, as Linux's vma_needs_copy decides.
 
 use super::mm_types::{MmRef, MmStruct};
 use super::page_alloc::get_page;
@@ -45,8 +47,11 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
             let vm_file =
                 vma.vm_file.as_ref().map(|f| super::vma::VmFile::new(f.inode().clone(), &new)).transpose()?;
             new_map.insert_vma(start, end, super::vma::Vma { flags, anon_vma, vm_file, ..vma.clone() })?;
-            // MADV_WIPEONFORK: the child gets the range, empty.
-            if !vma.flags.contains(VmFlags::WIPEONFORK) {
+            // MADV_WIPEONFORK: the child gets the range, empty. A VMA with
+            // no anonymous page (no anon_vma) is not copied either: a fault
+            // fills it again, from its file or the zero page (Linux:
+            // vma_needs_copy).
+            if !vma.flags.contains(VmFlags::WIPEONFORK) && vma.anon_vma.get().is_some() {
                 copy_page_range(old, &new, start, end, vma.flags)?;
             }
         }
