@@ -1,24 +1,24 @@
 //! Loading an ELF executable (Linux: fs/binfmt_elf.c load_elf_binary and
 //! create_elf_tables).
 //!
-//! The file is parsed with the `elf` crate; the mapping is ours. Each
-//! PT_LOAD segment gets pages of its own, filled from the file and zeroed
-//! past `p_filesz` (the bss), mapped with the segment's permissions. A page
-//! that two segments share (an unaligned RW segment right after the text)
-//! keeps the bytes of both and takes the later segment's permissions, as a
-//! MAP_FIXED mapping over it would in Linux.
+//! The file is parsed with the `elf` crate; the mapping is ours, as Linux's
+//! elf_map does it: each PT_LOAD segment's file pages become a private
+//! mapping of the file (faulted in from its page cache on first use), its
+//! bss an anonymous mapping, and the rest of its last file page is zeroed,
+//! which gives the process its own copy of that page (padzero). A page two
+//! segments share takes the later segment's mapping, as MAP_FIXED does.
 //!
 //! A dynamically linked program names its interpreter (PT_INTERP, the
 //! dynamic linker `/lib/ld-linux-aarch64.so.1`); exec loads that too,
 //! below mmap_base, and starts there with AT_BASE saying where it is. The
 //! dynamic linker then maps the libraries with mmap.
 //!
-//! Differences from Linux, until exec maps files from the page cache: the
-//! pages are allocated and filled at exec time instead of faulted in
-//! through file VMAs.
+//! Differences from Linux: the initial stack's pages are allocated at exec
+//! (Linux faults in the argument pages through get_user_pages).
 //!
 //! A bad or truncated file fails with ENOEXEC, never a panic.
 
+use crate::fs::inode::InodeRef;
 use crate::mm::mm_types::MmStruct;
 use crate::mm::page_alloc::{alloc_pages, page_address, put_page};
 use crate::mm::uaccess::copy_to_user;
@@ -50,9 +50,6 @@ pub struct ElfInfo {
     pub phent: usize,
     /// The first address after the highest segment: where brk starts.
     pub end: usize,
-    /// The page ranges and permissions of the loaded segments, for their VMAs.
-    pub segments: [(usize, usize, VmFlags); MAX_LOAD_SEGMENTS],
-    pub nr_segments: usize,
     /// The top of the initial stack (STACK_TOP, moved down at random by
     /// exec unless randomisation is off).
     pub stack_top: usize,
@@ -71,21 +68,7 @@ pub use crate::mm::vma::MmBounds;
 
 /// PT_LOAD segments a program may have (Linux has no such limit; real
 /// programs have two to four).
-pub const MAX_LOAD_SEGMENTS: usize = 12;
-
-fn segment_prot(p_flags: u32) -> Prot {
-    let mut prot = Prot::USER;
-    if p_flags & abi::PF_R != 0 {
-        prot |= Prot::READ;
-    }
-    if p_flags & abi::PF_W != 0 {
-        prot |= Prot::WRITE;
-    }
-    if p_flags & abi::PF_X != 0 {
-        prot |= Prot::EXEC;
-    }
-    prot
-}
+pub const MAX_LOAD_SEGMENTS: usize = 8;
 
 /// Gives `va`'s page in `mm` a zeroed page if it has none; returns its
 /// kernel (linear-map) address.
@@ -110,13 +93,26 @@ fn page_for(mm: &MmStruct, va: usize, prot: Prot) -> KResult<usize> {
 /// Maps the PT_LOAD segments of `data` into `mm` (Linux: load_elf_binary's
 /// elf_map loop). On failure whatever was mapped stays in `mm`, which the
 /// caller drops.
-pub fn load_elf_binary(mm: &MmStruct, data: &[u8]) -> KResult<ElfInfo> {
-    load_elf_at(mm, data, usize::MAX)
+pub fn load_elf_binary(mm: &MmStruct, data: &[u8], inode: &InodeRef) -> KResult<ElfInfo> {
+    load_elf_at(mm, data, inode, usize::MAX)
+}
+
+/// One PT_LOAD segment's mappings: the file pages `[start, file_end)` from
+/// page `pgoff` of the file, then anonymous zeroes up to `end` (the bss),
+/// and the bytes from `zero_from` to the end of its last file page zeroed.
+#[derive(Clone, Copy)]
+struct Segment {
+    start: usize,
+    file_end: usize,
+    end: usize,
+    flags: VmFlags,
+    pgoff: usize,
+    zero_from: usize,
 }
 
 /// `load_elf_binary`, with an ET_DYN file loaded at `base` unless it is
 /// usize::MAX.
-fn load_elf_at(mm: &MmStruct, data: &[u8], base: usize) -> KResult<ElfInfo> {
+fn load_elf_at(mm: &MmStruct, data: &[u8], inode: &InodeRef, base: usize) -> KResult<ElfInfo> {
     let Ok(file) = ElfBytes::<AnyEndian>::minimal_parse(data) else {
         return_errno_with_message!(Errno::ENOEXEC, "not an ELF file");
     };
@@ -149,7 +145,8 @@ fn load_elf_at(mm: &MmStruct, data: &[u8], base: usize) -> KResult<ElfInfo> {
     // The bounds Linux records in the mm (load_elf_binary's start_code,
     // end_code, start_data, end_data), from the segments' file extents.
     let (mut start_code, mut end_code, mut start_data, mut end_data) = (usize::MAX, 0, 0, 0);
-    let mut segments = [(0, 0, VmFlags::empty()); MAX_LOAD_SEGMENTS];
+    let none = Segment { start: 0, file_end: 0, end: 0, flags: VmFlags::empty(), pgoff: 0, zero_from: 0 };
+    let mut segments = [none; MAX_LOAD_SEGMENTS];
     let mut nr_segments = 0;
     for p in phdrs.iter().filter(|p| p.p_type == abi::PT_LOAD) {
         let (off, filesz, memsz) = (p.p_offset as usize, p.p_filesz as usize, p.p_memsz as usize);
@@ -159,7 +156,7 @@ fn load_elf_at(mm: &MmStruct, data: &[u8], base: usize) -> KResult<ElfInfo> {
         let (Some(seg_end), Some(_)) = (seg_end, file_end) else {
             return_errno_with_message!(Errno::ENOEXEC, "a segment lies outside the file or user space");
         };
-        if filesz > memsz || vaddr < PAGE_SIZE {
+        if filesz > memsz || vaddr < PAGE_SIZE || (vaddr - off) % PAGE_SIZE != 0 {
             return_errno_with_message!(Errno::ENOEXEC, "a malformed PT_LOAD");
         }
         load_addr.get_or_insert(vaddr.wrapping_sub(off));
@@ -172,36 +169,24 @@ fn load_elf_at(mm: &MmStruct, data: &[u8], base: usize) -> KResult<ElfInfo> {
         if nr_segments == MAX_LOAD_SEGMENTS {
             return_errno_with_message!(Errno::ENOEXEC, "more than {MAX_LOAD_SEGMENTS} PT_LOAD segments");
         }
-        segments[nr_segments] = (
-            vaddr & !(PAGE_SIZE - 1),
-            seg_end.next_multiple_of(PAGE_SIZE),
-            VmFlags::from_prot(
+        segments[nr_segments] = Segment {
+            start: vaddr & !(PAGE_SIZE - 1),
+            file_end: (vaddr + filesz).next_multiple_of(PAGE_SIZE),
+            end: seg_end.next_multiple_of(PAGE_SIZE),
+            flags: VmFlags::from_prot(
                 ((p.p_flags & abi::PF_R) >> 2 | (p.p_flags & abi::PF_W) | (p.p_flags & abi::PF_X) << 2)
                     as usize,
             ),
-        );
+            pgoff: off / PAGE_SIZE,
+            zero_from: vaddr + filesz,
+        };
         nr_segments += 1;
-        let prot = segment_prot(p.p_flags);
-        let mut page = vaddr & !(PAGE_SIZE - 1);
-        while page < seg_end {
-            let kva = page_for(mm, page, prot)?;
-            // This page's share of the segment: file bytes, then zeroes.
-            let lo = page.max(vaddr);
-            let hi = (page + PAGE_SIZE).min(seg_end);
-            let file_hi = hi.min(vaddr + filesz);
-            // SAFETY: kva is the linear-map address of a page we own, and
-            // [lo, hi) lies inside that page.
-            let dst = unsafe { core::slice::from_raw_parts_mut((kva + (lo - page)) as *mut u8, hi - lo) };
-            let n = file_hi.saturating_sub(lo);
-            dst[..n].copy_from_slice(&data[off + (lo - vaddr)..][..n]);
-            dst[n..].fill(0);
-            page += PAGE_SIZE;
-        }
         end = end.max(seg_end);
     }
     let Some(load_addr) = load_addr else {
         return_errno_with_message!(Errno::ENOEXEC, "no PT_LOAD segment");
     };
+    elf_map(mm, inode, &segments[..nr_segments])?;
     let entry = (eh.e_entry as usize).wrapping_add(bias);
     Ok(ElfInfo {
         entry,
@@ -209,8 +194,6 @@ fn load_elf_at(mm: &MmStruct, data: &[u8], base: usize) -> KResult<ElfInfo> {
         phnum: eh.e_phnum as usize,
         phent: eh.e_phentsize as usize,
         end: end.next_multiple_of(PAGE_SIZE),
-        segments,
-        nr_segments,
         stack_top: STACK_TOP,
         bounds: MmBounds { start_code, end_code, start_data, end_data, start_stack: 0 },
         start: entry,
@@ -219,12 +202,55 @@ fn load_elf_at(mm: &MmStruct, data: &[u8], base: usize) -> KResult<ElfInfo> {
     })
 }
 
+/// Maps the segments (Linux: elf_map and set_brk): each one's file pages
+/// as a private mapping of the file, its bss as anonymous memory, and the
+/// rest of its last file page zeroed, which gives the process its own copy
+/// of that page (Linux: padzero). A later segment sharing a page with an
+/// earlier one replaces it there, as MAP_FIXED does.
+fn elf_map(mm: &MmStruct, inode: &InodeRef, segments: &[Segment]) -> KResult<()> {
+    use crate::mm::mmap::do_munmap;
+    {
+        let mut map = mm.mmap_lock.write();
+        for s in segments {
+            let flags = s.flags | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
+            if s.start < s.file_end {
+                do_munmap(mm, &mut map, s.start, s.file_end - s.start)?;
+                let vma =
+                    crate::mm::shmem::shmem_mmap(mm, flags | VmFlags::FILE_IMAGE, inode.clone(), s.pgoff)?;
+                map.insert_vma(s.start, s.file_end, vma)?;
+            }
+            if s.file_end < s.end {
+                do_munmap(mm, &mut map, s.file_end, s.end - s.file_end)?;
+                map.insert(s.file_end, s.end, flags)?;
+            }
+        }
+    }
+    for s in segments.iter().filter(|s| s.zero_from % PAGE_SIZE != 0 && s.zero_from < s.end) {
+        if !s.flags.contains(VmFlags::WRITE) {
+            continue; // Linux's padzero would fail there too; nothing reads it as bss
+        }
+        crate::mm::memory::handle_mm_fault(mm, s.zero_from, true, false).map_err(|_| Errno::ENOMEM)?;
+        let pa = mm.with_page_table(|pt| pt.translate(s.zero_from)).ok_or(Errno::EFAULT)?;
+        let n = PAGE_SIZE - s.zero_from % PAGE_SIZE;
+        // SAFETY: the process's own copy of the page (the write fault just
+        // made it), through the linear map; [zero_from, page end) is in it.
+        unsafe { core::ptr::write_bytes(crate::arch::mm::layout::phys_to_virt(pa.0) as *mut u8, 0, n) };
+    }
+    Ok(())
+}
+
 /// Maps the program interpreter (the dynamic linker) so that it ends at
 /// `top`, adds its segments to `info` for their VMAs, and makes execution
 /// start at its entry point (Linux: load_elf_interp, which maps it where
 /// get_unmapped_area finds room below mmap_base). It must be ET_DYN and
 /// need no interpreter itself.
-pub fn load_elf_interp(mm: &MmStruct, data: &[u8], top: usize, info: &mut ElfInfo) -> KResult<()> {
+pub fn load_elf_interp(
+    mm: &MmStruct,
+    data: &[u8],
+    inode: &InodeRef,
+    top: usize,
+    info: &mut ElfInfo,
+) -> KResult<()> {
     let Ok(file) = ElfBytes::<AnyEndian>::minimal_parse(data) else {
         return_errno_with_message!(Errno::ELIBBAD, "the interpreter is not an ELF file");
     };
@@ -242,13 +268,7 @@ pub fn load_elf_interp(mm: &MmStruct, data: &[u8], top: usize, info: &mut ElfInf
         .ok_or(Errno::ELIBBAD)?
         .next_multiple_of(PAGE_SIZE);
     let base = top.checked_sub(span).ok_or(Errno::ENOMEM)? & !(PAGE_SIZE - 1);
-    let interp = load_elf_at(mm, data, base)?;
-    let n = info.nr_segments;
-    if n + interp.nr_segments > MAX_LOAD_SEGMENTS {
-        return_errno_with_message!(Errno::ELIBBAD, "too many PT_LOAD segments with the interpreter");
-    }
-    info.segments[n..n + interp.nr_segments].copy_from_slice(&interp.segments[..interp.nr_segments]);
-    info.nr_segments += interp.nr_segments;
+    let interp = load_elf_at(mm, data, inode, base)?;
     info.start = interp.entry;
     info.interp_base = base;
     Ok(())

@@ -156,7 +156,7 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
     let mm = MmStruct::alloc()?;
     // On failure, dropping the mm frees what was mapped.
     mm.mmget();
-    let info = load_elf_binary(&mm, &data).and_then(|mut info| {
+    let info = load_elf_binary(&mm, &data, &inode).and_then(|mut info| {
         // Linux: randomize_stack_top, then arch_pick_mmap_layout and
         // arch_randomize_brk (mm/randomize.rs).
         let top = crate::mm::randomize::randomize_stack_top(STACK_TOP);
@@ -171,14 +171,14 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
             let interp = open_exec(path)?;
             let super::inode::InodeKind::Reg(idata) = &interp.kind else { return Err(Errno::EACCES) };
             let idata = idata.contents()?;
-            super::binfmt_elf::load_elf_interp(&mm, &idata, mmap_base - PAGE_SIZE, &mut info)?;
+            super::binfmt_elf::load_elf_interp(&mm, &idata, &interp, mmap_base - PAGE_SIZE, &mut info)?;
         }
         setup_arg_pages(&mm, top)?;
         let stack = (top - STACK_PAGES * PAGE_SIZE, top);
         let brk = crate::mm::randomize::arch_randomize_brk(info.end);
         let mut map = mm.mmap_lock.write();
         map.bounds = info.bounds;
-        crate::mm::mmap::exec_vmas(&mut map, &info.segments[..info.nr_segments], stack, brk, mmap_base)?;
+        crate::mm::mmap::exec_vmas(&mut map, stack, brk, mmap_base)?;
         crate::mm::sigpage::install_sigpage(&mut map)?;
         crate::mm::rmap::anon_vma_exec_fixup(&mm, &map)?;
         drop(map);
@@ -328,23 +328,26 @@ mod tests {
         crate::sched::leave_mm();
     }
 
-    /// What a leak would change: the pages free or in the slab allocator
-    /// (a page leaked elsewhere lowers it), and the live slab objects. Slab pages are not
-    /// counted as such: where the live objects sit (one slab or two)
-    /// depends on the order of frees and allocations on each CPU, so the
-    /// same objects may take a different number of pages after a run.
+    /// What a leak would change: the pages free, in the slab allocator or
+    /// in a page cache (a page leaked elsewhere lowers it), and the live
+    /// slab objects. Slab pages are not counted as such: where the live
+    /// objects sit (one slab or two) depends on the order of frees and
+    /// allocations on each CPU, so the same objects may take a different
+    /// number of pages after a run. Page-cache pages are not counted as
+    /// such either: a program's file pages stay cached after it exits, as
+    /// on Linux, and a run may touch a code page the last one did not; a
+    /// leaked file (a shared mapping's) would show as a leaked inode.
     #[derive(Debug, PartialEq, Eq, Clone, Copy)]
     struct Footprint {
-        free_or_slab_pages: usize,
+        free_slab_or_cached_pages: usize,
         slab_objects: usize,
         /// Committed_AS: every commitment is given back.
         committed: usize,
         /// Address spaces freed with an rss counter off zero.
         bad_rss: usize,
-        /// meminfo's AnonPages, Mapped and Shmem: every page unmapped.
+        /// meminfo's AnonPages and Mapped: every page unmapped.
         anon_mapped: usize,
         file_mapped: usize,
-        shmem: usize,
         /// meminfo's PageTables: every user table freed.
         page_tables: usize,
     }
@@ -363,13 +366,12 @@ mod tests {
         use pagoda_mm::vmstat::NodeStatItem;
         let node = crate::mm::page_alloc::global_node_page_state;
         Footprint {
-            free_or_slab_pages: mem_free_pages() + slab_pages,
+            free_slab_or_cached_pages: mem_free_pages() + slab_pages + node(NodeStatItem::NrFilePages),
             slab_objects: crate::mm::slab::caches().map(|c| c.info().active_objs).sum(),
             committed: crate::mm::util::committed_as(),
             bad_rss: crate::mm::mm_types::BAD_RSS_COUNTER.load(core::sync::atomic::Ordering::Relaxed),
             anon_mapped: node(NodeStatItem::NrAnonMapped),
             file_mapped: node(NodeStatItem::NrFileMapped),
-            shmem: node(NodeStatItem::NrShmem),
             page_tables: node(NodeStatItem::NrPagetable),
         }
     }
@@ -437,14 +439,18 @@ mod tests {
         assert_eq!(prepare("/etc/motd").err(), Some(Errno::EACCES), "not executable");
         let mm = MmStruct::alloc().unwrap();
         mm.mmget();
-        assert_eq!(load_elf_binary(&mm, b"#!/bin/sh\n").err(), Some(Errno::ENOEXEC));
-        assert_eq!(load_elf_binary(&mm, &hello_data[..64]).err(), Some(Errno::ENOEXEC), "headers cut");
+        assert_eq!(load_elf_binary(&mm, b"#!/bin/sh\n", hello.inode()).err(), Some(Errno::ENOEXEC));
+        assert_eq!(
+            load_elf_binary(&mm, &hello_data[..64], hello.inode()).err(),
+            Some(Errno::ENOEXEC),
+            "headers cut"
+        );
         let mut bad = hello_data.to_vec();
         bad[18] = 62; // e_machine = EM_X86_64
-        assert_eq!(load_elf_binary(&mm, &bad).err(), Some(Errno::ENOEXEC));
+        assert_eq!(load_elf_binary(&mm, &bad, hello.inode()).err(), Some(Errno::ENOEXEC));
         // A segment claiming more file bytes than the file has.
         let cut = &hello_data[..hello_data.len() / 2];
-        assert_eq!(load_elf_binary(&mm, cut).err(), Some(Errno::ENOEXEC));
+        assert_eq!(load_elf_binary(&mm, cut, hello.inode()).err(), Some(Errno::ENOEXEC));
         mm.mmput();
     }
 }

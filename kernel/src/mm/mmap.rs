@@ -510,25 +510,10 @@ pub fn do_mprotect(mm: &MmStruct, map: &mut MmMap, start: usize, len: usize, pro
     r
 }
 
-/// Sets up the VMAs an exec'd program starts with: one per loaded segment
-/// range, the stack, and an empty heap at `brk` (Linux: the vm_brk_flags,
-/// setup_arg_pages and mm->brk parts of load_elf_binary).
-pub fn exec_vmas(
-    map: &mut MmMap,
-    segments: &[(usize, usize, VmFlags)],
-    stack: (usize, usize),
-    brk: usize,
-    mmap_base: usize,
-) -> KResult<()> {
-    for &(s, e, f) in segments {
-        // Two segments may share a page: the later one starts where the
-        // earlier one ends.
-        let s = map.vmas.last().map_or(s, |l| s.max(map.vmas.range(l).1));
-        if s < e {
-            let f = f | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC | VmFlags::FILE_IMAGE;
-            map.insert(s, e, f)?;
-        }
-    }
+/// Sets up the VMAs an exec'd program starts with besides its segments
+/// (which the ELF loader maps): the stack, and an empty heap at `brk`
+/// (Linux: setup_arg_pages and the mm->brk part of load_elf_binary).
+pub fn exec_vmas(map: &mut MmMap, stack: (usize, usize), brk: usize, mmap_base: usize) -> KResult<()> {
     let stack_flags =
         VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::GROWSDOWN;
     map.insert(stack.0, stack.1, stack_flags)?;

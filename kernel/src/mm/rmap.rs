@@ -315,10 +315,9 @@ pub fn page_move_anon_rmap(pfn: usize, anon_vma: &Arc<AnonVma>) {
     page.set_anon_mapping(Arc::as_ptr(anon_vma) as u64, page.index());
 }
 
-/// A page exec copied a program into, mapped before the program's VMAs
-/// exist: anonymous, with its index, and no anon_vma until
-/// `anon_vma_exec_fixup` gives it its VMA's. Pagoda's own step, gone when
-/// exec maps files from the page cache as Linux does.
+/// A page of the initial stack, mapped by exec before the stack VMA
+/// exists: anonymous, with its index, and no anon_vma until
+/// `anon_vma_exec_fixup` gives it the VMA's (Pagoda's own step).
 pub fn page_add_exec_rmap(pfn: usize, addr: usize) {
     let page = pfn_to_page(pfn);
     page.set_anon_mapping(0, (addr >> 12) as u64);
