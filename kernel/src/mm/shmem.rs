@@ -48,6 +48,16 @@ impl super::vma::VmOperations for ShmemVmOps {
         let crate::fs::inode::InodeKind::Reg(file) = &inode.kind else { return Err(FaultError::SigBus) };
         file.fault_page(vmf.pgoff)
     }
+
+    /// A page the file has cached, inside the file (Linux:
+    /// filemap_map_pages for shmem).
+    fn map_page(&self, vma: &super::vma::Vma, pgoff: usize) -> Option<usize> {
+        let crate::fs::inode::InodeKind::Reg(file) = &vma.vm_file.as_ref()?.inode().kind else { return None };
+        if pgoff as u64 >= file.size().div_ceil(PAGE_SIZE as u64) {
+            return None;
+        }
+        file.mapping().find_get_page(pgoff)
+    }
 }
 
 static SHMEM_VM_OPS: ShmemVmOps = ShmemVmOps;
@@ -400,5 +410,40 @@ mod tests {
         f.truncate(0).unwrap();
         assert_eq!(f.nrpages(), 0);
         assert_eq!(f.size(), 0);
+    }
+
+    /// A read fault on a file mapping also maps the neighbours its page
+    /// cache holds, in the aligned 64 KiB window (fault-around); a page
+    /// not cached, or past the window, waits for its own fault.
+    #[ktest]
+    fn a_read_fault_maps_the_cached_pages_around_it() {
+        use crate::fs::inode::{Inode, InodeKind, S_IFREG};
+        use crate::mm::memory::{handle_mm_fault, Handled, FAULT_AROUND_PAGES};
+        use crate::mm::vma::VmFlags;
+        use core::sync::atomic::Ordering::Relaxed;
+        static DATA: [u8; 20 * PAGE_SIZE] = [7; 20 * PAGE_SIZE];
+        const A: usize = 0x4000_0000;
+        let inode = Inode::new(S_IFREG | 0o644, InodeKind::Reg(ShmemFile::new(&DATA))).unwrap();
+        let InodeKind::Reg(file) = &inode.kind else { unreachable!() };
+        // Pages 0..16 and 18 are cached; 16 and 17 are not.
+        for i in (0..16).chain([18]) {
+            put_page(file.fault_page(i).unwrap());
+        }
+        let mm = crate::mm::mm_types::MmStruct::alloc().unwrap();
+        mm.mmget();
+        let vma = shmem_mmap(&mm, VmFlags::READ | VmFlags::MAYREAD, inode.clone(), 0).unwrap();
+        mm.mmap_lock.write().insert_vma(A, A + 20 * PAGE_SIZE, vma).unwrap();
+        let before = FAULT_AROUND_PAGES.load(Relaxed);
+        assert_eq!(handle_mm_fault(&mm, A + 5 * PAGE_SIZE, false, false), Ok(Handled::Shared));
+        let present = |i: usize| mm.pte_get_lockless(A + i * PAGE_SIZE).0.pte_present();
+        assert!((0..16).all(present), "the whole 64 KiB window is mapped");
+        assert!(!(16..20).any(present), "nothing past the window");
+        assert_eq!(FAULT_AROUND_PAGES.load(Relaxed) - before, 15);
+        assert_eq!(mm.get_mm_counter(crate::mm::mm_types::MM_SHMEMPAGES), 16);
+        // The next window: page 16 is not cached, so only the fault's own
+        // page 16 (read in now) and the cached page 18 are mapped.
+        assert_eq!(handle_mm_fault(&mm, A + 16 * PAGE_SIZE, false, false), Ok(Handled::Shared));
+        assert!(present(16) && !present(17) && present(18) && !present(19));
+        mm.mmput();
     }
 }

@@ -180,6 +180,14 @@ pub trait VmOperations: Sync {
         vma: &Vma,
         vmf: &VmFault,
     ) -> Result<usize, super::memory::FaultError>;
+
+    /// The page at `pgoff` if the object already has it in memory and it
+    /// lies inside the object, with a reference; never reads or allocates
+    /// (Linux: ->map_pages, filemap_map_pages, for fault-around). Called
+    /// with the page-table lock held.
+    fn map_page(&self, _vma: &Vma, _pgoff: usize) -> Option<usize> {
+        None
+    }
 }
 
 /// Where an exec'd program's pieces lie (Linux: mm_struct's start_code,
