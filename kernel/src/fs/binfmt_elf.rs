@@ -93,8 +93,8 @@ fn page_for(mm: &MmStruct, va: usize, prot: Prot) -> KResult<usize> {
 /// Maps the PT_LOAD segments of `data` into `mm` (Linux: load_elf_binary's
 /// elf_map loop). On failure whatever was mapped stays in `mm`, which the
 /// caller drops.
-pub fn load_elf_binary(mm: &MmStruct, data: &[u8], inode: &InodeRef) -> KResult<ElfInfo> {
-    load_elf_at(mm, data, inode, usize::MAX)
+pub fn load_elf_binary(mm: &MmStruct, data: &[u8], inode: &InodeRef, name: &str) -> KResult<ElfInfo> {
+    load_elf_at(mm, data, inode, name, usize::MAX)
 }
 
 /// One PT_LOAD segment's mappings: the file pages `[start, file_end)` from
@@ -112,7 +112,7 @@ struct Segment {
 
 /// `load_elf_binary`, with an ET_DYN file loaded at `base` unless it is
 /// usize::MAX.
-fn load_elf_at(mm: &MmStruct, data: &[u8], inode: &InodeRef, base: usize) -> KResult<ElfInfo> {
+fn load_elf_at(mm: &MmStruct, data: &[u8], inode: &InodeRef, name: &str, base: usize) -> KResult<ElfInfo> {
     let Ok(file) = ElfBytes::<AnyEndian>::minimal_parse(data) else {
         return_errno_with_message!(Errno::ENOEXEC, "not an ELF file");
     };
@@ -186,7 +186,7 @@ fn load_elf_at(mm: &MmStruct, data: &[u8], inode: &InodeRef, base: usize) -> KRe
     let Some(load_addr) = load_addr else {
         return_errno_with_message!(Errno::ENOEXEC, "no PT_LOAD segment");
     };
-    elf_map(mm, inode, &segments[..nr_segments])?;
+    elf_map(mm, inode, name, &segments[..nr_segments])?;
     let entry = (eh.e_entry as usize).wrapping_add(bias);
     Ok(ElfInfo {
         entry,
@@ -207,7 +207,7 @@ fn load_elf_at(mm: &MmStruct, data: &[u8], inode: &InodeRef, base: usize) -> KRe
 /// rest of its last file page zeroed, which gives the process its own copy
 /// of that page (Linux: padzero). A later segment sharing a page with an
 /// earlier one replaces it there, as MAP_FIXED does.
-fn elf_map(mm: &MmStruct, inode: &InodeRef, segments: &[Segment]) -> KResult<()> {
+fn elf_map(mm: &MmStruct, inode: &InodeRef, name: &str, segments: &[Segment]) -> KResult<()> {
     use crate::mm::mmap::do_munmap;
     {
         let mut map = mm.mmap_lock.write();
@@ -215,8 +215,7 @@ fn elf_map(mm: &MmStruct, inode: &InodeRef, segments: &[Segment]) -> KResult<()>
             let flags = s.flags | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
             if s.start < s.file_end {
                 do_munmap(mm, &mut map, s.start, s.file_end - s.start)?;
-                let vma =
-                    crate::mm::shmem::shmem_mmap(mm, flags | VmFlags::FILE_IMAGE, inode.clone(), s.pgoff)?;
+                let vma = crate::mm::shmem::shmem_mmap(mm, flags, inode.clone(), s.pgoff, name)?;
                 map.insert_vma(s.start, s.file_end, vma)?;
             }
             if s.file_end < s.end {
@@ -248,6 +247,7 @@ pub fn load_elf_interp(
     mm: &MmStruct,
     data: &[u8],
     inode: &InodeRef,
+    name: &str,
     top: usize,
     info: &mut ElfInfo,
 ) -> KResult<()> {
@@ -268,7 +268,7 @@ pub fn load_elf_interp(
         .ok_or(Errno::ELIBBAD)?
         .next_multiple_of(PAGE_SIZE);
     let base = top.checked_sub(span).ok_or(Errno::ENOMEM)? & !(PAGE_SIZE - 1);
-    let interp = load_elf_at(mm, data, inode, base)?;
+    let interp = load_elf_at(mm, data, inode, name, base)?;
     info.start = interp.entry;
     info.interp_base = base;
     Ok(())

@@ -156,7 +156,7 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
     let mm = MmStruct::alloc()?;
     // On failure, dropping the mm frees what was mapped.
     mm.mmget();
-    let info = load_elf_binary(&mm, &data, &inode).and_then(|mut info| {
+    let info = load_elf_binary(&mm, &data, &inode, path).and_then(|mut info| {
         // Linux: randomize_stack_top, then arch_pick_mmap_layout and
         // arch_randomize_brk (mm/randomize.rs).
         let top = crate::mm::randomize::randomize_stack_top(STACK_TOP);
@@ -171,7 +171,7 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
             let interp = open_exec(path)?;
             let super::inode::InodeKind::Reg(idata) = &interp.kind else { return Err(Errno::EACCES) };
             let idata = idata.contents()?;
-            super::binfmt_elf::load_elf_interp(&mm, &idata, &interp, mmap_base - PAGE_SIZE, &mut info)?;
+            super::binfmt_elf::load_elf_interp(&mm, &idata, &interp, path, mmap_base - PAGE_SIZE, &mut info)?;
         }
         setup_arg_pages(&mm, top)?;
         let stack = (top - STACK_PAGES * PAGE_SIZE, top);
@@ -439,18 +439,21 @@ mod tests {
         assert_eq!(prepare("/etc/motd").err(), Some(Errno::EACCES), "not executable");
         let mm = MmStruct::alloc().unwrap();
         mm.mmget();
-        assert_eq!(load_elf_binary(&mm, b"#!/bin/sh\n", hello.inode()).err(), Some(Errno::ENOEXEC));
         assert_eq!(
-            load_elf_binary(&mm, &hello_data[..64], hello.inode()).err(),
+            load_elf_binary(&mm, b"#!/bin/sh\n", hello.inode(), "/bin/hello-raw").err(),
+            Some(Errno::ENOEXEC)
+        );
+        assert_eq!(
+            load_elf_binary(&mm, &hello_data[..64], hello.inode(), "/bin/hello-raw").err(),
             Some(Errno::ENOEXEC),
             "headers cut"
         );
         let mut bad = hello_data.to_vec();
         bad[18] = 62; // e_machine = EM_X86_64
-        assert_eq!(load_elf_binary(&mm, &bad, hello.inode()).err(), Some(Errno::ENOEXEC));
+        assert_eq!(load_elf_binary(&mm, &bad, hello.inode(), "/bin/hello-raw").err(), Some(Errno::ENOEXEC));
         // A segment claiming more file bytes than the file has.
         let cut = &hello_data[..hello_data.len() / 2];
-        assert_eq!(load_elf_binary(&mm, cut, hello.inode()).err(), Some(Errno::ENOEXEC));
+        assert_eq!(load_elf_binary(&mm, cut, hello.inode(), "/bin/hello-raw").err(), Some(Errno::ENOEXEC));
         mm.mmput();
     }
 }

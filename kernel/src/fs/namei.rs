@@ -97,8 +97,18 @@ impl Path {
     }
 
     /// The absolute path, as getcwd returns it (Linux: d_path).
+    /// A file in no directory shows as "/NAME (deleted)", as Linux shows a
+    /// memfd.
     pub fn to_string(&self) -> KResult<String> {
         let mut s = String::new();
+        if !self.chain[0].0.is_empty() {
+            let name = &self.chain[0].0;
+            s.try_reserve_exact(name.len() + 11).map_err(|_| Errno::ENOMEM)?;
+            s.push('/');
+            s.push_str(name);
+            s.push_str(" (deleted)");
+            return Ok(s);
+        }
         let len: usize = self.chain.iter().skip(1).map(|(n, _)| n.len() + 1).sum();
         s.try_reserve_exact(len.max(1)).map_err(|_| Errno::ENOMEM)?;
         for (n, _) in self.chain.iter().skip(1) {

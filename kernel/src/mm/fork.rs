@@ -44,8 +44,7 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
             // The child's VMA gets its own anon_vma, chained to the
             // parent's, where its COW copies will go (anon_vma_fork).
             let anon_vma = super::rmap::anon_vma_fork(&new, &vma)?;
-            let vm_file =
-                vma.vm_file.as_ref().map(|f| super::vma::VmFile::new(f.inode().clone(), &new)).transpose()?;
+            let vm_file = vma.vm_file.as_ref().map(|f| f.dup(&new)).transpose()?;
             new_map.insert_vma(start, end, super::vma::Vma { flags, anon_vma, vm_file, ..vma.clone() })?;
             // MADV_WIPEONFORK: the child gets the range, empty. A VMA with
             // no anonymous page (no anon_vma) is not copied either: a fault

@@ -18,6 +18,7 @@ use super::memory::vm_page_prot;
 use super::mm_types::MmStruct;
 use super::vma::{MmMap, VmFlags, Vma};
 use crate::arch::mm::layout::TASK_SIZE;
+use alloc::string::String;
 use pagoda_klib::errno::{Errno, KResult};
 use pagoda_mm::addr::PAGE_SIZE;
 use pagoda_mm::vma_tree::NodeId;
@@ -336,6 +337,7 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
             // says for a file without an mmap operation).
             let inode = file.inode().filter(|i| matches!(i.kind, crate::fs::inode::InodeKind::Reg(_)));
             let inode = inode.ok_or(Errno::ENODEV)?.clone();
+            let name = file.path().map_or(Ok(String::new()), |p| p.to_string())?;
             if !file.readable() {
                 return Err(Errno::EACCES);
             }
@@ -349,7 +351,7 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
                 }
             }
             off.checked_add(len).ok_or(Errno::EOVERFLOW)?;
-            Some(inode)
+            Some((inode, name))
         }
         None => None,
     };
@@ -385,7 +387,7 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
     // FMODE_WRITE; VM_MAYSHARE stays).
     let vm = (mmap_vm_flags(prot, flags) | map.def_flags) - taken_away;
     let vma = match inode {
-        Some(inode) => super::shmem::shmem_mmap(mm, vm, inode, off >> 12)?,
+        Some((inode, name)) => super::shmem::shmem_mmap(mm, vm, inode, off >> 12, &name)?,
         // A shared anonymous mapping gets its file (Linux: shmem_zero_setup).
         None if vm.contains(VmFlags::SHARED) => super::shmem::shmem_zero_setup(mm, vm, len >> 12)?,
         None => Vma::anon(vm, start),

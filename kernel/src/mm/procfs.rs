@@ -272,7 +272,8 @@ pub fn show_pmap(pid: usize) {
         for id in map.vmas.iter() {
             let (s, e) = map.vmas.range(id);
             let f = map.vmas.get(id).map_or(VmFlags::empty(), |v| v.flags);
-            vmas.push((s, e, f, 0usize, 0usize));
+            let file = map.vmas.get(id).and_then(|v| v.vm_file.clone());
+            vmas.push((s, e, f, 0usize, 0usize, file));
         }
     }
     // Resident and dirty pages, from one walk of the page tables.
@@ -289,11 +290,12 @@ pub fn show_pmap(pid: usize) {
     kprintln!("{pid}:   {}", t.name());
     kprintln!("Address           Kbytes     RSS   Dirty Mode  Mapping");
     let (mut total, mut rss, mut dirty) = (0, 0, 0);
-    for &(s, e, f, r, d) in &vmas {
+    for (s, e, f, r, d, file) in &vmas {
+        let (s, e, f, r, d) = (*s, *e, *f, *r, *d);
         let bit = |flag: VmFlags, c: char| if f.contains(flag) { c } else { '-' };
-        let comm = t.name();
-        let name = if f.contains(VmFlags::FILE_IMAGE) {
-            comm.as_str()
+        // pmap shows a file by its last path component.
+        let name = if let Some(file) = file {
+            file.name().rsplit('/').next().unwrap_or("")
         } else if f.contains(VmFlags::GROWSDOWN) {
             "[ stack ]"
         } else {

@@ -69,11 +69,12 @@ pub fn shmem_mmap(
     flags: super::vma::VmFlags,
     inode: crate::fs::inode::InodeRef,
     pgoff: usize,
+    name: &str,
 ) -> KResult<super::vma::Vma> {
     Ok(super::vma::Vma {
         flags,
         pgoff,
-        vm_file: Some(super::vma::VmFile::new(inode, mm)?),
+        vm_file: Some(super::vma::VmFile::new(inode, mm, name)?),
         anon_vma: super::rmap::AnonVmaSlot::none(),
         vm_ops: Some(&SHMEM_VM_OPS),
     })
@@ -91,7 +92,7 @@ pub fn shmem_zero_setup(
     file.state.lock().size = (pages as u64) << 12;
     let kind = crate::fs::inode::InodeKind::Reg(file);
     let inode = crate::fs::inode::Inode::new(crate::fs::inode::S_IFREG | 0o600, kind)?;
-    shmem_mmap(mm, flags, inode, 0)
+    shmem_mmap(mm, flags, inode, 0, "/dev/zero (deleted)")
 }
 
 /// The data of a tmpfs regular file (Linux: shmem_inode_info, with the
@@ -431,7 +432,7 @@ mod tests {
         }
         let mm = crate::mm::mm_types::MmStruct::alloc().unwrap();
         mm.mmget();
-        let vma = shmem_mmap(&mm, VmFlags::READ | VmFlags::MAYREAD, inode.clone(), 0).unwrap();
+        let vma = shmem_mmap(&mm, VmFlags::READ | VmFlags::MAYREAD, inode.clone(), 0, "/test").unwrap();
         mm.mmap_lock.write().insert_vma(A, A + 20 * PAGE_SIZE, vma).unwrap();
         let before = FAULT_AROUND_PAGES.load(Relaxed);
         assert_eq!(handle_mm_fault(&mm, A + 5 * PAGE_SIZE, false, false), Ok(Handled::Shared));

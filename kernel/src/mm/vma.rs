@@ -12,6 +12,8 @@
 //! fault, as file-backed VMAs will with the page cache.
 
 use crate::sync::RwSem;
+use alloc::string::String;
+use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::{Errno, KResult};
 
 use crate::syscall::rlimit::{RLIMIT_AS, RLIMIT_DATA};
@@ -49,10 +51,6 @@ bitflags::bitflags! {
         const NOHUGEPAGE = 0x4000_0000;
         const MERGEABLE = 0x8000_0000;
         const LOCKONFAULT = 0x1_0000_0000;
-        /// Pagoda's own: the VMA maps an ELF segment, which Linux would
-        /// back with the file (vm_file). Such VMAs do not merge with
-        /// anonymous ones. Goes when file mappings exist.
-        const FILE_IMAGE = 1 << 40;
     }
 }
 
@@ -93,19 +91,43 @@ pub struct Vma {
 pub struct VmFile {
     inode: crate::fs::inode::InodeRef,
     mm: usize,
+    /// The path it was mapped by, as /proc/PID/maps shows it (Linux: the
+    /// file's d_path).
+    name: Arc<String>,
 }
 
 impl VmFile {
-    /// `inode` mapped by a VMA of `mm` (Linux: get_file + vma_link_file).
-    pub fn new(inode: crate::fs::inode::InodeRef, mm: &super::mm_types::MmStruct) -> KResult<VmFile> {
+    /// `inode`, mapped by the name `name`, in a VMA of `mm` (Linux:
+    /// get_file + vma_link_file).
+    pub fn new(
+        inode: crate::fs::inode::InodeRef,
+        mm: &super::mm_types::MmStruct,
+        name: &str,
+    ) -> KResult<VmFile> {
+        let mut s = String::new();
+        s.try_reserve_exact(name.len()).map_err(|_| Errno::ENOMEM)?;
+        s.push_str(name);
+        let name = Arc::try_new(s).map_err(|_| Errno::ENOMEM)?;
         if let Some(m) = mapping_of(&inode) {
             m.i_mmap.add(mm)?;
         }
-        Ok(VmFile { inode, mm: mm as *const _ as usize })
+        Ok(VmFile { inode, mm: mm as *const _ as usize, name })
+    }
+
+    /// The same file for a VMA of another address space (fork).
+    pub fn dup(&self, mm: &super::mm_types::MmStruct) -> KResult<VmFile> {
+        if let Some(m) = self.mapping() {
+            m.i_mmap.add(mm)?;
+        }
+        Ok(VmFile { inode: self.inode.clone(), mm: mm as *const _ as usize, name: self.name.clone() })
     }
 
     pub fn inode(&self) -> &crate::fs::inode::InodeRef {
         &self.inode
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The file's page cache.
@@ -126,7 +148,7 @@ impl Clone for VmFile {
         if let Some(m) = self.mapping() {
             m.i_mmap.add_listed(self.mm);
         }
-        VmFile { inode: self.inode.clone(), mm: self.mm }
+        VmFile { inode: self.inode.clone(), mm: self.mm, name: self.name.clone() }
     }
 }
 
