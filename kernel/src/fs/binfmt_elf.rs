@@ -13,14 +13,10 @@
 //! below mmap_base, and starts there with AT_BASE saying where it is. The
 //! dynamic linker then maps the libraries with mmap.
 //!
-//! Differences from Linux: the initial stack's pages are allocated at exec
-//! (Linux faults in the argument pages through get_user_pages).
-//!
 //! A bad or truncated file fails with ENOEXEC, never a panic.
 
 use crate::fs::inode::InodeRef;
 use crate::mm::mm_types::MmStruct;
-use crate::mm::page_alloc::{alloc_pages, page_address, put_page};
 use crate::mm::uaccess::copy_to_user;
 use crate::mm::vma::VmFlags;
 use elf::abi;
@@ -28,9 +24,7 @@ use elf::endian::AnyEndian;
 use elf::ElfBytes;
 use pagoda_klib::errno::{Errno, KResult};
 use pagoda_klib::return_errno_with_message;
-use pagoda_mm::addr::{PhysAddr, PAGE_SIZE};
-use pagoda_mm::gfp::Gfp;
-use pagoda_mm::pgtable::{MapFlags, Prot};
+use pagoda_mm::addr::PAGE_SIZE;
 
 /// Where a static-pie (ET_DYN) program is loaded (Linux: ELF_ET_DYN_BASE,
 /// 2/3 of a 48-bit address space, before randomisation).
@@ -69,26 +63,6 @@ pub use crate::mm::vma::MmBounds;
 /// PT_LOAD segments a program may have (Linux has no such limit; real
 /// programs have two to four).
 pub const MAX_LOAD_SEGMENTS: usize = 8;
-
-/// Gives `va`'s page in `mm` a zeroed page if it has none; returns its
-/// kernel (linear-map) address.
-fn page_for(mm: &MmStruct, va: usize, prot: Prot) -> KResult<usize> {
-    if let Some(pa) = mm.with_page_table(|pt| pt.translate(va)) {
-        // Shared with an earlier segment: the later one's permissions win.
-        mm.with_page_table(|pt| pt.protect(va, PAGE_SIZE, prot)).map_err(|_| Errno::ENOMEM)?;
-        return Ok(page_address(pa.0 >> 12));
-    }
-    let pfn = alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_ZERO, 0).map_err(|_| Errno::ENOMEM)?;
-    if mm.with_page_table(|pt| pt.map(va, PhysAddr(pfn << 12), PAGE_SIZE, prot, MapFlags::empty())).is_err() {
-        put_page(pfn);
-        return Err(Errno::ENOMEM);
-    }
-    // Copied from the file into an anonymous page (Linux would map the
-    // page cache's page and count it in MM_FILEPAGES).
-    crate::mm::rmap::page_add_exec_rmap(pfn, va);
-    mm.add_mm_counter(crate::mm::mm_types::MM_ANONPAGES, 1);
-    Ok(page_address(pfn))
-}
 
 /// Maps the PT_LOAD segments of `data` into `mm` (Linux: load_elf_binary's
 /// elf_map loop). On failure whatever was mapped stays in `mm`, which the
@@ -274,11 +248,13 @@ pub fn load_elf_interp(
     Ok(())
 }
 
-/// Maps the initial stack below `stack_top` (Linux: setup_arg_pages; the
-/// stack VMA grows from there on faults).
+/// Faults in the initial stack's pages below `stack_top`, through the
+/// stack VMA exec made (Linux: setup_arg_pages, and the get_user_pages of
+/// copy_strings); the VMA grows from there on faults.
 pub fn setup_arg_pages(mm: &MmStruct, stack_top: usize) -> KResult<()> {
     for i in 1..=STACK_PAGES {
-        page_for(mm, stack_top - i * PAGE_SIZE, Prot::USER | Prot::READ | Prot::WRITE)?;
+        crate::mm::memory::handle_mm_fault(mm, stack_top - i * PAGE_SIZE, true, false)
+            .map_err(|_| Errno::ENOMEM)?;
     }
     Ok(())
 }

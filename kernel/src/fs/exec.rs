@@ -173,15 +173,15 @@ fn prepare(path: &str) -> KResult<(crate::mm::mm_types::MmRef, super::binfmt_elf
             let idata = idata.contents()?;
             super::binfmt_elf::load_elf_interp(&mm, &idata, &interp, path, mmap_base - PAGE_SIZE, &mut info)?;
         }
-        setup_arg_pages(&mm, top)?;
         let stack = (top - STACK_PAGES * PAGE_SIZE, top);
         let brk = crate::mm::randomize::arch_randomize_brk(info.end);
-        let mut map = mm.mmap_lock.write();
-        map.bounds = info.bounds;
-        crate::mm::mmap::exec_vmas(&mut map, stack, brk, mmap_base)?;
-        crate::mm::sigpage::install_sigpage(&mut map)?;
-        crate::mm::rmap::anon_vma_exec_fixup(&mm, &map)?;
-        drop(map);
+        {
+            let mut map = mm.mmap_lock.write();
+            map.bounds = info.bounds;
+            crate::mm::mmap::exec_vmas(&mut map, stack, brk, mmap_base)?;
+            crate::mm::sigpage::install_sigpage(&mut map)?;
+        }
+        setup_arg_pages(&mm, top)?;
         Ok(info)
     });
     match info {

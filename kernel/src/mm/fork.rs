@@ -34,7 +34,7 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
         new_map.sigpage = map.sigpage;
         for id in map.vmas.iter() {
             let (start, end) = map.vmas.range(id);
-            let Some(vma) = map.vmas.get(id).cloned() else { continue };
+            let Some(vma) = map.vmas.get(id) else { continue };
             if vma.flags.contains(VmFlags::DONTCOPY) {
                 continue;
             }
@@ -43,9 +43,10 @@ pub fn dup_mmap(old: &MmStruct) -> KResult<MmRef> {
             let flags = vma.flags - (VmFlags::LOCKED | VmFlags::LOCKONFAULT);
             // The child's VMA gets its own anon_vma, chained to the
             // parent's, where its COW copies will go (anon_vma_fork).
-            let anon_vma = super::rmap::anon_vma_fork(&new, &vma)?;
+            let anon_vma = super::rmap::anon_vma_fork(&new, vma)?;
             let vm_file = vma.vm_file.as_ref().map(|f| f.dup(&new)).transpose()?;
-            new_map.insert_vma(start, end, super::vma::Vma { flags, anon_vma, vm_file, ..vma.clone() })?;
+            let (pgoff, vm_ops) = (vma.pgoff, vma.vm_ops);
+            new_map.insert_vma(start, end, super::vma::Vma { flags, pgoff, vm_file, anon_vma, vm_ops })?;
             // MADV_WIPEONFORK: the child gets the range, empty. A VMA with
             // no anonymous page (no anon_vma) is not copied either: a fault
             // fills it again, from its file or the zero page (Linux:
@@ -86,7 +87,7 @@ fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, fla
                 if result.is_err() || !pte.pte_present() {
                     return;
                 }
-                let unit = va >> 21;
+                let unit = va / pagoda_mm::addr::PMD_SIZE;
                 let table = match dst_table {
                     Some((u, t)) if u == unit => t,
                     _ => match dst.pte_alloc(va) {
@@ -148,9 +149,9 @@ mod tests {
     }
 
     /// Every private writable page is write-protected in parent and child,
-    /// however it was mapped: here one mapped the way exec maps a
-    /// program's pages, which a regression once left writable in both
-    /// (the child then wrote to the parent's stack).
+    /// however it was mapped: here one mapped by the generic mapper (as
+    /// exec once mapped the initial stack), which a regression once left
+    /// writable in both (the child then wrote to the parent's stack).
     #[ktest]
     fn fork_write_protects_every_private_writable_page() {
         const A: usize = 0x4000_0000;
@@ -164,7 +165,12 @@ mod tests {
             pt.map(A, pagoda_mm::addr::PhysAddr(pfn << 12), 4096, prot, MapFlags::empty())
         })
         .unwrap();
-        crate::mm::rmap::page_add_exec_rmap(pfn, A);
+        {
+            let map = mm.mmap_lock.read();
+            let vma = map.vmas.get(map.vmas.find(A).unwrap()).unwrap();
+            let anon_vma = crate::mm::rmap::anon_vma_prepare(&mm, vma).unwrap();
+            crate::mm::rmap::page_add_new_anon_rmap(pfn, &anon_vma, A >> 12);
+        }
         mm.add_mm_counter(super::super::mm_types::MM_ANONPAGES, 1);
         crate::mm::memory::handle_mm_fault(&mm, A + 4096, true, false).unwrap();
         let child = dup_mmap(&mm).unwrap();

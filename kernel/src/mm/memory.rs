@@ -322,13 +322,19 @@ fn do_fault(f: &Fault) -> Result<Handled, FaultError> {
         put_page(page);
         return Ok(Handled::Spurious);
     }
-    let kind = f.mm.mm_counter(page);
-    // The signal trampoline is a special mapping, outside mapcounts.
+    f.mm.add_mm_counter(page_add_object_rmap(f.mm, page), 1);
+    Ok(Handled::Shared)
+}
+
+/// A page of a VMA's backing object got a PTE in `mm`: one more mapping in
+/// its mapcount, except the signal trampoline's (a special mapping, outside
+/// mapcounts). Returns the rss_stat member it counts in.
+fn page_add_object_rmap(mm: &MmStruct, page: usize) -> usize {
+    let kind = mm.mm_counter(page);
     if kind != MM_FILEPAGES {
         super::rmap::page_add_file_rmap(page);
     }
-    f.mm.add_mm_counter(kind, 1);
-    Ok(Handled::Shared)
+    kind
 }
 
 /// How much around a read fault of a mapped file is mapped at once from the
@@ -345,10 +351,10 @@ pub static FAULT_AROUND_PAGES: core::sync::atomic::AtomicUsize = core::sync::ato
 /// where no PTE is, never reading or allocating a page; the faulting
 /// address itself is left to the fault.
 fn do_fault_around(f: &Fault, ops: &dyn super::vma::VmOperations) {
-    let table = f.address & !((1 << 21) - 1);
+    use pagoda_mm::addr::PMD_SIZE;
+    let table = f.address & !(PMD_SIZE - 1);
     let from = (f.address & !(FAULT_AROUND_BYTES - 1)).max(f.start).max(table);
-    let to = (from + FAULT_AROUND_BYTES).min(f.end).min(table + (1 << 21));
-    let prot = vm_page_prot(f.vma.flags);
+    let to = (from + FAULT_AROUND_BYTES).min(f.end).min(table + PMD_SIZE);
     let mut mapped = [0isize; super::mm_types::NR_MM_COUNTERS];
     f.mm.with_page_table(|pt| {
         for addr in (from..to).step_by(4096).filter(|&a| a != f.address) {
@@ -358,12 +364,8 @@ fn do_fault_around(f: &Fault, ops: &dyn super::vma::VmOperations) {
             }
             let pgoff = super::rmap::linear_page_index(f.vma, f.start, addr);
             let Some(page) = ops.map_page(f.vma, pgoff) else { continue };
-            pt.set_pte(slot, Pte::pfn_pte(page, prot).pte_mkyoung());
-            let kind = f.mm.mm_counter(page);
-            if kind != MM_FILEPAGES {
-                super::rmap::page_add_file_rmap(page);
-            }
-            mapped[kind] += 1;
+            pt.set_pte(slot, f.mk_pte(page)); // a read: not writable
+            mapped[page_add_object_rmap(f.mm, page)] += 1;
         }
     });
     for (kind, n) in mapped.into_iter().enumerate() {

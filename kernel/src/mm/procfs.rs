@@ -272,7 +272,7 @@ pub fn show_pmap(pid: usize) {
         for id in map.vmas.iter() {
             let (s, e) = map.vmas.range(id);
             let f = map.vmas.get(id).map_or(VmFlags::empty(), |v| v.flags);
-            let file = map.vmas.get(id).and_then(|v| v.vm_file.clone());
+            let file = map.vmas.get(id).and_then(|v| v.vm_file.as_ref()).map(|f| f.name().clone());
             vmas.push((s, e, f, 0usize, 0usize, file));
         }
     }
@@ -295,7 +295,7 @@ pub fn show_pmap(pid: usize) {
         let bit = |flag: VmFlags, c: char| if f.contains(flag) { c } else { '-' };
         // pmap shows a file by its last path component.
         let name = if let Some(file) = file {
-            file.name().rsplit('/').next().unwrap_or("")
+            file.rsplit('/').next().unwrap_or("")
         } else if f.contains(VmFlags::GROWSDOWN) {
             "[ stack ]"
         } else {

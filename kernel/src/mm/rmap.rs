@@ -315,58 +315,6 @@ pub fn page_move_anon_rmap(pfn: usize, anon_vma: &Arc<AnonVma>) {
     page.set_anon_mapping(Arc::as_ptr(anon_vma) as u64, page.index());
 }
 
-/// A page of the initial stack, mapped by exec before the stack VMA
-/// exists: anonymous, with its index, and no anon_vma until
-/// `anon_vma_exec_fixup` gives it the VMA's (Pagoda's own step).
-pub fn page_add_exec_rmap(pfn: usize, addr: usize) {
-    let page = pfn_to_page(pfn);
-    page.set_anon_mapping(0, (addr >> 12) as u64);
-    if page.mapcount_inc() {
-        mod_node_page_state(pfn, NodeStatItem::NrAnonMapped, 1);
-    }
-}
-
-/// Gives the pages exec mapped (`page_add_exec_rmap`) the anon_vma of the
-/// VMA each lies in, once exec made the VMAs. Called with the mmap_lock
-/// held for writing.
-pub fn anon_vma_exec_fixup(mm: &MmStruct, map: &super::vma::MmMap) -> KResult<()> {
-    for id in map.vmas.iter() {
-        let (start, end) = map.vmas.range(id);
-        let Some(vma) = map.vmas.get(id) else { continue };
-        if vma.has_backing() {
-            continue;
-        }
-        let mut anon_vma = None;
-        let mut result = Ok(());
-        mm.with_page_table(|pt| {
-            pt.for_each_pte_slot(start, end, |pt, va, slot| {
-                let pte = pt.ptep_get(slot);
-                if result.is_err() || !pte.pte_present() || pte.pte_special() {
-                    return;
-                }
-                let page = pfn_to_page(pte.pte_pfn());
-                if page.page_anon_vma() != Some(0) {
-                    return;
-                }
-                if anon_vma.is_none() {
-                    match anon_vma_prepare(mm, vma) {
-                        Ok(a) => anon_vma = Some(a),
-                        Err(e) => {
-                            result = Err(e);
-                            return;
-                        }
-                    }
-                }
-                if let Some(a) = &anon_vma {
-                    page.set_anon_mapping(Arc::as_ptr(a) as u64, linear_page_index(vma, start, va) as u64);
-                }
-            })
-        });
-        result?;
-    }
-    Ok(())
-}
-
 /// One more PTE for a page already mapped (fork) (Linux: page_dup_rmap).
 pub fn page_dup_rmap(pfn: usize) {
     pfn_to_page(pfn).mapcount_inc();

@@ -126,7 +126,7 @@ impl VmFile {
         &self.inode
     }
 
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &Arc<String> {
         &self.name
     }
 

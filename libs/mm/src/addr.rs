@@ -4,6 +4,8 @@
 pub const PAGE_SHIFT: usize = 12;
 pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
 pub const PAGE_MASK: usize = !(PAGE_SIZE - 1);
+/// What one PTE table maps, and one PMD entry (Linux: PMD_SIZE).
+pub const PMD_SIZE: usize = 1 << 21;
 
 /// A physical address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
