@@ -13,7 +13,7 @@ INITRD   ?= build/initramfs.cpio
 KTEST_TIMEOUT ?= 300
 # The in-kernel tests run on four CPUs (SMP, IPIs, the allocator stress test).
 KTEST_SMP ?= 4
-export MEM SMP NUMA CMDLINE MACHINE CPU QEMU_ARGS INITRD
+export MEM SMP NUMA CMDLINE MACHINE CPU QEMU_ARGS INITRD DISK
 
 TARGET   := aarch64-unknown-none-softfloat
 PROFILE  := release
@@ -61,6 +61,7 @@ help:
 	@echo "  make clean       remove build outputs"
 	@echo "Variables: MEM=$(MEM) SMP=$(SMP) NUMA=<nodes> CMDLINE=\"...\" MACHINE=$(MACHINE)"
 	@echo "           CPU=$(CPU) INITRD=<cpio> QEMU_ARGS=\"...\" KTEST_TIMEOUT=$(KTEST_TIMEOUT)"
+	@echo "           DISK=\"a.img [b.img:ro ...]\"  raw images as virtio disks /dev/vda, /dev/vdb, ..."
 	@echo "Example:   printf 'dmesg\\npoweroff\\n' | make qemu MEM=3G CMDLINE=loglevel=8"
 
 deps:

@@ -4,6 +4,8 @@
 # Environment (all optional; the Makefile passes its variables):
 #   MEM=1G SMP=1 NUMA=<nodes> CMDLINE="..." MACHINE=virt CPU=cortex-a72
 #   INITRD=<file> QEMU_ARGS="..."
+#   DISK="a.img [b.img:ro ...]"   virtio block devices, /dev/vda, /dev/vdb, ... in
+#                                 order; :ro attaches an image read-only
 set -euo pipefail
 IMAGE=${1:?usage: run-qemu.sh IMAGE [qemu args]}
 shift
@@ -17,6 +19,18 @@ args=(-M "$MACHINE" -cpu "$CPU" -m "$MEM" -smp "$SMP" -nographic -nic none -semi
       -kernel "$IMAGE")
 [ -n "${CMDLINE:-}" ] && args+=(-append "$CMDLINE")
 [ -n "${INITRD:-}" ] && args+=(-initrd "$INITRD")
+
+# DISK: each image becomes a virtio-blk device. QEMU plugs the first -device
+# into the highest virtio-mmio slot, and Linux (and Pagoda) name disks from the
+# lowest slot up, so the images go on the command line in reverse: the first
+# image of DISK is vda.
+disks=(${DISK:-})
+for ((i = ${#disks[@]} - 1; i >= 0; i--)); do
+  img=${disks[$i]%:ro} ro=
+  [ "$img" != "${disks[$i]}" ] && ro=,readonly=on
+  [ -e "$img" ] || { echo "run-qemu: no disk image $img" >&2; exit 1; }
+  args+=(-drive "file=$img,if=none,format=raw,id=vd$i$ro" -device "virtio-blk-device,drive=vd$i")
+done
 
 # NUMA=N: N nodes, memory split evenly, CPUs dealt round-robin (see DESIGN.md).
 if [ -n "${NUMA:-}" ] && [ "${NUMA}" -gt 1 ]; then

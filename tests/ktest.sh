@@ -15,6 +15,13 @@ TIMEOUT=${KTEST_TIMEOUT:-300}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOG=$ROOT/build/ktest.log
 
+# The test disks (kernel/src/block/tests.rs): vda 8 MiB writable, vdb 1 MiB
+# read-only, made fresh for every run.
+mkdir -p "$ROOT/build"
+"$ROOT/scripts/make-test-disk.sh" "$ROOT/build/ktest-vda.img" 8 &&
+  "$ROOT/scripts/make-test-disk.sh" "$ROOT/build/ktest-vdb.img" 1 || exit 1
+export DISK="$ROOT/build/ktest-vda.img $ROOT/build/ktest-vdb.img:ro"
+
 run() { # run LOGFILE CMDLINE
   CMDLINE="$2" timeout --foreground -k 5 "$TIMEOUT" "$ROOT/scripts/run-qemu.sh" "$IMAGE" </dev/null >"$1" 2>&1
 }

@@ -19,16 +19,29 @@ mkdir -p build
 
 tests() { grep -vE '^(#|$)' "$LIST"; }
 
+# The disks user/blockdev.c reads and writes, fresh for every run: vda 8 MiB
+# writable, vdb 1 MiB read-only.
+scripts/make-test-disk.sh build/usertest-vda.img 8 && scripts/make-test-disk.sh build/usertest-vdb.img 1 || exit 1
+export DISK="build/usertest-vda.img build/usertest-vdb.img:ro"
+# Debian's kernel has virtio-mmio and virtio-blk as modules; usertest-init
+# loads the ones /lib/modules/load lists, in order.
+LINUX_MODULES="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_mmio.ko
+  drivers/block/virtio_blk.ko"
+
 case $MODE in
 linux)
   scripts/fetch-linux.sh || exit 1
   # The same archive, with usertest-init as /init.
   rm -rf build/rootfs-linux && cp -r build/rootfs build/rootfs-linux
   cp build/rootfs/bin/usertest-init build/rootfs-linux/init
+  mkdir -p build/rootfs-linux/lib/modules
+  for m in $LINUX_MODULES; do
+    cp build/linux/pkg/lib/modules/*/kernel/"$m" build/rootfs-linux/lib/modules/
+    echo "/lib/modules/$(basename "$m")"
+  done >build/rootfs-linux/lib/modules/load
   (cd build/rootfs-linux && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > build/initramfs-linux.cpio
-  timeout --foreground -k 5 "$TIMEOUT" qemu-system-aarch64 -M virt -cpu cortex-a72 -m 1G -smp 2 \
-    -nographic -nic none -no-reboot -kernel build/linux/vmlinuz -initrd build/initramfs-linux.cpio \
-    -append "console=ttyAMA0 quiet panic=-1" </dev/null >"$LOG" 2>&1
+  MEM=1G SMP=2 INITRD=build/initramfs-linux.cpio CMDLINE="console=ttyAMA0 quiet panic=-1" \
+    timeout --foreground -k 5 "$TIMEOUT" scripts/run-qemu.sh build/linux/vmlinuz -no-reboot </dev/null >"$LOG" 2>&1
   tr -d '\r' <"$LOG" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | sed -n '/^=== /,$p' >"$OUT"
   ;;
 pagoda)

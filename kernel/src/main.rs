@@ -12,6 +12,7 @@
 extern crate alloc;
 
 mod arch;
+mod block;
 mod debug;
 mod drivers;
 mod fs;
@@ -95,6 +96,9 @@ fn kernel_init(_: usize) {
         smp::smp_init();
         mm::kswapd::kswapd_init();
     }
+    // do_basic_setup: the drivers' initcalls.
+    drivers::virtio::virtio_mmio_init();
+    fs::fs_writeback::writeback_init();
     fs::initramfs::populate_rootfs();
     mm::memory::trace_faults_init(cmdline);
     mm::randomize::randomize_init(cmdline);

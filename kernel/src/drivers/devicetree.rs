@@ -145,6 +145,19 @@ fn intids(prop: &[u8]) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
+/// The virtio-mmio transports with their interrupts, in device-tree order,
+/// lowest address first, which is the order Linux names their disks in
+/// (QEMU plugs the first `-device` of its command line into the highest
+/// slot, so with several disks that one is not vda; scripts/run-qemu.sh
+/// lists them in reverse).
+pub fn virtio_mmio_transports() -> alloc::vec::Vec<(Range, Option<u32>)> {
+    get()
+        .all_nodes()
+        .filter(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "virtio,mmio")))
+        .filter_map(|n| Some((first_reg(&n)?, n.property("interrupts").and_then(|p| intids(p.value).next()))))
+        .collect()
+}
+
 /// The generic timer's PPIs: secure phys, non-secure phys, virtual, hyp.
 pub fn timer_intids() -> Option<[u32; 4]> {
     let t = get().find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])?;

@@ -9,7 +9,7 @@
 //! Every transfer goes straight between the file and user memory through
 //! uaccess: a bad buffer gives EFAULT, or the count done before the fault.
 
-use super::inode::{CharDev, InodeKind, InodeRef, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT};
+use super::inode::{CharDev, InodeKind, InodeRef, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT};
 use super::namei::Path;
 use super::pipe::Pipe;
 use crate::mm::uaccess::{clear_user, copy_to_user};
@@ -74,8 +74,17 @@ pub struct Kstat {
 impl File {
     /// A file for `path`'s inode with open(2)'s `flags` (the creation
     /// flags and O_CLOEXEC are not kept, as in Linux's do_dentry_open).
+    /// A read-only disk opens for writing too; writes get EPERM (Linux 6.1).
     pub fn open(path: Path, flags: u32) -> KResult<FileRef> {
-        Self::new(FileKind::Inode(path), flags)
+        let bdev = match &path.inode().kind {
+            InodeKind::Blk(bdev) => Some(*bdev),
+            _ => None,
+        };
+        let file = Self::new(FileKind::Inode(path), flags)?;
+        if let Some(b) = bdev {
+            b.open(); // paired with release in Drop
+        }
+        Ok(file)
     }
 
     pub fn new(kind: FileKind, flags: u32) -> KResult<FileRef> {
@@ -160,18 +169,33 @@ impl File {
                 InodeKind::Char(CharDev::Null) => Ok(0),
                 InodeKind::Char(CharDev::Zero) => read_zero(buf, count),
                 InodeKind::Char(CharDev::Console) => super::char_dev::console_read(buf, count),
-                InodeKind::Reg(data) => {
-                    let mut pos = self.pos.lock();
-                    let off = at.unwrap_or(*pos);
-                    // A fault part way returns what was copied (Linux:
-                    // filemap_read's partial copy_page_to_iter).
-                    let n = data.read(off, buf, count)?;
-                    if at.is_none() {
-                        *pos = off + n as u64;
-                    }
-                    Ok(n)
-                }
+                InodeKind::Reg(data) => self.positioned(at, |off| data.read(off, buf, count)),
+                InodeKind::Blk(bdev) => self.positioned(at, |off| bdev.read(off, buf, count)),
             },
+        }
+    }
+
+    /// A transfer at `at` (pread/pwrite) or at the file position, which
+    /// then moves past what was transferred. A fault part way returns what
+    /// was copied (Linux: filemap_read's partial copy_page_to_iter).
+    fn positioned(&self, at: Option<u64>, f: impl FnOnce(u64) -> KResult<usize>) -> KResult<usize> {
+        let mut pos = self.pos.lock();
+        let off = at.unwrap_or(*pos);
+        let n = f(off)?;
+        if at.is_none() {
+            *pos = off + n as u64;
+        }
+        Ok(n)
+    }
+
+    /// fsync(2) and fdatasync(2) (Linux: vfs_fsync_range): a disk's dirty
+    /// pages go out and are waited for; a tmpfs file has nowhere to go;
+    /// EINVAL for what has no fsync (pipes, character devices).
+    pub fn fsync(&self) -> KResult<()> {
+        match self.inode().map(|i| &i.kind) {
+            Some(InodeKind::Blk(bdev)) => bdev.fsync(),
+            Some(InodeKind::Reg(_) | InodeKind::Dir(_)) => Ok(()),
+            _ => Err(Errno::EINVAL),
         }
     }
 
@@ -187,6 +211,7 @@ impl File {
                 InodeKind::Symlink(_) => Err(Errno::EINVAL),
                 InodeKind::Char(CharDev::Null | CharDev::Zero) => Ok(count),
                 InodeKind::Char(CharDev::Console) => super::char_dev::console_write(buf, count),
+                InodeKind::Blk(bdev) => self.positioned(at, |off| bdev.write(off, buf, count)),
                 InodeKind::Reg(data) => {
                     let mut pos = self.pos.lock();
                     let append = self.flags() & O_APPEND != 0;
@@ -217,7 +242,10 @@ impl File {
             return Ok(0);
         }
         let mut pos = self.pos.lock();
-        let size = inode.size() as i64;
+        let size = match &inode.kind {
+            InodeKind::Blk(bdev) => bdev.size() as i64, // Linux: blkdev_llseek
+            _ => inode.size() as i64,
+        };
         let dir = inode.is_dir();
         let new = match whence {
             SEEK_SET => Some(offset),
@@ -303,10 +331,12 @@ impl File {
         }
     }
 
-    /// ioctl(2): the terminal requests on the console; ENOTTY elsewhere.
+    /// ioctl(2): the terminal requests on the console, the size requests
+    /// on a disk; ENOTTY elsewhere.
     pub fn ioctl(&self, cmd: u32, arg: usize) -> KResult<usize> {
         match self.inode().map(|i| &i.kind) {
             Some(InodeKind::Char(CharDev::Console)) => super::char_dev::console_ioctl(cmd, arg),
+            Some(InodeKind::Blk(bdev)) => crate::block::blkdev_ioctl(bdev, cmd, arg),
             _ => Err(Errno::ENOTTY),
         }
     }
@@ -344,6 +374,7 @@ fn read_zero(buf: usize, count: usize) -> KResult<usize> {
 const DT_FIFO: u8 = 1;
 const DT_CHR: u8 = 2;
 const DT_DIR: u8 = 4;
+const DT_BLK: u8 = 6;
 const DT_REG: u8 = 8;
 const DT_LNK: u8 = 10;
 
@@ -352,6 +383,7 @@ fn dtype_of(mode: u32) -> u8 {
         S_IFDIR => DT_DIR,
         S_IFLNK => DT_LNK,
         S_IFCHR => DT_CHR,
+        S_IFBLK => DT_BLK,
         S_IFIFO => DT_FIFO,
         _ => DT_REG,
     }
@@ -371,7 +403,11 @@ impl Drop for File {
         match &self.kind {
             FileKind::PipeRead(p) => p.release(false),
             FileKind::PipeWrite(p) => p.release(true),
-            FileKind::Inode(_) => {}
+            FileKind::Inode(path) => {
+                if let InodeKind::Blk(bdev) = &path.inode().kind {
+                    bdev.release();
+                }
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
 //! pages stay reserved. A corrupt archive is reported, and what came
 //! before the corruption stays.
 
-use super::inode::{CharDev, Inode, InodeKind, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use super::inode::{CharDev, Inode, InodeKind, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use super::namei::{kern_path, mkdir_p, Path};
 use crate::{kprintln, monitor_cmd};
 use alloc::string::String;
@@ -111,8 +111,10 @@ fn char_dev(rdev: (u32, u32)) -> Option<CharDev> {
 }
 
 /// The device nodes every program may count on, made as devtmpfs would
-/// (Linux: devtmpfs's /dev/null, /dev/zero and /dev/console; Pagoda has
-/// no device model to make them from, so these three are listed here).
+/// (Linux: devtmpfs's /dev/null, /dev/zero and /dev/console, and a node
+/// per disk; Pagoda has no device model to make them from, so the three
+/// character devices are listed here and the disks come from the block
+/// layer's list).
 fn populate_dev() -> KResult<()> {
     let dev = mkdir_p("/dev")?;
     for (name, perm, c) in
@@ -120,6 +122,11 @@ fn populate_dev() -> KResult<()> {
     {
         if dev.inode().lookup(name)?.is_none() {
             dev.inode().link(name, Inode::new(S_IFCHR | perm, InodeKind::Char(c))?)?;
+        }
+    }
+    for bdev in crate::block::all_bdevs() {
+        if dev.inode().lookup(&bdev.disk.name)?.is_none() {
+            dev.inode().link(&bdev.disk.name, Inode::new(S_IFBLK | 0o660, InodeKind::Blk(bdev))?)?;
         }
     }
     Ok(())
@@ -148,7 +155,15 @@ pub fn populate_rootfs() {
         }
     }
     match populate_dev() {
-        Ok(()) => info!("devtmpfs: /dev/null, /dev/zero, /dev/console"),
+        Ok(()) => {
+            let disks = crate::block::disks();
+            let names: alloc::vec::Vec<&str> = disks.iter().map(|d| d.name.as_str()).collect();
+            info!(
+                "devtmpfs: /dev/null, /dev/zero, /dev/console{}{}",
+                if names.is_empty() { "" } else { ", /dev/" },
+                names.join(", /dev/")
+            )
+        }
         Err(e) => warn!("devtmpfs: cannot make /dev: {e}"),
     }
 }

@@ -11,7 +11,8 @@
 //!   archive's own bytes until the first write copies them (the archive
 //!   stays in RAM, as Linux keeps the initramfs pages until it frees them);
 //! - a symbolic link: its target;
-//! - a character device: /dev/null, /dev/zero or /dev/console.
+//! - a character device: /dev/null, /dev/zero or /dev/console;
+//! - a block device: /dev/vda, ... (block/bdev.rs).
 //!
 //! Where Pagoda differs: file data is a plain byte vector, not pages in a
 //! page cache (the file issue brings the address_space and tmpfs); there
@@ -32,6 +33,7 @@ pub const S_IFDIR: u32 = 0o040000;
 pub const S_IFREG: u32 = 0o100000;
 pub const S_IFLNK: u32 = 0o120000;
 pub const S_IFCHR: u32 = 0o020000;
+pub const S_IFBLK: u32 = 0o060000;
 pub const S_IFIFO: u32 = 0o010000;
 
 /// The longest name of one path component (Linux: NAME_MAX).
@@ -68,6 +70,8 @@ pub enum InodeKind {
     Reg(crate::mm::shmem::ShmemFile),
     Symlink(String),
     Char(CharDev),
+    /// A disk (block/bdev.rs): /dev/vda.
+    Blk(&'static crate::block::BlockDevice),
 }
 
 /// A file in the RAM filesystem (Linux: struct inode).
@@ -135,10 +139,11 @@ impl Inode {
         }
     }
 
-    /// The device number of a character device, else 0.
+    /// The device number of a character or block device, else 0.
     pub fn rdev(&self) -> u64 {
-        match self.kind {
+        match &self.kind {
             InodeKind::Char(c) => c.rdev(),
+            InodeKind::Blk(b) => b.disk.rdev(),
             _ => 0,
         }
     }

@@ -7,6 +7,7 @@
 //! - `file.rs`: open files: read, write, lseek, getdents, stat;
 //! - `fdtable.rs`: descriptor tables and working directories;
 //! - `pipe.rs`: pipes;
+//! - `fs_writeback.rs`: the flusher thread, sync, dirty throttling;
 //! - `char_dev.rs`: the console as a terminal;
 //! - `select.rs`: ppoll (and so pause);
 //! - `binfmt_elf.rs`, `exec.rs`: the ELF loader and execve.
@@ -20,6 +21,7 @@ pub mod char_dev;
 pub mod exec;
 pub mod fdtable;
 pub mod file;
+pub mod fs_writeback;
 pub mod initramfs;
 pub mod inode;
 pub mod namei;

@@ -67,6 +67,16 @@ pub fn unlock_page(page: &Page) {
     wake_up_page(page, page.unlock_test_waiters());
 }
 
+/// Sleeps until the page is unlocked, without taking the lock (Linux:
+/// folio_wait_locked): a reader waiting for the I/O that fills a page.
+#[track_caller]
+pub fn wait_on_page_locked(page: &Page) {
+    might_sleep();
+    if page.is_locked() {
+        wait_on_page_bit(page, PageFlags::LOCKED);
+    }
+}
+
 /// Sleeps until the page is not under writeback (Linux: wait_on_page_writeback).
 #[track_caller]
 pub fn wait_on_page_writeback(page: &Page) {

@@ -17,6 +17,7 @@ pub mod mm_types;
 pub mod mmap;
 pub mod mremap;
 pub mod page_alloc;
+pub mod page_writeback;
 pub mod pgalloc;
 pub mod procfs;
 pub mod randomize;

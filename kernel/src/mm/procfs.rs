@@ -39,12 +39,6 @@ fn global_zone_page_state(item: ZoneStatItem) -> usize {
     page_allocator().zones().map(|z| z.zone_page_state(item)).sum()
 }
 
-/// Page-cache pages of block devices (Linux: nr_blockdev_pages). Pagoda has
-/// no block devices until the file issue's virtio-blk.
-fn nr_blockdev_pages() -> usize {
-    0
-}
-
 /// /proc/meminfo, the lines of Linux 6.1 that Pagoda has counters for, in
 /// its order and format. Lines whose subsystem has not landed yet (the page
 /// cache, LRU lists, swap) read their real counters, which are zero until
@@ -56,7 +50,7 @@ pub fn show_meminfo() {
     let total = pa.totalram_pages();
     let free = mem_free_pages();
     let available = free.saturating_sub(totalreserve_pages());
-    let buffers = nr_blockdev_pages();
+    let buffers = crate::block::nr_blockdev_pages();
     let swapcached = node(NrSwapcache);
     let cached = node(NrFilePages).saturating_sub(swapcached + buffers);
     let lru = [node(NrActiveAnon), node(NrInactiveAnon), node(NrActiveFile), node(NrInactiveFile)];
@@ -215,6 +209,11 @@ pub fn show_vmstat() {
     // Pagoda's own count of wp_page_copy).
     kprintln!("pgfault {}", super::memory::PAGE_FAULTS.load(Relaxed));
     kprintln!("pgmajfault 0");
+    // Linux counts sectors and prints kilobytes.
+    kprintln!("pgpgin {}", crate::block::PGPGIN_SECTORS.load(Relaxed) / 2);
+    kprintln!("pgpgout {}", crate::block::PGPGOUT_SECTORS.load(Relaxed) / 2);
+    kprintln!("nr_dirtied {}", super::page_writeback::NR_DIRTIED.load(Relaxed));
+    kprintln!("nr_written {}", super::page_writeback::NR_WRITTEN.load(Relaxed));
     kprintln!("pgreuse {}", super::memory::PAGE_REUSES.load(Relaxed));
     kprintln!("cow_fault {}", super::memory::COW_COPIES.load(Relaxed));
     let wakeups: usize = pa.online_nodes().map(|n| n.kswapd_wakeups.load(Relaxed)).sum();

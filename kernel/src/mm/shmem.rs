@@ -308,26 +308,16 @@ impl ShmemFile {
                 _ if done > 0 => break,
                 _ => return Err(Errno::ENOSPC),
             };
-            // Through a bounce buffer: a fault part way must not zero the
-            // file's bytes (copy_from_user clears what it could not copy).
-            let mut chunk = [0u8; 512];
-            let mut copied = 0;
-            while copied < n {
-                let k = (n - copied).min(chunk.len());
-                if super::uaccess::copy_from_user(&mut chunk[..k], buf + done + copied).is_err() {
-                    break;
-                }
-                // SAFETY: a cached page we hold a reference to; the range
-                // is inside it.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        chunk.as_ptr(),
-                        (super::page_alloc::page_address(pfn) + in_page + copied) as *mut u8,
-                        k,
-                    )
-                };
-                copied += k;
-            }
+            // SAFETY: a cached page we hold a reference to, through the
+            // linear map; [in_page, in_page + n) is inside it. A fault part
+            // way leaves the file's other bytes as they were.
+            let dst = unsafe {
+                core::slice::from_raw_parts_mut(
+                    (super::page_alloc::page_address(pfn) + in_page) as *mut u8,
+                    n,
+                )
+            };
+            let copied = super::uaccess::copy_from_user_partial(dst, buf + done);
             put_page(pfn);
             done += copied;
             // The file grows to cover what was written (Linux: i_size_write

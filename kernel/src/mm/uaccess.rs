@@ -76,6 +76,19 @@ pub fn copy_to_user_partial(to: usize, from: &[u8]) -> usize {
     from.len() - left
 }
 
+/// Copies from user address `from` into `to` as far as it can; returns the
+/// bytes copied before a fault and leaves the rest of `to` as it was (for
+/// writes into the page cache, where zeroing would lose file data; Linux:
+/// copy_page_from_iter_atomic's short copy).
+pub fn copy_from_user_partial(to: &mut [u8], from: usize) -> usize {
+    if !access_ok(from, to.len()) {
+        return 0;
+    }
+    // SAFETY: as in copy_from_user.
+    let left = unsafe { __arch_copy_from_user(to.as_mut_ptr(), from, to.len()) };
+    to.len() - left
+}
+
 /// Zeroes `n` bytes of user memory (Linux: clear_user).
 pub fn clear_user(to: usize, n: usize) -> Result<(), Errno> {
     if !access_ok(to, n) {

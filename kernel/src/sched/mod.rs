@@ -5,7 +5,7 @@
 //! - `thread_group.rs`: what the threads of a process share (signal_struct);
 //! - `stack.rs`: vmalloc'd kernel stacks with a guard page;
 //! - `core.rs`: run queues, `schedule()`, wake-ups, mm switching, the tick;
-//! - `wait.rs`: wait queues;
+//! - `wait.rs`: wait queues; `completion.rs`: one-shot events on top;
 //! - `kthread.rs`: kernel threads and `kthread_use_mm`;
 //! - `fork.rs`: fork, vfork and threads (copy_process, ret_from_fork);
 //! - `exit.rs`: `do_exit`, wait4, `make_task_dead` (an oopsing kernel thread dies
@@ -15,6 +15,7 @@
 //!
 //! Sleeping for a time (`msleep`) is in `kernel/timer.rs`, as in Linux.
 
+mod completion;
 mod core;
 mod exit;
 pub mod fork;
@@ -34,6 +35,7 @@ pub use self::core::{
     cond_resched, leave_mm, loaded_mm, schedule, set_current_state, set_irq_from_user, set_need_resched,
     wake_up_process, yield_now,
 };
+pub use completion::Completion;
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use exit::{de_thread, do_exit, do_group_exit, make_task_dead, reap, sys_wait4};
 pub use fork::{copy_process, CloneArgs};

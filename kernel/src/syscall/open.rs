@@ -290,3 +290,26 @@ pub fn sys_fchdir(fd: i32) -> KResult<usize> {
 pub fn sys_umask(mask: u32) -> KResult<usize> {
     Ok(current_fs()?.set_umask(mask) as usize)
 }
+
+/// sync(2): every dirty page to its disk (Linux: ksys_sync).
+pub fn sys_sync() -> KResult<usize> {
+    crate::fs::fs_writeback::ksys_sync();
+    Ok(0)
+}
+
+/// fsync(2) and fdatasync(2) (Linux: do_fsync): EBADF for a bad or O_PATH
+/// descriptor, EINVAL for a file with nothing to sync.
+pub fn sys_fsync(fd: i32) -> KResult<usize> {
+    let f = current_files()?.get(fd)?;
+    if f.flags() & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    f.fsync().map(|()| 0)
+}
+
+/// syncfs(2): Pagoda's filesystems are the RAM root and the disks, so this
+/// is sync on a valid descriptor (Linux: sync_filesystem of its sb).
+pub fn sys_syncfs(fd: i32) -> KResult<usize> {
+    current_files()?.get(fd)?;
+    sys_sync()
+}

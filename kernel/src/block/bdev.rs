@@ -1,0 +1,426 @@
+//! A disk as a file: `/dev/vda` and its page cache (Linux: block/bdev.c,
+//! block/fops.c, and the generic parts of mm/filemap.c and
+//! mm/page-writeback.c they use).
+//!
+//! `read` and `write` on a block device go through its own page cache,
+//! page `i` holding bytes `[i * 4096, (i + 1) * 4096)` of the disk; meminfo
+//! counts these pages as `Buffers`. A read that misses allocates the
+//! missing pages, locks them, puts them in the cache and reads them in one
+//! bio; whoever wants one of them waits for its lock, and finds it
+//! up to date, or not if the read failed (EIO). A write copies into cached
+//! pages and marks them dirty; they reach the disk when the flusher, an
+//! fsync, a sync or the last close writes them back.
+//!
+//! ```text
+//!   read(i) miss:  alloc + lock pages i..i+n, add to cache, one read bio
+//!                  end_io: PG_uptodate on success, unlock_page (wakes readers)
+//!   write(i):      read(i) if needed, lock_page, copy, set_page_dirty
+//!   writeback:     lock_page, clear_page_dirty_for_io, set_page_writeback,
+//!                  unlock_page; contiguous pages in one write bio;
+//!                  end_io: end_page_writeback (wakes fsync)
+//! ```
+//!
+//! Where Pagoda differs: no buffer heads (a page is the unit of I/O), and a
+//! miss reads the rest of the request with a fixed minimum ahead
+//! (`read_ahead_kb`'s 32 pages at most) rather than Linux's adaptive window.
+
+use super::{submit_bio, Bio, Gendisk, ReqOp, PAGE_SECTORS, SECTOR_SIZE};
+use crate::kernel::time::jiffies;
+use crate::mm::address_space::AddressSpace;
+use crate::mm::filemap::{lock_page, unlock_page, wait_on_page_locked, wait_on_page_writeback};
+use crate::mm::page_alloc::{alloc_pages, get_page, page_address, pfn_to_page, put_page};
+use crate::mm::page_writeback::{
+    clear_page_dirty_for_io, end_page_writeback, set_page_dirty, set_page_writeback,
+};
+use crate::mm::uaccess::{copy_from_user_partial, copy_to_user_partial};
+use crate::sync::SpinLockIrq;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use pagoda_klib::arc::Arc;
+use pagoda_klib::errno::{Errno, KResult};
+use pagoda_mm::addr::PAGE_SIZE;
+use pagoda_mm::gfp::Gfp;
+use pagoda_mm::page::PageFlags;
+
+/// The most pages read or written in one bio (Linux: read_ahead_kb = 128).
+pub const MAX_BIO_PAGES: usize = 32;
+/// Pages read at least on a miss, beyond what the reader asked for.
+const MIN_READ_PAGES: usize = 4;
+
+/// One disk's file side (Linux: struct block_device with its bd_inode).
+pub struct BlockDevice {
+    pub disk: Arc<Gendisk>,
+    pub mapping: AddressSpace,
+    /// When the oldest dirty page was dirtied, in jiffies; 0 when clean
+    /// (Linux: inode->dirtied_when).
+    dirtied_when: AtomicU64,
+    /// A write-back failed since the last sync (Linux: the mapping's
+    /// wb_err / AS_EIO): the next fsync reports EIO.
+    wb_err: AtomicBool,
+    /// Open files (Linux: bd_openers); the last close writes back.
+    openers: AtomicUsize,
+}
+
+static BDEVS: SpinLockIrq<Vec<&'static BlockDevice>> = SpinLockIrq::new(Vec::new());
+
+/// Makes the file side of a new disk (Linux: bdev_alloc in device_add_disk).
+pub(super) fn bdev_add(disk: &Arc<Gendisk>) -> KResult<()> {
+    let bdev = Box::leak(Box::new(BlockDevice {
+        disk: disk.clone(),
+        mapping: AddressSpace::new(false),
+        dirtied_when: AtomicU64::new(0),
+        wb_err: AtomicBool::new(false),
+        openers: AtomicUsize::new(0),
+    }));
+    let mut all = BDEVS.lock();
+    all.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+    all.push(bdev);
+    Ok(())
+}
+
+/// The block device called `name` (Linux: lookup_bdev).
+pub fn lookup_bdev(name: &str) -> Option<&'static BlockDevice> {
+    BDEVS.lock().iter().copied().find(|b| b.disk.name == name)
+}
+
+/// Every block device.
+pub fn all_bdevs() -> Vec<&'static BlockDevice> {
+    BDEVS.lock().clone()
+}
+
+/// Pages in every block device's page cache (Linux: nr_blockdev_pages,
+/// meminfo's Buffers).
+pub fn nr_blockdev_pages() -> usize {
+    BDEVS.lock().iter().map(|b| b.mapping.nrpages()).sum()
+}
+
+/// Which part of page `index` of a disk of `capacity` sectors exists.
+fn sectors_in_page(capacity: u64, index: usize) -> u64 {
+    capacity.saturating_sub(index as u64 * PAGE_SECTORS).min(PAGE_SECTORS)
+}
+
+impl BlockDevice {
+    pub fn size(&self) -> u64 {
+        self.disk.size_bytes()
+    }
+
+    fn pages(&self) -> usize {
+        self.disk.capacity.div_ceil(PAGE_SECTORS) as usize
+    }
+
+    /// Reads pages `[index, index + n)` that are not cached yet into the
+    /// cache, in one bio; stops at the first page already there (Linux:
+    /// page_cache_ra_unbounded + read_pages).
+    fn read_pages(&'static self, index: usize, n: usize) -> KResult<()> {
+        let mut bio = Bio::new(self.disk.clone(), ReqOp::Read, index as u64 * PAGE_SECTORS);
+        for i in index..(index + n).min(self.pages()) {
+            if self.mapping.find_get_page(i).map(put_page).is_some() {
+                break;
+            }
+            let Ok(pfn) = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE, 0) else { break };
+            // A fresh page nobody else can see: the lock is free.
+            assert!(pfn_to_page(pfn).trylock());
+            if self.mapping.add_to_page_cache(pfn, i).is_err() {
+                unlock_page(pfn_to_page(pfn));
+                put_page(pfn);
+                break; // someone else is reading it
+            }
+            let have = sectors_in_page(self.disk.capacity, i) as usize * SECTOR_SIZE;
+            if have < PAGE_SIZE {
+                // SAFETY: our locked page, not yet up to date: nobody reads it.
+                unsafe { core::ptr::write_bytes((page_address(pfn) + have) as *mut u8, 0, PAGE_SIZE - have) };
+            }
+            if bio.add_page(pfn, have, 0).is_err() {
+                unlock_page(pfn_to_page(pfn));
+                put_page(pfn);
+                break;
+            }
+        }
+        if bio.vecs.is_empty() {
+            return Ok(());
+        }
+        bio.set_end_io(Box::new(|bio, status| {
+            for v in &bio.vecs {
+                let page = pfn_to_page(v.pfn);
+                if status.is_ok() {
+                    page.set_bit(PageFlags::UPTODATE);
+                }
+                unlock_page(page);
+                put_page(v.pfn); // the reference alloc_pages gave us
+            }
+        }));
+        submit_bio(bio);
+        Ok(())
+    }
+
+    /// The up-to-date page at `index`, with a reference for the caller;
+    /// reads it (and up to `ahead` pages after it) if it is not cached
+    /// (Linux: filemap_get_pages -> page_cache_sync_readahead ->
+    /// filemap_update_page).
+    fn get_page(&'static self, index: usize, ahead: usize) -> KResult<usize> {
+        loop {
+            let Some(pfn) = self.mapping.find_get_page(index) else {
+                self.read_pages(index, ahead.clamp(MIN_READ_PAGES, MAX_BIO_PAGES))?;
+                if self.mapping.find_get_page(index).map(put_page).is_none() {
+                    return Err(Errno::ENOMEM); // could not even allocate one page
+                }
+                continue;
+            };
+            let page = pfn_to_page(pfn);
+            if page.test(PageFlags::UPTODATE) {
+                return Ok(pfn);
+            }
+            wait_on_page_locked(page);
+            if page.test(PageFlags::UPTODATE) {
+                return Ok(pfn);
+            }
+            // The read failed, or a racing one has not started: try it
+            // ourselves once, synchronously (Linux: filemap_read_folio).
+            lock_page(page);
+            let res = if page.test(PageFlags::UPTODATE) {
+                Ok(())
+            } else {
+                let have = sectors_in_page(self.disk.capacity, index) as usize * SECTOR_SIZE;
+                let mut bio = Bio::new(self.disk.clone(), ReqOp::Read, index as u64 * PAGE_SECTORS);
+                bio.add_page(pfn, have, 0).and_then(|_| super::submit_bio_wait(bio))
+            };
+            if res.is_ok() {
+                page.set_bit(PageFlags::UPTODATE);
+            }
+            unlock_page(page);
+            return match res {
+                Ok(()) => Ok(pfn),
+                Err(e) => {
+                    put_page(pfn);
+                    Err(e)
+                }
+            };
+        }
+    }
+
+    /// Walks `[off, off + count)`, clipped to the disk, a page piece at a
+    /// time: `f(index, in_page, len, done)` moves one piece and returns how
+    /// much it moved. A short piece ends the transfer; an error ends it
+    /// short, or is the result if nothing moved yet (Linux: the loops of
+    /// filemap_read and generic_perform_write).
+    fn transfer(
+        &'static self,
+        off: u64,
+        count: usize,
+        mut f: impl FnMut(usize, usize, usize, usize) -> KResult<usize>,
+    ) -> KResult<usize> {
+        let size = self.size();
+        let mut done = 0;
+        while done < count {
+            let pos = off + done as u64;
+            if pos >= size {
+                break;
+            }
+            let (index, in_page) = ((pos / PAGE_SIZE as u64) as usize, (pos % PAGE_SIZE as u64) as usize);
+            let n = (PAGE_SIZE - in_page).min(count - done).min((size - pos) as usize);
+            match f(index, in_page, n, done) {
+                Ok(moved) => {
+                    done += moved;
+                    if moved < n {
+                        break;
+                    }
+                }
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(done)
+    }
+
+    /// read(2) at `off` (Linux: blkdev_read_iter -> filemap_read).
+    pub fn read(&'static self, off: u64, buf: usize, count: usize) -> KResult<usize> {
+        self.transfer(off, count, |index, in_page, n, done| {
+            let pfn = self.get_page(index, (count - done).div_ceil(PAGE_SIZE))?;
+            // SAFETY: an up-to-date cached page we hold a reference to.
+            let bytes = unsafe { core::slice::from_raw_parts((page_address(pfn) + in_page) as *const u8, n) };
+            let took = copy_to_user_partial(buf + done, bytes);
+            put_page(pfn);
+            if took == 0 {
+                return Err(Errno::EFAULT);
+            }
+            Ok(took)
+        })
+    }
+
+    /// write(2) at `off` from user memory at `buf` (Linux: blkdev_write_iter).
+    pub fn write(&'static self, off: u64, buf: usize, count: usize) -> KResult<usize> {
+        self.write_with(off, count, |dst, done| copy_from_user_partial(dst, buf + done))
+    }
+
+    /// Writes `count` bytes at `off`, each piece filled by `src(piece,
+    /// bytes_done_before)`, which returns how much it filled (less on a
+    /// fault) (Linux: generic_perform_write): ENOSPC at or past the end of
+    /// the disk, a short write up to it; EPERM on a read-only disk.
+    pub fn write_with(
+        &'static self,
+        off: u64,
+        count: usize,
+        mut src: impl FnMut(&mut [u8], usize) -> usize,
+    ) -> KResult<usize> {
+        if self.disk.read_only {
+            return Err(Errno::EPERM);
+        }
+        if count > 0 && off >= self.size() {
+            return Err(Errno::ENOSPC);
+        }
+        let done = self.transfer(off, count, |index, in_page, n, done| {
+            let pfn = self.get_page(index, 1)?;
+            let page = pfn_to_page(pfn);
+            lock_page(page);
+            // SAFETY: an up-to-date cached page, locked by us, through the
+            // linear map; [in_page, in_page + n) is inside it.
+            let dst = unsafe { core::slice::from_raw_parts_mut((page_address(pfn) + in_page) as *mut u8, n) };
+            let copied = src(dst, done);
+            if copied > 0 && set_page_dirty(pfn) {
+                let _ = self.dirtied_when.compare_exchange(0, jiffies().max(1), Relaxed, Relaxed);
+            }
+            unlock_page(page);
+            put_page(pfn);
+            if copied == 0 {
+                return Err(Errno::EFAULT);
+            }
+            Ok(copied)
+        })?;
+        crate::fs::fs_writeback::balance_dirty_pages();
+        Ok(done)
+    }
+
+    /// Whether it has dirty pages dirtied at or before `jiffies` `before`.
+    pub fn dirty_since(&self, before: u64) -> bool {
+        let t = self.dirtied_when.load(Relaxed);
+        t != 0 && t <= before
+    }
+
+    /// Starts writing every dirty page; returns how many went (Linux:
+    /// write_cache_pages with WB_SYNC_ALL: a page already under writeback
+    /// is waited for, then written again).
+    pub fn write_dirty_pages(&'static self) -> usize {
+        self.dirtied_when.store(0, Relaxed);
+        let mut dirty = Vec::new();
+        self.mapping.for_each_page(0, usize::MAX, |index, pfn| {
+            if pfn_to_page(pfn).test(PageFlags::DIRTY) && dirty.try_reserve(1).is_ok() {
+                get_page(pfn);
+                dirty.push((index, pfn));
+            }
+        });
+        let mut written = 0;
+        let mut bio: Option<Bio> = None;
+        let mut next_index = usize::MAX;
+        for (index, pfn) in dirty {
+            let page = pfn_to_page(pfn);
+            lock_page(page);
+            wait_on_page_writeback(page);
+            if page.mapping() == 0 || !clear_page_dirty_for_io(pfn) {
+                unlock_page(page); // truncated, or written by someone else
+                put_page(pfn);
+                continue;
+            }
+            set_page_writeback(pfn);
+            unlock_page(page);
+            if next_index != index || bio.as_ref().is_some_and(|b| b.vecs.len() >= MAX_BIO_PAGES) {
+                if let Some(b) = bio.take() {
+                    submit_bio(b);
+                }
+            }
+            let b = bio.get_or_insert_with(|| self.new_write_bio(index));
+            let have = sectors_in_page(self.disk.capacity, index) as usize * SECTOR_SIZE;
+            if b.add_page(pfn, have, 0).is_err() {
+                // No memory for the vector: end this page's writeback as
+                // failed and keep it dirty for the next round.
+                set_page_dirty(pfn);
+                end_page_writeback(pfn);
+                put_page(pfn);
+                continue;
+            }
+            next_index = index + 1;
+            written += 1;
+        }
+        if let Some(b) = bio {
+            submit_bio(b);
+        }
+        written
+    }
+
+    /// A write bio whose completion ends the writeback of its pages
+    /// (Linux: end_bio_bh_io_sync / mpage_end_io for writes).
+    fn new_write_bio(&'static self, index: usize) -> Bio {
+        let mut bio = Bio::new(self.disk.clone(), ReqOp::Write, index as u64 * PAGE_SECTORS);
+        bio.set_end_io(Box::new(move |bio, status| {
+            if status.is_err() {
+                self.wb_err.store(true, Relaxed);
+            }
+            // On an error the pages stay cached and clean, holding the
+            // data the disk did not take, as in Linux; fsync reports it.
+            for v in &bio.vecs {
+                end_page_writeback(v.pfn);
+                put_page(v.pfn);
+            }
+        }));
+        bio
+    }
+
+    /// Waits until no page is under writeback (Linux: filemap_fdatawait).
+    pub fn wait_writeback(&self) {
+        let mut busy = Vec::new();
+        self.mapping.for_each_page(0, usize::MAX, |_, pfn| {
+            if pfn_to_page(pfn).test(PageFlags::WRITEBACK) && busy.try_reserve(1).is_ok() {
+                get_page(pfn);
+                busy.push(pfn);
+            }
+        });
+        for pfn in busy {
+            wait_on_page_writeback(pfn_to_page(pfn));
+            put_page(pfn);
+        }
+    }
+
+    /// Writes back, waits, and reports a write error since the last call
+    /// (Linux: sync_blockdev + blkdev_issue_flush, as blkdev_fsync does).
+    pub fn fsync(&'static self) -> KResult<()> {
+        self.write_dirty_pages();
+        self.wait_writeback();
+        super::submit_bio_wait(Bio::new(self.disk.clone(), ReqOp::Flush, 0))?;
+        if self.wb_err.swap(false, Relaxed) {
+            return Err(Errno::EIO);
+        }
+        Ok(())
+    }
+
+    /// An open of the device file (Linux: blkdev_get).
+    pub fn open(&self) {
+        self.openers.fetch_add(1, Relaxed);
+    }
+
+    /// The last close writes back (Linux: blkdev_put -> sync_blockdev).
+    pub fn release(&'static self) {
+        if self.openers.fetch_sub(1, Relaxed) == 1 {
+            let _ = self.fsync();
+        }
+    }
+}
+
+// The disk ioctls programs use to size a disk (Linux: include/uapi/linux/fs.h).
+const BLKROGET: u32 = 0x125e;
+const BLKGETSIZE: u32 = 0x1260;
+const BLKSSZGET: u32 = 0x1268;
+const BLKGETSIZE64: u32 = 0x8008_1272;
+
+/// ioctl(2) on a disk (Linux: blkdev_ioctl): its size in bytes or in
+/// sectors, its sector size, whether it is read-only; ENOTTY otherwise.
+pub fn blkdev_ioctl(bdev: &BlockDevice, cmd: u32, arg: usize) -> KResult<usize> {
+    use crate::mm::uaccess::copy_to_user;
+    match cmd {
+        BLKROGET => copy_to_user(arg, &(bdev.disk.read_only as i32).to_ne_bytes()),
+        BLKGETSIZE => copy_to_user(arg, &bdev.disk.capacity.to_ne_bytes()),
+        BLKSSZGET => copy_to_user(arg, &(SECTOR_SIZE as i32).to_ne_bytes()),
+        BLKGETSIZE64 => copy_to_user(arg, &bdev.size().to_ne_bytes()),
+        _ => return Err(Errno::ENOTTY),
+    }
+    .map(|()| 0)
+}
