@@ -79,5 +79,31 @@ while read -r name _; do
     failed=$((failed + 1))
   fi
 done < <(tests)
+
+# What blockdev and diskmap wrote must be in the image file itself, not only
+# in the kernel's page cache: fsync, msync and the last close wrote it back.
+# The private write must not be there, and the read-only disk is unchanged.
+at() { dd if="$1" bs=1 skip="$2" count="$3" status=none; }
+disk_ok=1
+check_at() { # IMAGE OFFSET TEXT
+  local got
+  got=$(at "$1" "$2" "${#3}")
+  if [ "$got" != "$3" ]; then
+    echo "    $1 at $2: \"$got\", expected \"$3\""
+    disk_ok=0
+  fi
+}
+check_at build/usertest-vda.img $((1048576 + 100)) "written through the page cache of /dev/vda"
+check_at build/usertest-vda.img $((2097152 + 100)) "written through a shared mapping of /dev/vda"
+check_at build/usertest-vda.img $((2097152 + 200)) "second write after msync"
+check_at build/usertest-vda.img $((2097152 + 4096)) "sector 4104 of the pagoda test disk"
+check_at build/usertest-vdb.img 0 "sector 0 of the pagoda test disk"
+if [ $disk_ok = 1 ]; then
+  echo "usertest ($MODE): disk-image (the writes reached the image file) ... [ok]"
+  passed=$((passed + 1))
+else
+  echo "usertest ($MODE): disk-image (the writes reached the image file) ... [FAILED]"
+  failed=$((failed + 1))
+fi
 echo "usertests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -25,14 +25,19 @@
 //! (`read_ahead_kb`'s 32 pages at most) rather than Linux's adaptive window.
 
 use super::{submit_bio, Bio, Gendisk, ReqOp, PAGE_SECTORS, SECTOR_SIZE};
+use crate::fs::inode::InodeRef;
 use crate::kernel::time::jiffies;
 use crate::mm::address_space::AddressSpace;
 use crate::mm::filemap::{lock_page, unlock_page, wait_on_page_locked, wait_on_page_writeback};
+use crate::mm::memory::FaultError;
+use crate::mm::mm_types::MmStruct;
 use crate::mm::page_alloc::{alloc_pages, get_page, page_address, pfn_to_page, put_page};
 use crate::mm::page_writeback::{
     clear_page_dirty_for_io, end_page_writeback, set_page_dirty, set_page_writeback,
 };
+use crate::mm::rmap::page_mkclean;
 use crate::mm::uaccess::{copy_from_user_partial, copy_to_user_partial};
+use crate::mm::vma::{VmFault, VmFile, VmFlags, VmOperations, Vma};
 use crate::sync::SpinLockIrq;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -278,7 +283,7 @@ impl BlockDevice {
             let dst = unsafe { core::slice::from_raw_parts_mut((page_address(pfn) + in_page) as *mut u8, n) };
             let copied = src(dst, done);
             if copied > 0 && set_page_dirty(pfn) {
-                let _ = self.dirtied_when.compare_exchange(0, jiffies().max(1), Relaxed, Relaxed);
+                self.redirty();
             }
             unlock_page(page);
             put_page(pfn);
@@ -297,10 +302,11 @@ impl BlockDevice {
         t != 0 && t <= before
     }
 
-    /// Starts writing every dirty page; returns how many went (Linux:
-    /// write_cache_pages with WB_SYNC_ALL: a page already under writeback
-    /// is waited for, then written again).
-    pub fn write_dirty_pages(&'static self) -> usize {
+    /// Starts writing every dirty page; returns how many went and how many
+    /// stay dirty because a process mapping them could not be reached now
+    /// (Linux: write_cache_pages with WB_SYNC_ALL: a page already under
+    /// writeback is waited for, then written again).
+    pub fn write_dirty_pages(&'static self) -> (usize, usize) {
         self.dirtied_when.store(0, Relaxed);
         let mut dirty = Vec::new();
         self.mapping.for_each_page(0, usize::MAX, |index, pfn| {
@@ -309,18 +315,28 @@ impl BlockDevice {
                 dirty.push((index, pfn));
             }
         });
-        let mut written = 0;
+        let (mut written, mut skipped) = (0, 0);
         let mut bio: Option<Bio> = None;
         let mut next_index = usize::MAX;
         for (index, pfn) in dirty {
             let page = pfn_to_page(pfn);
             lock_page(page);
             wait_on_page_writeback(page);
-            if page.mapping() == 0 || !clear_page_dirty_for_io(pfn) {
-                unlock_page(page); // truncated, or written by someone else
+            if !page.test(PageFlags::DIRTY) || page.mapping() == 0 {
+                unlock_page(page); // written by someone else, or truncated
                 put_page(pfn);
                 continue;
             }
+            // Mapped pages: their PTEs go clean first, so that a write
+            // through a mapping after this point dirties the page again.
+            if page.page_mapcount() > 0 && page_mkclean(&self.mapping, index, pfn).is_err() {
+                self.redirty();
+                skipped += 1;
+                unlock_page(page);
+                put_page(pfn);
+                continue;
+            }
+            clear_page_dirty_for_io(pfn);
             set_page_writeback(pfn);
             unlock_page(page);
             if next_index != index || bio.as_ref().is_some_and(|b| b.vecs.len() >= MAX_BIO_PAGES) {
@@ -344,7 +360,12 @@ impl BlockDevice {
         if let Some(b) = bio {
             submit_bio(b);
         }
-        written
+        (written, skipped)
+    }
+
+    /// Notes that the device has dirty pages (again), for the flusher.
+    fn redirty(&self) {
+        let _ = self.dirtied_when.compare_exchange(0, jiffies().max(1), Relaxed, Relaxed);
     }
 
     /// A write bio whose completion ends the writeback of its pages
@@ -383,7 +404,10 @@ impl BlockDevice {
     /// Writes back, waits, and reports a write error since the last call
     /// (Linux: sync_blockdev + blkdev_issue_flush, as blkdev_fsync does).
     pub fn fsync(&'static self) -> KResult<()> {
-        self.write_dirty_pages();
+        // A page whose mappings were busy stays dirty: go round again.
+        while self.write_dirty_pages().1 > 0 {
+            crate::kernel::timer::msleep(1);
+        }
         self.wait_writeback();
         super::submit_bio_wait(Bio::new(self.disk.clone(), ReqOp::Flush, 0))?;
         if self.wb_err.swap(false, Relaxed) {
@@ -423,4 +447,77 @@ pub fn blkdev_ioctl(bdev: &BlockDevice, cmd: u32, arg: usize) -> KResult<usize> 
         _ => return Err(Errno::ENOTTY),
     }
     .map(|()| 0)
+}
+
+/// Faults on a mapping of a disk (Linux: generic_file_vm_ops over the
+/// block device's page cache: filemap_fault, filemap_map_pages,
+/// filemap_page_mkwrite).
+struct BdevVmOps;
+
+static BDEV_VM_OPS: BdevVmOps = BdevVmOps;
+
+fn vma_bdev(vma: &Vma) -> Option<&'static BlockDevice> {
+    match vma.vm_file.as_ref()?.inode().kind {
+        crate::fs::inode::InodeKind::Blk(b) => Some(b),
+        _ => None,
+    }
+}
+
+impl VmOperations for BdevVmOps {
+    /// The disk's page, read in if needed; SIGBUS past the end of the
+    /// disk, or if it cannot be read (Linux: filemap_fault, VM_FAULT_SIGBUS).
+    fn fault(&self, _mm: &MmStruct, vma: &Vma, vmf: &VmFault) -> Result<usize, FaultError> {
+        let bdev = vma_bdev(vma).ok_or(FaultError::SigBus)?;
+        if vmf.pgoff >= bdev.pages() {
+            return Err(FaultError::SigBus);
+        }
+        match bdev.get_page(vmf.pgoff, MIN_READ_PAGES) {
+            Ok(pfn) => Ok(pfn),
+            Err(Errno::ENOMEM) => Err(FaultError::Oom),
+            Err(_) => Err(FaultError::SigBus),
+        }
+    }
+
+    /// A cached, up-to-date page of the disk (Linux: filemap_map_pages).
+    fn map_page(&self, vma: &Vma, pgoff: usize) -> Option<usize> {
+        let bdev = vma_bdev(vma)?;
+        let pfn = bdev.mapping.find_get_page(pgoff)?;
+        if pfn_to_page(pfn).test(PageFlags::UPTODATE) {
+            Some(pfn)
+        } else {
+            put_page(pfn);
+            None
+        }
+    }
+
+    /// The page is dirty before a PTE lets writes reach it; one under
+    /// writeback is waited for first, so the disk gets a stable copy
+    /// (Linux: filemap_page_mkwrite, folio_wait_stable).
+    fn page_mkwrite(&self, vma: &Vma, pfn: usize) -> Result<(), FaultError> {
+        let bdev = vma_bdev(vma).ok_or(FaultError::SigBus)?;
+        let page = pfn_to_page(pfn);
+        lock_page(page);
+        if page.mapping() == 0 {
+            unlock_page(page);
+            return Err(FaultError::SigBus); // no longer the disk's page
+        }
+        wait_on_page_writeback(page);
+        if set_page_dirty(pfn) {
+            bdev.redirty();
+        }
+        unlock_page(page);
+        Ok(())
+    }
+}
+
+/// The VMA, in `mm`, of a mapping of the disk `inode` from page `pgoff`
+/// (Linux: blkdev_mmap -> generic_file_mmap).
+pub fn bdev_mmap(mm: &MmStruct, flags: VmFlags, inode: InodeRef, pgoff: usize, name: &str) -> KResult<Vma> {
+    Ok(Vma {
+        flags,
+        pgoff,
+        vm_file: Some(VmFile::new(inode, mm, name)?),
+        anon_vma: crate::mm::rmap::AnonVmaSlot::none(),
+        vm_ops: Some(&BDEV_VM_OPS),
+    })
 }

@@ -53,7 +53,7 @@ fn wb_do_writeback(all: bool) -> usize {
     let mut pages = 0;
     for bdev in all_bdevs() {
         if all || background || bdev.dirty_since(older_than) {
-            pages += bdev.write_dirty_pages();
+            pages += bdev.write_dirty_pages().0;
         }
     }
     pages
@@ -103,8 +103,7 @@ pub fn balance_dirty_pages() {
     if dirty > hard {
         THROTTLED.fetch_add(1, Relaxed);
         for bdev in all_bdevs() {
-            bdev.write_dirty_pages();
-            bdev.wait_writeback();
+            let _ = bdev.fsync();
         }
     }
 }

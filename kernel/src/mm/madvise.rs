@@ -307,13 +307,23 @@ pub const MS_ASYNC: usize = 1;
 pub const MS_INVALIDATE: usize = 2;
 pub const MS_SYNC: usize = 4;
 
-/// msync(2): checks the arguments and the range (Linux: sys_msync).
-/// Anonymous memory has nothing to write back.
-pub fn do_msync(map: &MmMap, start: usize, len: usize, flags: usize) -> KResult<()> {
+/// msync(2): checks the arguments and the range, and with MS_SYNC returns
+/// the disks whose shared mappings the range covers; the caller writes
+/// them back once it has dropped the mmap_lock, as Linux's sys_msync
+/// calls vfs_fsync_range without it. Anonymous memory and tmpfs have
+/// nothing to write back; MS_ASYNC does nothing, as in Linux since 2.6.19.
+pub fn do_msync(
+    map: &MmMap,
+    start: usize,
+    len: usize,
+    flags: usize,
+) -> KResult<alloc::vec::Vec<&'static crate::block::BlockDevice>> {
     if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 || flags & MS_ASYNC != 0 && flags & MS_SYNC != 0 {
         return Err(Errno::EINVAL);
     }
-    let Some((start, end)) = user_range(start, len, Errno::ENOMEM)? else { return Ok(()) };
+    let Some((start, end)) = user_range(start, len, Errno::ENOMEM)? else {
+        return Ok(alloc::vec::Vec::new());
+    };
     check_mapped(map, start, end)?;
     if flags & MS_INVALIDATE != 0 {
         let locked = map.vmas.iter().any(|id| {
@@ -324,5 +334,22 @@ pub fn do_msync(map: &MmMap, start: usize, len: usize, flags: usize) -> KResult<
             return Err(Errno::EBUSY);
         }
     }
-    Ok(())
+    let mut sync: alloc::vec::Vec<&'static crate::block::BlockDevice> = alloc::vec::Vec::new();
+    if flags & MS_SYNC != 0 {
+        for id in map.vmas.iter() {
+            let (s, e) = map.vmas.range(id);
+            let Some(v) =
+                map.vmas.get(id).filter(|v| s < end && e > start && v.flags.contains(VmFlags::SHARED))
+            else {
+                continue;
+            };
+            if let Some(crate::fs::inode::InodeKind::Blk(b)) = v.vm_file.as_ref().map(|f| &f.inode().kind) {
+                if !sync.iter().any(|&x| core::ptr::eq(x, *b)) {
+                    sync.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    sync.push(*b);
+                }
+            }
+        }
+    }
+    Ok(sync)
 }

@@ -186,6 +186,9 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
     if write && !pte.pte_write() {
         return do_wp_page(&fault);
     }
+    if write && !pte.pte_dirty() && flags.contains(VmFlags::SHARED) {
+        return wp_page_shared(&fault, pte.pte_pfn());
+    }
     // The software dirty bit of a clean writable page (arm64 without
     // hardware DBM), or the young bit; or another CPU got here first.
     fault.update_pte(|pte| {
@@ -318,6 +321,10 @@ fn do_fault(f: &Fault) -> Result<Handled, FaultError> {
         put_page(page);
         return r;
     }
+    if f.write {
+        // do_shared_fault: the page is dirty before its PTE is.
+        ops.page_mkwrite(f.vma, page).inspect_err(|_| put_page(page))?;
+    }
     if !f.set_pte_if_none(f.mk_pte(page)).inspect_err(|_| put_page(page))? {
         put_page(page);
         return Ok(Handled::Spurious);
@@ -404,9 +411,8 @@ fn copy_user_highpage(dst: usize, src: usize) {
 /// else, the zero page included, is copied for the writer (wp_page_copy).
 fn do_wp_page(f: &Fault) -> Result<Handled, FaultError> {
     if f.vma.flags.contains(VmFlags::SHARED) {
-        return f.update_pte(|pte| {
-            pte.pte_present().then(|| (pte.pte_mkwrite().pte_mkdirty().pte_mkyoung(), Handled::Dirty))
-        });
+        let pfn = f.mm.with_page_table(|pt| f.slot.map(|s| pt.ptep_get(s).pte_pfn())).unwrap_or(0);
+        return wp_page_shared(f, pfn);
     }
     let anon_vma = f.anon_vma()?;
     // Reuse: decided under the page-table lock, where the mapping and the
@@ -430,6 +436,36 @@ fn do_wp_page(f: &Fault) -> Result<Handled, FaultError> {
         return Ok(reused);
     }
     wp_page_copy(f, &anon_vma, old)
+}
+
+/// The first write to a page of a shared mapping since it was mapped or
+/// cleaned by writeback: the object marks the page dirty (page_mkwrite),
+/// then the PTE becomes writable and dirty if it still maps that page
+/// (Linux: wp_page_shared; on arm64 without hardware dirty bits, a clean
+/// writable PTE is read-only to the MMU, so this write faulted).
+fn wp_page_shared(f: &Fault, pfn: usize) -> Result<Handled, FaultError> {
+    if let (Some(ops), true) = (f.vma.vm_ops, pfn != 0) {
+        let page = super::page_alloc::pfn_to_page(pfn);
+        // A reference, so that the page outlives an unmap by another CPU
+        // while page_mkwrite sleeps.
+        if !page.get_page_unless_zero() {
+            return Ok(Handled::Spurious);
+        }
+        let r = ops.page_mkwrite(f.vma, pfn);
+        if r.is_err() {
+            put_page(pfn);
+        }
+        r?;
+        let how = f.update_pte(|pte| {
+            (pte.pte_present() && pte.pte_pfn() == pfn)
+                .then(|| (pte.pte_mkwrite().pte_mkdirty().pte_mkyoung(), Handled::Dirty))
+        });
+        put_page(pfn);
+        return how;
+    }
+    f.update_pte(|pte| {
+        pte.pte_present().then(|| (pte.pte_mkwrite().pte_mkdirty().pte_mkyoung(), Handled::Dirty))
+    })
 }
 
 /// Gives the writer its own copy of the page `old` mapped read-only at the

@@ -333,9 +333,10 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
     let mut taken_away = VmFlags::empty();
     let inode = match &file {
         Some(file) => {
-            // Only tmpfs files can be mapped so far (ENODEV, what Linux
-            // says for a file without an mmap operation).
-            let inode = file.inode().filter(|i| matches!(i.kind, crate::fs::inode::InodeKind::Reg(_)));
+            // tmpfs files and disks can be mapped (ENODEV, what Linux says
+            // for a file without an mmap operation, for the rest).
+            use crate::fs::inode::InodeKind::{Blk, Reg};
+            let inode = file.inode().filter(|i| matches!(i.kind, Reg(_) | Blk(_)));
             let inode = inode.ok_or(Errno::ENODEV)?.clone();
             let name = file.path().map_or(Ok(String::new()), |p| p.to_string())?;
             if !file.readable() {
@@ -387,6 +388,9 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
     // FMODE_WRITE; VM_MAYSHARE stays).
     let vm = (mmap_vm_flags(prot, flags) | map.def_flags) - taken_away;
     let vma = match inode {
+        Some((inode, name)) if matches!(inode.kind, crate::fs::inode::InodeKind::Blk(_)) => {
+            crate::block::bdev_mmap(mm, vm, inode, off >> 12, &name)?
+        }
         Some((inode, name)) => super::shmem::shmem_mmap(mm, vm, inode, off >> 12, &name)?,
         // A shared anonymous mapping gets its file (Linux: shmem_zero_setup).
         None if vm.contains(VmFlags::SHARED) => super::shmem::shmem_zero_setup(mm, vm, len >> 12)?,

@@ -42,10 +42,12 @@
 use super::mm_types::{MmRef, MmStruct};
 use super::page_alloc::{mod_node_page_state, pfn_to_page};
 use super::vma::Vma;
+use crate::arch::mm::mmu::KernelPgtableMem;
 use crate::sync::SpinLockIrq;
 use alloc::vec::Vec;
 use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::{Errno, KResult};
+use pagoda_mm::pgtable::PageTable;
 use pagoda_mm::vmstat::NodeStatItem;
 
 /// The address spaces with VMAs on a list, each with how many (Linux: an
@@ -380,6 +382,75 @@ pub fn rmap_walk_anon(mm: &MmStruct, addr: usize, mut f: impl FnMut(&MmStruct, u
         }
     }
     Ok(pfn)
+}
+
+/// Some address space's mmap_lock was taken: the walk did not see all of
+/// the page's mappings.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Contended;
+
+/// Calls `f(mm, address)` for every address where a VMA of a mapping of
+/// `mapping` maps page `index` with `pfn` (Linux: rmap_walk_file over the
+/// i_mmap tree). Each address space's mmap_lock is only tried, never
+/// waited for: the caller holds the page lock, and a fault holding the
+/// mmap_lock may be waiting for that page lock (Linux walks under the
+/// file's i_mmap_rwsem instead, which Pagoda does not have). `f` runs with
+/// that address space's page-table lock held.
+pub fn rmap_walk_file(
+    mapping: &super::address_space::AddressSpace,
+    index: usize,
+    pfn: usize,
+    mut f: impl FnMut(&MmStruct, usize, &mut PageTable<'_, KernelPgtableMem>),
+) -> Result<(), Contended> {
+    let mut contended = false;
+    for m in mapping.i_mmap.mms().map_err(|_| Contended)? {
+        let Some(map) = m.mmap_lock.try_read() else {
+            contended = true;
+            continue;
+        };
+        for id in map.vmas.iter() {
+            let (start, end) = map.vmas.range(id);
+            let Some(vma) = map.vmas.get(id) else { continue };
+            let pages = (end - start) >> 12;
+            if index < vma.pgoff || index >= vma.pgoff + pages {
+                continue;
+            }
+            if !vma.vm_file.as_ref().and_then(|f| f.mapping()).is_some_and(|mp| core::ptr::eq(mp, mapping)) {
+                continue;
+            }
+            let address = start + ((index - vma.pgoff) << 12);
+            m.with_page_table(|pt| {
+                if pt.translate(address).is_some_and(|pa| pa.0 >> 12 == pfn) {
+                    f(&m, address, pt);
+                }
+            });
+        }
+    }
+    if contended {
+        Err(Contended)
+    } else {
+        Ok(())
+    }
+}
+
+/// Makes every PTE that maps the file page `pfn` clean, so that the next
+/// write through it faults and dirties the page again (Linux:
+/// folio_mkclean -> page_mkclean_one). Called with the page locked, before
+/// writeback takes its dirty bit. Contended if a mapping could not be
+/// reached: the page must then stay dirty.
+pub fn page_mkclean(
+    mapping: &super::address_space::AddressSpace,
+    index: usize,
+    pfn: usize,
+) -> Result<(), Contended> {
+    rmap_walk_file(mapping, index, pfn, |m, address, pt| {
+        let Some(slot) = pt.pte_offset(address) else { return };
+        let pte = pt.ptep_get(slot);
+        if pte.pte_present() && pte.pte_dirty() {
+            pt.set_pte(slot, pte.pte_mkclean());
+            crate::arch::mm::tlb::flush_tlb_page(m.asid(), address);
+        }
+    })
 }
 
 #[cfg(feature = "ktest")]

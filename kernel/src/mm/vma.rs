@@ -139,6 +139,7 @@ impl VmFile {
 fn mapping_of(inode: &crate::fs::inode::InodeRef) -> Option<&super::address_space::AddressSpace> {
     match &inode.kind {
         crate::fs::inode::InodeKind::Reg(f) => Some(f.mapping()),
+        crate::fs::inode::InodeKind::Blk(b) => Some(&b.mapping),
         _ => None,
     }
 }
@@ -209,6 +210,16 @@ pub trait VmOperations: Sync {
     /// with the page-table lock held.
     fn map_page(&self, _vma: &Vma, _pgoff: usize) -> Option<usize> {
         None
+    }
+
+    /// A write through a shared mapping is about to dirty the page `pfn`
+    /// (its PTE becomes dirty, so the MMU lets writes through): the object
+    /// marks the page dirty so that writeback finds it, waiting first if
+    /// it is being written back (Linux: ->page_mkwrite, filemap_page_mkwrite).
+    /// Called with the mmap_lock held for reading and no page-table lock;
+    /// the caller holds a reference to the page.
+    fn page_mkwrite(&self, _vma: &Vma, _pfn: usize) -> Result<(), super::memory::FaultError> {
+        Ok(())
     }
 }
 

@@ -123,7 +123,10 @@ pub fn sys_mincore(start: usize, len: usize, vec: usize) -> KResult<usize> {
 
 /// msync(2).
 pub fn sys_msync(start: usize, len: usize, flags: usize) -> KResult<usize> {
-    with_map(|_, map| madvise::do_msync(map, start, len, flags))?.map(|()| 0)
+    for bdev in with_map(|_, map| madvise::do_msync(map, start, len, flags))?? {
+        bdev.fsync()?;
+    }
+    Ok(0)
 }
 
 pub fn sys_munmap(addr: usize, len: usize) -> KResult<usize> {
