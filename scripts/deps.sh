@@ -12,6 +12,8 @@ declare -A NEED=(
   [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
   [aarch64-linux-gnu-objcopy]=binutils-aarch64-linux-gnu
   [cpio]=cpio
+  [mke2fs]=e2fsprogs
+  [python3]=python3
 )
 # files -> Debian package
 declare -A NEED_FILES=(

@@ -19,10 +19,11 @@ mkdir -p build
 
 tests() { grep -vE '^(#|$)' "$LIST"; }
 
-# The disks user/blockdev.c reads and writes, fresh for every run: vda 8 MiB
-# writable, vdb 1 MiB read-only.
-scripts/make-test-disk.sh build/usertest-vda.img 8 && scripts/make-test-disk.sh build/usertest-vdb.img 1 || exit 1
-export DISK="build/usertest-vda.img build/usertest-vdb.img:ro"
+# The disks, fresh for every run: vda 8 MiB writable and vdb 1 MiB read-only
+# (user/blockdev.c, diskmap.c), vdc the ext4 disk (user/ext4read.c).
+scripts/make-test-disk.sh build/usertest-vda.img 8 && scripts/make-test-disk.sh build/usertest-vdb.img 1 &&
+  scripts/make-ext4-image.sh build/usertest-ext4.img || exit 1
+export DISK="build/usertest-vda.img build/usertest-vdb.img:ro build/usertest-ext4.img:ro"
 # Debian's kernel has virtio-mmio and virtio-blk as modules; usertest-init
 # loads the ones /lib/modules/load lists, in order.
 LINUX_MODULES="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_mmio.ko

@@ -28,7 +28,8 @@ use super::{submit_bio, Bio, Gendisk, ReqOp, PAGE_SECTORS, SECTOR_SIZE};
 use crate::fs::inode::InodeRef;
 use crate::kernel::time::jiffies;
 use crate::mm::address_space::AddressSpace;
-use crate::mm::filemap::{lock_page, unlock_page, wait_on_page_locked, wait_on_page_writeback};
+use crate::mm::filemap::wait_on_page_writeback;
+use crate::mm::filemap::{file_transfer, filemap_read, lock_page, unlock_page, wait_on_page_locked};
 use crate::mm::memory::FaultError;
 use crate::mm::mm_types::MmStruct;
 use crate::mm::page_alloc::{alloc_pages, get_page, page_address, pfn_to_page, put_page};
@@ -36,8 +37,8 @@ use crate::mm::page_writeback::{
     clear_page_dirty_for_io, end_page_writeback, set_page_dirty, set_page_writeback,
 };
 use crate::mm::rmap::page_mkclean;
-use crate::mm::uaccess::{copy_from_user_partial, copy_to_user_partial};
-use crate::mm::vma::{VmFault, VmFile, VmFlags, VmOperations, Vma};
+use crate::mm::uaccess::copy_from_user_partial;
+use crate::mm::vma::{VmFault, VmFlags, VmOperations, Vma};
 use crate::sync::SpinLockIrq;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -164,8 +165,16 @@ impl BlockDevice {
     /// (Linux: filemap_get_pages -> page_cache_sync_readahead ->
     /// filemap_update_page).
     fn get_page(&'static self, index: usize, ahead: usize) -> KResult<usize> {
+        self.get_page_waited(index, ahead).map(|(pfn, _)| pfn)
+    }
+
+    /// `get_page`, also saying whether it waited for the disk (a major
+    /// fault when a fault asked).
+    fn get_page_waited(&'static self, index: usize, ahead: usize) -> KResult<(usize, bool)> {
+        let mut waited = false;
         loop {
             let Some(pfn) = self.mapping.find_get_page(index) else {
+                waited = true;
                 self.read_pages(index, ahead.clamp(MIN_READ_PAGES, MAX_BIO_PAGES))?;
                 if self.mapping.find_get_page(index).map(put_page).is_none() {
                     return Err(Errno::ENOMEM); // could not even allocate one page
@@ -174,11 +183,12 @@ impl BlockDevice {
             };
             let page = pfn_to_page(pfn);
             if page.test(PageFlags::UPTODATE) {
-                return Ok(pfn);
+                return Ok((pfn, waited));
             }
+            waited = true;
             wait_on_page_locked(page);
             if page.test(PageFlags::UPTODATE) {
-                return Ok(pfn);
+                return Ok((pfn, waited));
             }
             // The read failed, or a racing one has not started: try it
             // ourselves once, synchronously (Linux: filemap_read_folio).
@@ -195,7 +205,7 @@ impl BlockDevice {
             }
             unlock_page(page);
             return match res {
-                Ok(()) => Ok(pfn),
+                Ok(()) => Ok((pfn, waited)),
                 Err(e) => {
                     put_page(pfn);
                     Err(e)
@@ -204,53 +214,9 @@ impl BlockDevice {
         }
     }
 
-    /// Walks `[off, off + count)`, clipped to the disk, a page piece at a
-    /// time: `f(index, in_page, len, done)` moves one piece and returns how
-    /// much it moved. A short piece ends the transfer; an error ends it
-    /// short, or is the result if nothing moved yet (Linux: the loops of
-    /// filemap_read and generic_perform_write).
-    fn transfer(
-        &'static self,
-        off: u64,
-        count: usize,
-        mut f: impl FnMut(usize, usize, usize, usize) -> KResult<usize>,
-    ) -> KResult<usize> {
-        let size = self.size();
-        let mut done = 0;
-        while done < count {
-            let pos = off + done as u64;
-            if pos >= size {
-                break;
-            }
-            let (index, in_page) = ((pos / PAGE_SIZE as u64) as usize, (pos % PAGE_SIZE as u64) as usize);
-            let n = (PAGE_SIZE - in_page).min(count - done).min((size - pos) as usize);
-            match f(index, in_page, n, done) {
-                Ok(moved) => {
-                    done += moved;
-                    if moved < n {
-                        break;
-                    }
-                }
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
-    }
-
     /// read(2) at `off` (Linux: blkdev_read_iter -> filemap_read).
     pub fn read(&'static self, off: u64, buf: usize, count: usize) -> KResult<usize> {
-        self.transfer(off, count, |index, in_page, n, done| {
-            let pfn = self.get_page(index, (count - done).div_ceil(PAGE_SIZE))?;
-            // SAFETY: an up-to-date cached page we hold a reference to.
-            let bytes = unsafe { core::slice::from_raw_parts((page_address(pfn) + in_page) as *const u8, n) };
-            let took = copy_to_user_partial(buf + done, bytes);
-            put_page(pfn);
-            if took == 0 {
-                return Err(Errno::EFAULT);
-            }
-            Ok(took)
-        })
+        filemap_read(self.size(), off, buf, count, |index, wanted| self.get_page(index, wanted))
     }
 
     /// write(2) at `off` from user memory at `buf` (Linux: blkdev_write_iter).
@@ -274,7 +240,7 @@ impl BlockDevice {
         if count > 0 && off >= self.size() {
             return Err(Errno::ENOSPC);
         }
-        let done = self.transfer(off, count, |index, in_page, n, done| {
+        let done = file_transfer(self.size(), off, count, |index, in_page, n, done| {
             let pfn = self.get_page(index, 1)?;
             let page = pfn_to_page(pfn);
             lock_page(page);
@@ -471,8 +437,11 @@ impl VmOperations for BdevVmOps {
         if vmf.pgoff >= bdev.pages() {
             return Err(FaultError::SigBus);
         }
-        match bdev.get_page(vmf.pgoff, MIN_READ_PAGES) {
-            Ok(pfn) => Ok(pfn),
+        match bdev.get_page_waited(vmf.pgoff, MIN_READ_PAGES) {
+            Ok((pfn, waited)) => {
+                vmf.major.set(waited);
+                Ok(pfn)
+            }
             Err(Errno::ENOMEM) => Err(FaultError::Oom),
             Err(_) => Err(FaultError::SigBus),
         }
@@ -513,11 +482,5 @@ impl VmOperations for BdevVmOps {
 /// The VMA, in `mm`, of a mapping of the disk `inode` from page `pgoff`
 /// (Linux: blkdev_mmap -> generic_file_mmap).
 pub fn bdev_mmap(mm: &MmStruct, flags: VmFlags, inode: InodeRef, pgoff: usize, name: &str) -> KResult<Vma> {
-    Ok(Vma {
-        flags,
-        pgoff,
-        vm_file: Some(VmFile::new(inode, mm, name)?),
-        anon_vma: crate::mm::rmap::AnonVmaSlot::none(),
-        vm_ops: Some(&BDEV_VM_OPS),
-    })
+    Vma::file(mm, flags, inode, pgoff, name, &BDEV_VM_OPS)
 }

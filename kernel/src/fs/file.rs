@@ -76,6 +76,9 @@ impl File {
     /// flags and O_CLOEXEC are not kept, as in Linux's do_dentry_open).
     /// A read-only disk opens for writing too; writes get EPERM (Linux 6.1).
     pub fn open(path: Path, flags: u32) -> KResult<FileRef> {
+        if path.inode().is_read_only() && flags & O_PATH == 0 && flags & O_ACCMODE != O_RDONLY {
+            return Err(Errno::EROFS); // Linux: mnt_want_write on a read-only mount
+        }
         let bdev = match &path.inode().kind {
             InodeKind::Blk(bdev) => Some(*bdev),
             _ => None,
@@ -164,8 +167,9 @@ impl File {
             FileKind::PipeRead(p) => p.read(buf, count, self.nonblock()),
             FileKind::PipeWrite(_) => Err(Errno::EBADF),
             FileKind::Inode(path) => match &path.inode().kind {
-                InodeKind::Dir(_) => Err(Errno::EISDIR),
+                InodeKind::Dir(_) | InodeKind::Ext4Dir(_) => Err(Errno::EISDIR),
                 InodeKind::Symlink(_) => Err(Errno::EINVAL),
+                InodeKind::Ext4File(f) => self.positioned(at, |off| f.read(off, buf, count)),
                 InodeKind::Char(CharDev::Null) => Ok(0),
                 InodeKind::Char(CharDev::Zero) => read_zero(buf, count),
                 InodeKind::Char(CharDev::Console) => super::char_dev::console_read(buf, count),
@@ -194,7 +198,9 @@ impl File {
     pub fn fsync(&self) -> KResult<()> {
         match self.inode().map(|i| &i.kind) {
             Some(InodeKind::Blk(bdev)) => bdev.fsync(),
-            Some(InodeKind::Reg(_) | InodeKind::Dir(_)) => Ok(()),
+            Some(InodeKind::Reg(_) | InodeKind::Dir(_) | InodeKind::Ext4Dir(_) | InodeKind::Ext4File(_)) => {
+                Ok(())
+            }
             _ => Err(Errno::EINVAL),
         }
     }
@@ -207,8 +213,10 @@ impl File {
             FileKind::PipeWrite(p) => p.write(buf, count, self.nonblock()),
             FileKind::PipeRead(_) => Err(Errno::EBADF),
             FileKind::Inode(path) => match &path.inode().kind {
-                InodeKind::Dir(_) => Err(Errno::EISDIR),
+                InodeKind::Dir(_) | InodeKind::Ext4Dir(_) => Err(Errno::EISDIR),
                 InodeKind::Symlink(_) => Err(Errno::EINVAL),
+                // Not opened for writing: File::open refused with EROFS.
+                InodeKind::Ext4File(_) => Err(Errno::EBADF),
                 InodeKind::Char(CharDev::Null | CharDev::Zero) => Ok(count),
                 InodeKind::Char(CharDev::Console) => super::char_dev::console_write(buf, count),
                 InodeKind::Blk(bdev) => self.positioned(at, |off| bdev.write(off, buf, count)),
@@ -349,7 +357,8 @@ const PIPEFS_DEV: u64 = 12;
 
 /// stat(2) of an inode.
 pub fn stat_inode(i: &InodeRef) -> Kstat {
-    Kstat { dev: ROOTFS_DEV, ino: i.ino, mode: i.mode(), nlink: i.nlink(), rdev: i.rdev(), size: i.size() }
+    let dev = i.dev().unwrap_or(ROOTFS_DEV);
+    Kstat { dev, ino: i.ino, mode: i.mode(), nlink: i.nlink(), rdev: i.rdev(), size: i.size() }
 }
 
 /// Reading /dev/zero: zeros, a page-sized chunk at a time; a chunk that
@@ -392,6 +401,9 @@ fn dtype_of(mode: u32) -> u8 {
 /// Cuts or extends a file to `len` bytes (Linux: O_TRUNC's do_truncate,
 /// ftruncate).
 pub fn truncate(i: &InodeRef, len: usize) -> KResult<()> {
+    if i.is_read_only() {
+        return Err(Errno::EROFS);
+    }
     let InodeKind::Reg(data) = &i.kind else { return Err(Errno::EISDIR) };
     data.truncate(len as u64)
 }

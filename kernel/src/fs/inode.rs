@@ -72,6 +72,9 @@ pub enum InodeKind {
     Char(CharDev),
     /// A disk (block/bdev.rs): /dev/vda.
     Blk(&'static crate::block::BlockDevice),
+    /// A directory and a regular file of a mounted ext4 filesystem (ext4.rs).
+    Ext4Dir(super::ext4::Ext4Dir),
+    Ext4File(super::ext4::Ext4File),
 }
 
 /// A file in the RAM filesystem (Linux: struct inode).
@@ -134,8 +137,19 @@ impl Inode {
     pub fn size(&self) -> u64 {
         match &self.kind {
             InodeKind::Reg(f) => f.size(),
+            InodeKind::Ext4File(f) => f.size(),
             InodeKind::Symlink(t) => t.len() as u64,
             _ => 0,
+        }
+    }
+
+    /// The device of the filesystem holding it, if not the RAM root's
+    /// (stat's st_dev).
+    pub fn dev(&self) -> Option<u64> {
+        match &self.kind {
+            InodeKind::Ext4Dir(d) => Some(d.dev()),
+            InodeKind::Ext4File(f) => Some(f.dev()),
+            _ => None,
         }
     }
 
@@ -151,13 +165,26 @@ impl Inode {
     /// The entry `name` of this directory (Linux: simple_lookup in the
     /// dcache). ENOTDIR if this is not a directory.
     pub fn lookup(&self, name: &str) -> KResult<Option<InodeRef>> {
-        let InodeKind::Dir(entries) = &self.kind else { return Err(Errno::ENOTDIR) };
-        Ok(entries.lock().iter().find(|(n, _)| n == name).map(|(_, i)| i.clone()))
+        let find = |e: &[(String, InodeRef)]| e.iter().find(|(n, _)| n == name).map(|(_, i)| i.clone());
+        match &self.kind {
+            InodeKind::Dir(entries) => Ok(find(&entries.lock())),
+            InodeKind::Ext4Dir(d) => d.with_entries(find),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    /// Whether this inode belongs to a read-only filesystem (EROFS for
+    /// anything that would change it).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.kind, InodeKind::Ext4Dir(_) | InodeKind::Ext4File(_))
     }
 
     /// Adds `name` -> `inode` to this directory (Linux: d_instantiate after
     /// ramfs_mknod / ramfs_mkdir). EEXIST if the name is taken.
     pub fn link(&self, name: &str, inode: InodeRef) -> KResult<()> {
+        if self.is_read_only() {
+            return Err(Errno::EROFS);
+        }
         let InodeKind::Dir(entries) = &self.kind else { return Err(Errno::ENOTDIR) };
         if name.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
@@ -181,6 +208,9 @@ impl Inode {
     /// simple_rmdir when `dir` is set): EISDIR/ENOTDIR if the entry is of
     /// the other kind, ENOTEMPTY for a directory with entries.
     pub fn unlink(&self, name: &str, dir: bool) -> KResult<()> {
+        if self.is_read_only() {
+            return Err(Errno::EROFS);
+        }
         let InodeKind::Dir(entries) = &self.kind else { return Err(Errno::ENOTDIR) };
         let mut e = entries.lock();
         let i = e.iter().position(|(n, _)| n == name).ok_or(Errno::ENOENT)?;
@@ -213,16 +243,23 @@ impl Inode {
 
     /// The entries, for getdents (names and inodes, in creation order).
     pub fn entries(&self) -> KResult<Vec<(String, InodeRef)>> {
-        let InodeKind::Dir(entries) = &self.kind else { return Err(Errno::ENOTDIR) };
-        let e = entries.lock();
-        let mut out = Vec::new();
-        out.try_reserve_exact(e.len()).map_err(|_| Errno::ENOMEM)?;
-        for (n, i) in e.iter() {
-            let mut name = String::new();
-            name.try_reserve_exact(n.len()).map_err(|_| Errno::ENOMEM)?;
-            name.push_str(n);
-            out.push((name, i.clone()));
+        match &self.kind {
+            InodeKind::Dir(entries) => copy_entries(&entries.lock()),
+            InodeKind::Ext4Dir(d) => d.with_entries(copy_entries)?,
+            _ => Err(Errno::ENOTDIR),
         }
-        Ok(out)
     }
+}
+
+/// A copy of a directory's entries that may fail instead of aborting.
+fn copy_entries(e: &[(String, InodeRef)]) -> KResult<Vec<(String, InodeRef)>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(e.len()).map_err(|_| Errno::ENOMEM)?;
+    for (n, i) in e.iter() {
+        let mut name = String::new();
+        name.try_reserve_exact(n.len()).map_err(|_| Errno::ENOMEM)?;
+        name.push_str(n);
+        out.push((name, i.clone()));
+    }
+    Ok(out)
 }

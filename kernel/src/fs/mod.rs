@@ -2,7 +2,9 @@
 //!
 //! - `inode.rs`: the RAM filesystem's inodes (directories, files, symbolic
 //!   links, character devices);
-//! - `namei.rs`: path lookup, with `..` and symbolic links;
+//! - `namei.rs`: path lookup, with `..`, symbolic links and mountpoints;
+//! - `mount.rs`: the mount table, mount and umount2;
+//! - `ext4.rs`: ext4 disks, read-only, with each file's page cache;
 //! - `initramfs.rs`: unpacking the boot archive into the root, and /dev;
 //! - `file.rs`: open files: read, write, lseek, getdents, stat;
 //! - `fdtable.rs`: descriptor tables and working directories;
@@ -19,11 +21,13 @@
 pub mod binfmt_elf;
 pub mod char_dev;
 pub mod exec;
+pub mod ext4;
 pub mod fdtable;
 pub mod file;
 pub mod fs_writeback;
 pub mod initramfs;
 pub mod inode;
+pub mod mount;
 pub mod namei;
 pub mod pipe;
 pub mod select;

@@ -8,7 +8,9 @@
 //! path), the working directory, or a directory descriptor, and takes one
 //! component at a time: `.` stays, `..` goes up (never above the root), a
 //! symbolic link is replaced by its target (at most 40 in one lookup:
-//! ELOOP), and every component but the last must be a directory (ENOTDIR).
+//! ELOOP), a mountpoint leads into the root of what is mounted on it
+//! (mount.rs), and every component but the last must be a directory
+//! (ENOTDIR).
 
 use super::inode::{Inode, InodeKind, InodeRef, NAME_MAX};
 use crate::sync::SpinLockIrq;
@@ -173,6 +175,8 @@ pub fn path_lookup(start: &Path, path: &str, follow: bool) -> KResult<Path> {
             continue;
         }
         let next = at.inode().lookup(&name)?.ok_or(Errno::ENOENT)?;
+        // A mountpoint: go on in the mounted filesystem's root.
+        let next = super::mount::follow_mount(&next).unwrap_or(next);
         if let InodeKind::Symlink(target) = &next.kind {
             if !last || follow {
                 links += 1;

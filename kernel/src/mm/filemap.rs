@@ -16,8 +16,14 @@
 //! ```
 //! Woken tasks race for the bit again; one that loses re-announces itself
 //! with PG_waiters and sleeps again.
+//!
+//! Also here, as in Linux's filemap.c: the loop of a read through a page
+//! cache (`filemap_read`) and the piece-by-piece walk reads and writes share
+//! (`file_transfer`).
 
 use crate::sched::{might_sleep, WaitQueue};
+use pagoda_klib::errno::KResult;
+use pagoda_mm::addr::PAGE_SIZE;
 use pagoda_mm::page::{Page, PageFlags};
 
 const PAGE_WAIT_TABLE_BITS: u32 = 8;
@@ -96,6 +102,65 @@ pub fn set_page_writeback(page: &Page) -> bool {
 /// context: the block-I/O completion calls it.
 pub fn end_page_writeback(page: &Page) {
     wake_up_page(page, page.clear_bit_test_waiters(PageFlags::WRITEBACK));
+}
+
+/// Walks `[off, off + count)` of a file of `size` bytes, a page piece at
+/// a time: `f(index, in_page, len, done)` moves one piece and returns how
+/// much it moved. A short piece ends the transfer; an error ends it short,
+/// or is the result if nothing moved yet (Linux: the loops of
+/// filemap_read and generic_perform_write).
+pub fn file_transfer(
+    size: u64,
+    off: u64,
+    count: usize,
+    mut f: impl FnMut(usize, usize, usize, usize) -> KResult<usize>,
+) -> KResult<usize> {
+    let mut done = 0;
+    while done < count {
+        let pos = off + done as u64;
+        if pos >= size {
+            break;
+        }
+        let (index, in_page) = ((pos / PAGE_SIZE as u64) as usize, (pos % PAGE_SIZE as u64) as usize);
+        let n = (PAGE_SIZE - in_page).min(count - done).min((size - pos) as usize);
+        match f(index, in_page, n, done) {
+            Ok(moved) => {
+                done += moved;
+                if moved < n {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+/// read(2) of a file of `size` bytes through its page cache into user
+/// memory at `buf` (Linux: filemap_read). `get_page(index, wanted)` gives
+/// the up-to-date page at `index` with a reference, reading it and up to
+/// `wanted` pages in all if they are missing.
+pub fn filemap_read(
+    size: u64,
+    off: u64,
+    buf: usize,
+    count: usize,
+    mut get_page: impl FnMut(usize, usize) -> KResult<usize>,
+) -> KResult<usize> {
+    file_transfer(size, off, count, |index, in_page, n, done| {
+        let pfn = get_page(index, (count - done).div_ceil(PAGE_SIZE))?;
+        // SAFETY: an up-to-date cached page we hold a reference to.
+        let bytes = unsafe {
+            core::slice::from_raw_parts((super::page_alloc::page_address(pfn) + in_page) as *const u8, n)
+        };
+        let took = super::uaccess::copy_to_user_partial(buf + done, bytes);
+        super::page_alloc::put_page(pfn);
+        if took == 0 {
+            return Err(pagoda_klib::errno::Errno::EFAULT);
+        }
+        Ok(took)
+    })
 }
 
 #[cfg(feature = "ktest")]

@@ -59,6 +59,10 @@ pub enum Handled {
     Shared,
     /// do_cow_fault: a private copy of the backing object's page.
     CowFault,
+    /// do_fault, with the object's page read from a disk first.
+    SharedMajor,
+    /// do_cow_fault, with the object's page read from a disk first.
+    CowFaultMajor,
 }
 
 impl Handled {
@@ -73,7 +77,14 @@ impl Handled {
             Handled::Spurious => "spurious (already fixed) / young bit",
             Handled::Shared => "do_fault: the backing object's page (vm_ops->fault)",
             Handled::CowFault => "do_cow_fault: private copy of the object's page",
+            Handled::SharedMajor => "do_fault: the object's page, read from disk (major)",
+            Handled::CowFaultMajor => "do_cow_fault: private copy of a page read from disk (major)",
         }
+    }
+
+    /// Whether the fault waited for a disk (Linux: VM_FAULT_MAJOR).
+    pub fn is_major(self) -> bool {
+        matches!(self, Handled::SharedMajor | Handled::CowFaultMajor)
     }
 }
 
@@ -142,11 +153,20 @@ pub fn trace_faults() -> bool {
     TRACE_FAULTS.load(core::sync::atomic::Ordering::Relaxed)
 }
 
-/// Counts a handled fault for the current task, for getrusage (Linux:
-/// mm_account_fault; every fault is minor until swap-in and file reads
-/// make major ones).
-pub fn mm_account_fault() {
-    crate::sched::with_current(|t| t.min_flt.fetch_add(1, core::sync::atomic::Ordering::Relaxed));
+/// Faults that had to wait for a disk read (vmstat pgmajfault).
+pub static PGMAJFAULT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a handled fault for the current task, for getrusage: major if
+/// it read from a disk, else minor (Linux: mm_account_fault with
+/// VM_FAULT_MAJOR).
+pub fn mm_account_fault(how: Handled) {
+    use core::sync::atomic::Ordering::Relaxed;
+    if how.is_major() {
+        PGMAJFAULT.fetch_add(1, Relaxed);
+        crate::sched::with_current(|t| t.maj_flt.fetch_add(1, Relaxed));
+    } else {
+        crate::sched::with_current(|t| t.min_flt.fetch_add(1, Relaxed));
+    }
 }
 
 /// Handles a fault at user address `addr` in `mm` (Linux: do_page_fault ->
@@ -313,13 +333,14 @@ fn do_fault(f: &Fault) -> Result<Handled, FaultError> {
     if !f.write {
         do_fault_around(f, ops);
     }
-    let vmf = VmFault { pgoff: f.pgoff() };
+    let vmf = VmFault { pgoff: f.pgoff(), major: core::cell::Cell::new(false) };
     // ->fault runs without the page-table lock: it may allocate and sleep.
     let page = ops.fault(f.mm, f.vma, &vmf)?;
+    let major = vmf.major.get();
     if f.write && !f.vma.flags.contains(VmFlags::SHARED) {
         let r = do_cow_fault(f, page);
         put_page(page);
-        return r;
+        return r.map(|h| if major && h == Handled::CowFault { Handled::CowFaultMajor } else { h });
     }
     if f.write {
         // do_shared_fault: the page is dirty before its PTE is.
@@ -330,7 +351,7 @@ fn do_fault(f: &Fault) -> Result<Handled, FaultError> {
         return Ok(Handled::Spurious);
     }
     f.mm.add_mm_counter(page_add_object_rmap(f.mm, page), 1);
-    Ok(Handled::Shared)
+    Ok(if major { Handled::SharedMajor } else { Handled::Shared })
 }
 
 /// A page of a VMA's backing object got a PTE in `mm`: one more mapping in

@@ -335,8 +335,8 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
         Some(file) => {
             // tmpfs files and disks can be mapped (ENODEV, what Linux says
             // for a file without an mmap operation, for the rest).
-            use crate::fs::inode::InodeKind::{Blk, Reg};
-            let inode = file.inode().filter(|i| matches!(i.kind, Reg(_) | Blk(_)));
+            use crate::fs::inode::InodeKind::{Blk, Ext4File, Reg};
+            let inode = file.inode().filter(|i| matches!(i.kind, Reg(_) | Blk(_) | Ext4File(_)));
             let inode = inode.ok_or(Errno::ENODEV)?.clone();
             let name = file.path().map_or(Ok(String::new()), |p| p.to_string())?;
             if !file.readable() {
@@ -390,6 +390,9 @@ pub fn do_mmap(mm: &MmStruct, map: &mut MmMap, args: MmapArgs) -> KResult<(usize
     let vma = match inode {
         Some((inode, name)) if matches!(inode.kind, crate::fs::inode::InodeKind::Blk(_)) => {
             crate::block::bdev_mmap(mm, vm, inode, off >> 12, &name)?
+        }
+        Some((inode, name)) if matches!(inode.kind, crate::fs::inode::InodeKind::Ext4File(_)) => {
+            super::vma::Vma::file(mm, vm, inode, off >> 12, &name, crate::fs::ext4::EXT4_VM_OPS)?
         }
         Some((inode, name)) => super::shmem::shmem_mmap(mm, vm, inode, off >> 12, &name)?,
         // A shared anonymous mapping gets its file (Linux: shmem_zero_setup).

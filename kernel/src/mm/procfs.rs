@@ -208,7 +208,7 @@ pub fn show_vmstat() {
     // Fault events (Linux: PGFAULT, PGMAJFAULT, PGREUSE; cow_fault is
     // Pagoda's own count of wp_page_copy).
     kprintln!("pgfault {}", super::memory::PAGE_FAULTS.load(Relaxed));
-    kprintln!("pgmajfault 0");
+    kprintln!("pgmajfault {}", super::memory::PGMAJFAULT.load(Relaxed));
     // Linux counts sectors and prints kilobytes.
     kprintln!("pgpgin {}", crate::block::PGPGIN_SECTORS.load(Relaxed) / 2);
     kprintln!("pgpgout {}", crate::block::PGPGOUT_SECTORS.load(Relaxed) / 2);

@@ -71,13 +71,7 @@ pub fn shmem_mmap(
     pgoff: usize,
     name: &str,
 ) -> KResult<super::vma::Vma> {
-    Ok(super::vma::Vma {
-        flags,
-        pgoff,
-        vm_file: Some(super::vma::VmFile::new(inode, mm, name)?),
-        anon_vma: super::rmap::AnonVmaSlot::none(),
-        vm_ops: Some(&SHMEM_VM_OPS),
-    })
+    super::vma::Vma::file(mm, flags, inode, pgoff, name, &SHMEM_VM_OPS)
 }
 
 /// The VMA of a new shared anonymous mapping of `pages` pages: a file of

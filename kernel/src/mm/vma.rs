@@ -140,6 +140,7 @@ fn mapping_of(inode: &crate::fs::inode::InodeRef) -> Option<&super::address_spac
     match &inode.kind {
         crate::fs::inode::InodeKind::Reg(f) => Some(f.mapping()),
         crate::fs::inode::InodeKind::Blk(b) => Some(&b.mapping),
+        crate::fs::inode::InodeKind::Ext4File(f) => Some(&f.mapping),
         _ => None,
     }
 }
@@ -174,6 +175,26 @@ impl Vma {
         }
     }
 
+    /// A mapping, in `mm`, of the file `inode` (known by `name`) from page
+    /// `pgoff`, whose faults `ops` serves (Linux: the VMA do_mmap makes,
+    /// with call_mmap setting vm_ops).
+    pub fn file(
+        mm: &super::mm_types::MmStruct,
+        flags: VmFlags,
+        inode: crate::fs::inode::InodeRef,
+        pgoff: usize,
+        name: &str,
+        ops: &'static dyn VmOperations,
+    ) -> KResult<Vma> {
+        Ok(Vma {
+            flags,
+            pgoff,
+            vm_file: Some(VmFile::new(inode, mm, name)?),
+            anon_vma: super::rmap::AnonVmaSlot::none(),
+            vm_ops: Some(ops),
+        })
+    }
+
     /// Whether faults here go to `vm_ops` (Linux: !vma_is_anonymous).
     pub fn has_backing(&self) -> bool {
         self.vm_ops.is_some()
@@ -186,6 +207,9 @@ pub struct VmFault {
     /// The page's offset in the object (Linux: vmf->pgoff, from
     /// linear_page_index).
     pub pgoff: usize,
+    /// Set by ->fault when it had to read the page from a disk (Linux:
+    /// VM_FAULT_MAJOR in its return value).
+    pub major: core::cell::Cell<bool>,
 }
 
 /// A mapping's backing object as faults see it (Linux:

@@ -44,6 +44,7 @@ pub fn do_exit(code: i32) -> ! {
     drop((files, fs));
     let sig = me.signal.clone();
     sig.min_flt.fetch_add(me.min_flt.load(Relaxed), Relaxed);
+    sig.maj_flt.fetch_add(me.maj_flt.load(Relaxed), Relaxed);
     sig.utime.fetch_add(me.utime.load(Relaxed), Relaxed);
     sig.stime.fetch_add(me.stime.load(Relaxed), Relaxed);
     let last = sig.thread_exited(me.pid, code);
@@ -187,6 +188,7 @@ pub fn sys_wait4(pid: isize, wstatus: usize, options: usize, rusage: usize) -> K
                 // (Linux: wait_task_zombie's cutime/cmin_flt sums).
                 let cs = &child.signal;
                 sig.cmin_flt.fetch_add(cs.min_flt.load(Relaxed) + cs.cmin_flt.load(Relaxed), Relaxed);
+                sig.cmaj_flt.fetch_add(cs.maj_flt.load(Relaxed) + cs.cmaj_flt.load(Relaxed), Relaxed);
                 sig.cutime.fetch_add(cs.utime.load(Relaxed) + cs.cutime.load(Relaxed), Relaxed);
                 sig.cstime.fetch_add(cs.stime.load(Relaxed) + cs.cstime.load(Relaxed), Relaxed);
                 if wstatus != 0 {
@@ -194,7 +196,8 @@ pub fn sys_wait4(pid: isize, wstatus: usize, options: usize, rusage: usize) -> K
                 }
                 if rusage != 0 {
                     let (u, s) = (cs.utime.load(Relaxed), cs.stime.load(Relaxed));
-                    crate::syscall::rusage::put_rusage(rusage, u, s, cs.min_flt.load(Relaxed))?;
+                    let faults = (cs.min_flt.load(Relaxed), cs.maj_flt.load(Relaxed));
+                    crate::syscall::rusage::put_rusage(rusage, u, s, faults)?;
                 }
                 let tgid = child.tgid;
                 drop(child);

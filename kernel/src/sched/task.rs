@@ -160,9 +160,9 @@ pub struct Task {
     /// jiffies here rather than ns).
     pub utime: AtomicU64,
     pub stime: AtomicU64,
-    /// Page faults handled without I/O (Linux: min_flt; major faults come
-    /// with swap and file reads).
+    /// Page faults handled without I/O, and with (Linux: min_flt, maj_flt).
     pub min_flt: AtomicUsize,
+    pub maj_flt: AtomicUsize,
     /// The alternate signal stack: (ss_sp, ss_size, ss_flags) (Linux:
     /// sas_ss_sp, sas_ss_size, sas_ss_flags).
     pub(crate) sigaltstack: SpinLockIrq<(usize, usize, u32)>,
@@ -214,6 +214,7 @@ impl Task {
             mm: SpinLockIrq::new(None),
             entry,
             min_flt: AtomicUsize::new(0),
+            maj_flt: AtomicUsize::new(0),
             utime: AtomicU64::new(0),
             stime: AtomicU64::new(0),
             sigaltstack: SpinLockIrq::new((0, 0, super::signal::SS_DISABLE)),

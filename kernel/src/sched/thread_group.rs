@@ -97,8 +97,10 @@ pub struct SignalStruct {
     /// Minor and major faults of reaped children, for getrusage
     /// (Linux: cmin_flt, cmaj_flt).
     pub(crate) cmin_flt: AtomicUsize,
-    /// Faults of threads that have exited (Linux: signal->min_flt).
+    pub(crate) cmaj_flt: AtomicUsize,
+    /// Faults of threads that have exited (Linux: signal->min_flt, maj_flt).
     pub(crate) min_flt: AtomicUsize,
+    pub(crate) maj_flt: AtomicUsize,
     /// CPU ticks of exited threads, user and system (Linux: utime, stime).
     pub(crate) utime: AtomicU64,
     pub(crate) stime: AtomicU64,
@@ -137,7 +139,9 @@ impl SignalStruct {
             children: SpinLockIrq::new(Vec::new()),
             wait_chldexit: WaitQueue::new(),
             cmin_flt: AtomicUsize::new(0),
+            cmaj_flt: AtomicUsize::new(0),
             min_flt: AtomicUsize::new(0),
+            maj_flt: AtomicUsize::new(0),
             utime: AtomicU64::new(0),
             stime: AtomicU64::new(0),
             cutime: AtomicU64::new(0),

@@ -48,6 +48,8 @@ pub const NR_FCHDIR: u64 = 50;
 pub const NR_OPENAT: u64 = 56;
 pub const NR_CLOSE: u64 = 57;
 pub const NR_FTRUNCATE: u64 = 46;
+pub const NR_UMOUNT2: u64 = 39;
+pub const NR_MOUNT: u64 = 40;
 pub const NR_SYNC: u64 = 81;
 pub const NR_FSYNC: u64 = 82;
 pub const NR_FDATASYNC: u64 = 83;
@@ -147,6 +149,8 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_OPENAT => open::sys_openat(a[0] as i32, a[1] as usize, a[2] as u32, a[3] as u32),
         NR_CLOSE => open::sys_close(a[0] as i32),
         NR_FTRUNCATE => open::sys_ftruncate(a[0] as i32, a[1] as i64),
+        NR_MOUNT => open::sys_mount(a[0] as usize, a[1] as usize, a[2] as usize, a[3] as usize),
+        NR_UMOUNT2 => open::sys_umount2(a[0] as usize, a[1] as usize),
         NR_SYNC => open::sys_sync(),
         NR_FSYNC | NR_FDATASYNC => open::sys_fsync(a[0] as i32),
         NR_SYNCFS => open::sys_syncfs(a[0] as i32),

@@ -313,3 +313,19 @@ pub fn sys_syncfs(fd: i32) -> KResult<usize> {
     current_files()?.get(fd)?;
     sys_sync()
 }
+
+/// mount(2) of a new filesystem (Linux: do_mount -> path_mount ->
+/// do_new_mount): `source` is a disk for ext4, anything for tmpfs; the data
+/// argument is not read (Pagoda has no mount options).
+pub fn sys_mount(source: usize, target: usize, fstype: usize, flags: usize) -> KResult<usize> {
+    let target = user_path(target)?;
+    let fstype = if fstype == 0 { return Err(Errno::EINVAL) } else { user_path(fstype)? };
+    let source = if source == 0 { String::new() } else { user_path(source)? };
+    crate::fs::mount::do_mount(&current_cwd()?, &source, &target, &fstype, flags).map(|()| 0)
+}
+
+/// umount2(2) (Linux: ksys_umount).
+pub fn sys_umount2(target: usize, flags: usize) -> KResult<usize> {
+    let target = user_path(target)?;
+    crate::fs::mount::do_umount(&current_cwd()?, &target, flags).map(|()| 0)
+}

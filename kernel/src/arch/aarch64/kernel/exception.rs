@@ -167,7 +167,7 @@ fn do_page_fault(frame: &mut TrapFrame, esr: Esr) {
         trace_fault(esr, far, write, exec, &result);
     }
     match result {
-        Ok(_) => crate::mm::memory::mm_account_fault(),
+        Ok(how) => crate::mm::memory::mm_account_fault(how),
         Err(FaultError::Oom) => user_fault(frame, SIGKILL, 0, "page fault, out of memory", far as u64),
         Err(FaultError::SigBus) => user_fault(frame, SIGBUS, BUS_ADRERR, "bus error", far as u64),
         Err(FaultError::AccErr) => user_fault(frame, SIGSEGV, SEGV_ACCERR, "segfault", far as u64),
@@ -239,10 +239,11 @@ fn kernel_fault_on_user_address(frame: &TrapFrame, esr: Esr) -> bool {
     }
     let Some(mm) = crate::sched::current().and_then(|t| t.mm()) else { return false };
     crate::arch::irqflags::local_irq_enable();
-    let ok = crate::mm::memory::handle_mm_fault(&mm, far, esr.wnr(), false).is_ok();
-    if ok {
-        crate::mm::memory::mm_account_fault();
+    let result = crate::mm::memory::handle_mm_fault(&mm, far, esr.wnr(), false);
+    if let Ok(how) = result {
+        crate::mm::memory::mm_account_fault(how);
     }
+    let ok = result.is_ok();
     crate::arch::irqflags::local_irq_disable();
     ok
 }
