@@ -4,15 +4,16 @@
 //!
 //! `read` and `write` on a block device go through its own page cache,
 //! page `i` holding bytes `[i * 4096, (i + 1) * 4096)` of the disk; meminfo
-//! counts these pages as `Buffers`. A read that misses allocates the
-//! missing pages, locks them, puts them in the cache and reads them in one
-//! bio; whoever wants one of them waits for its lock, and finds it
-//! up to date, or not if the read failed (EIO). A write copies into cached
+//! counts these pages as `Buffers`. A read that misses reads the window the
+//! file's readahead state decides (mm/filemap.rs, libs/mm readahead.rs): it
+//! allocates the missing pages, locks them, puts them in the cache and
+//! reads them, one bio per run; whoever wants one of them waits for its
+//! lock, and finds it up to date, or not if the read failed (EIO). A write copies into cached
 //! pages and marks them dirty; they reach the disk when the flusher, an
 //! fsync, a sync or the last close writes them back.
 //!
 //! ```text
-//!   read(i) miss:  alloc + lock pages i..i+n, add to cache, one read bio
+//!   read(i) miss:  readahead window i..i+n: alloc + lock, add to cache, read bio
 //!                  end_io: PG_uptodate on success, unlock_page (wakes readers)
 //!   write(i):      read(i) if needed, lock_page, copy, set_page_dirty
 //!   writeback:     lock_page, clear_page_dirty_for_io, set_page_writeback,
@@ -20,16 +21,14 @@
 //!                  end_io: end_page_writeback (wakes fsync)
 //! ```
 //!
-//! Where Pagoda differs: no buffer heads (a page is the unit of I/O), and a
-//! miss reads the rest of the request with a fixed minimum ahead
-//! (`read_ahead_kb`'s 32 pages at most) rather than Linux's adaptive window.
+//! Where Pagoda differs: no buffer heads (a page is the unit of I/O).
 
 use super::{submit_bio, Bio, Gendisk, ReqOp, PAGE_SECTORS, SECTOR_SIZE};
 use crate::fs::inode::InodeRef;
 use crate::kernel::time::jiffies;
 use crate::mm::address_space::AddressSpace;
-use crate::mm::filemap::wait_on_page_writeback;
-use crate::mm::filemap::{file_transfer, filemap_read, lock_page, unlock_page, wait_on_page_locked};
+use crate::mm::filemap::{file_transfer, filemap_fault_page, filemap_get_page, filemap_read, ReadPages};
+use crate::mm::filemap::{lock_page, unlock_page, wait_on_page_locked, wait_on_page_writeback};
 use crate::mm::memory::FaultError;
 use crate::mm::mm_types::MmStruct;
 use crate::mm::page_alloc::{alloc_pages, get_page, page_address, pfn_to_page, put_page};
@@ -48,11 +47,10 @@ use pagoda_klib::errno::{Errno, KResult};
 use pagoda_mm::addr::PAGE_SIZE;
 use pagoda_mm::gfp::Gfp;
 use pagoda_mm::page::PageFlags;
+use pagoda_mm::readahead::RaState;
 
-/// The most pages read or written in one bio (Linux: read_ahead_kb = 128).
+/// The most pages read or written in one bio.
 pub const MAX_BIO_PAGES: usize = 32;
-/// Pages read at least on a miss, beyond what the reader asked for.
-const MIN_READ_PAGES: usize = 4;
 
 /// One disk's file side (Linux: struct block_device with its bd_inode).
 pub struct BlockDevice {
@@ -115,108 +113,20 @@ impl BlockDevice {
         self.disk.capacity.div_ceil(PAGE_SECTORS) as usize
     }
 
-    /// Reads pages `[index, index + n)` that are not cached yet into the
-    /// cache, in one bio; stops at the first page already there (Linux:
-    /// page_cache_ra_unbounded + read_pages).
-    fn read_pages(&'static self, index: usize, n: usize) -> KResult<()> {
-        let mut bio = Bio::new(self.disk.clone(), ReqOp::Read, index as u64 * PAGE_SECTORS);
-        for i in index..(index + n).min(self.pages()) {
-            if self.mapping.find_get_page(i).map(put_page).is_some() {
-                break;
-            }
-            let Ok(pfn) = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE, 0) else { break };
-            // A fresh page nobody else can see: the lock is free.
-            assert!(pfn_to_page(pfn).trylock());
-            if self.mapping.add_to_page_cache(pfn, i).is_err() {
-                unlock_page(pfn_to_page(pfn));
-                put_page(pfn);
-                break; // someone else is reading it
-            }
-            let have = sectors_in_page(self.disk.capacity, i) as usize * SECTOR_SIZE;
-            if have < PAGE_SIZE {
-                // SAFETY: our locked page, not yet up to date: nobody reads it.
-                unsafe { core::ptr::write_bytes((page_address(pfn) + have) as *mut u8, 0, PAGE_SIZE - have) };
-            }
-            if bio.add_page(pfn, have, 0).is_err() {
-                unlock_page(pfn_to_page(pfn));
-                put_page(pfn);
-                break;
-            }
+    /// The page at `index` for a write into it: read first if it is not
+    /// cached (Linux: block_write_begin reading the page; no readahead).
+    fn get_page_for_write(&'static self, index: usize) -> KResult<usize> {
+        let mut ra = RaState::default();
+        if self.mapping.find_get_page(index).map(put_page).is_none() {
+            self.readahead(index, 1, None)?;
         }
-        if bio.vecs.is_empty() {
-            return Ok(());
-        }
-        bio.set_end_io(Box::new(|bio, status| {
-            for v in &bio.vecs {
-                let page = pfn_to_page(v.pfn);
-                if status.is_ok() {
-                    page.set_bit(PageFlags::UPTODATE);
-                }
-                unlock_page(page);
-                put_page(v.pfn); // the reference alloc_pages gave us
-            }
-        }));
-        submit_bio(bio);
-        Ok(())
+        filemap_get_page(self, &mut ra, index, 1).map(|(pfn, _)| pfn)
     }
 
-    /// The up-to-date page at `index`, with a reference for the caller;
-    /// reads it (and up to `ahead` pages after it) if it is not cached
-    /// (Linux: filemap_get_pages -> page_cache_sync_readahead ->
-    /// filemap_update_page).
-    fn get_page(&'static self, index: usize, ahead: usize) -> KResult<usize> {
-        self.get_page_waited(index, ahead).map(|(pfn, _)| pfn)
-    }
-
-    /// `get_page`, also saying whether it waited for the disk (a major
-    /// fault when a fault asked).
-    fn get_page_waited(&'static self, index: usize, ahead: usize) -> KResult<(usize, bool)> {
-        let mut waited = false;
-        loop {
-            let Some(pfn) = self.mapping.find_get_page(index) else {
-                waited = true;
-                self.read_pages(index, ahead.clamp(MIN_READ_PAGES, MAX_BIO_PAGES))?;
-                if self.mapping.find_get_page(index).map(put_page).is_none() {
-                    return Err(Errno::ENOMEM); // could not even allocate one page
-                }
-                continue;
-            };
-            let page = pfn_to_page(pfn);
-            if page.test(PageFlags::UPTODATE) {
-                return Ok((pfn, waited));
-            }
-            waited = true;
-            wait_on_page_locked(page);
-            if page.test(PageFlags::UPTODATE) {
-                return Ok((pfn, waited));
-            }
-            // The read failed, or a racing one has not started: try it
-            // ourselves once, synchronously (Linux: filemap_read_folio).
-            lock_page(page);
-            let res = if page.test(PageFlags::UPTODATE) {
-                Ok(())
-            } else {
-                let have = sectors_in_page(self.disk.capacity, index) as usize * SECTOR_SIZE;
-                let mut bio = Bio::new(self.disk.clone(), ReqOp::Read, index as u64 * PAGE_SECTORS);
-                bio.add_page(pfn, have, 0).and_then(|_| super::submit_bio_wait(bio))
-            };
-            if res.is_ok() {
-                page.set_bit(PageFlags::UPTODATE);
-            }
-            unlock_page(page);
-            return match res {
-                Ok(()) => Ok((pfn, waited)),
-                Err(e) => {
-                    put_page(pfn);
-                    Err(e)
-                }
-            };
-        }
-    }
-
-    /// read(2) at `off` (Linux: blkdev_read_iter -> filemap_read).
-    pub fn read(&'static self, off: u64, buf: usize, count: usize) -> KResult<usize> {
-        filemap_read(self.size(), off, buf, count, |index, wanted| self.get_page(index, wanted))
+    /// read(2) at `off`, reading ahead as the file's `ra` decides (Linux:
+    /// blkdev_read_iter -> filemap_read).
+    pub fn read(&'static self, ra: &mut RaState, off: u64, buf: usize, count: usize) -> KResult<usize> {
+        filemap_read(self, ra, self.size(), off, buf, count)
     }
 
     /// write(2) at `off` from user memory at `buf` (Linux: blkdev_write_iter).
@@ -241,7 +151,7 @@ impl BlockDevice {
             return Err(Errno::ENOSPC);
         }
         let done = file_transfer(self.size(), off, count, |index, in_page, n, done| {
-            let pfn = self.get_page(index, 1)?;
+            let pfn = self.get_page_for_write(index)?;
             let page = pfn_to_page(pfn);
             lock_page(page);
             // SAFETY: an up-to-date cached page, locked by us, through the
@@ -415,6 +325,112 @@ pub fn blkdev_ioctl(bdev: &BlockDevice, cmd: u32, arg: usize) -> KResult<usize> 
     .map(|()| 0)
 }
 
+/// A disk's page cache is filled by read bios (Linux: def_blk_aops,
+/// blkdev_read_folio / blkdev_readahead through mpage).
+impl ReadPages for BlockDevice {
+    fn cache(&self) -> &AddressSpace {
+        &self.mapping
+    }
+
+    fn ra_pages(&self) -> usize {
+        self.disk.ra_pages()
+    }
+
+    fn nr_pages(&self) -> usize {
+        self.pages()
+    }
+
+    /// One bio per run of missing pages; each page is locked and in the
+    /// cache before its read starts, and unlocked (up to date, or not on an
+    /// error) by the bio's completion.
+    fn readahead(&self, start: usize, nr: usize, mark: Option<usize>) -> KResult<()> {
+        let mut bio: Option<Bio> = None;
+        for i in start..(start + nr).min(self.pages()) {
+            if self.mapping.find_get_page(i).map(put_page).is_some() {
+                if let Some(b) = bio.take() {
+                    submit_read(b);
+                }
+                continue;
+            }
+            let Ok(pfn) = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE, 0) else { break };
+            let page = pfn_to_page(pfn);
+            // A fresh page nobody else can see: the lock is free.
+            assert!(page.trylock());
+            if self.mapping.add_to_page_cache(pfn, i).is_err() {
+                unlock_page(page);
+                put_page(pfn);
+                continue; // someone else is reading it
+            }
+            if mark == Some(i) {
+                page.set_bit(PageFlags::READAHEAD);
+            }
+            let have = sectors_in_page(self.disk.capacity, i) as usize * SECTOR_SIZE;
+            if have < PAGE_SIZE {
+                // SAFETY: our locked page, not yet up to date: nobody reads it.
+                unsafe { core::ptr::write_bytes((page_address(pfn) + have) as *mut u8, 0, PAGE_SIZE - have) };
+            }
+            let b =
+                bio.get_or_insert_with(|| Bio::new(self.disk.clone(), ReqOp::Read, i as u64 * PAGE_SECTORS));
+            if b.add_page(pfn, have, 0).is_err() || b.vecs.len() >= MAX_BIO_PAGES {
+                if b.vecs.last().is_none_or(|v| v.pfn != pfn) {
+                    // No room for the vector: leave the page to update_page.
+                    unlock_page(page);
+                    put_page(pfn);
+                }
+                if let Some(b) = bio.take() {
+                    submit_read(b);
+                }
+            }
+        }
+        if let Some(b) = bio {
+            submit_read(b);
+        }
+        Ok(())
+    }
+
+    fn update_page(&self, index: usize, pfn: usize) -> KResult<()> {
+        let page = pfn_to_page(pfn);
+        if page.test(PageFlags::UPTODATE) {
+            return Ok(());
+        }
+        wait_on_page_locked(page);
+        if page.test(PageFlags::UPTODATE) {
+            return Ok(());
+        }
+        // The read failed, or a racing one has not started: try it
+        // ourselves once, synchronously (Linux: filemap_read_folio).
+        lock_page(page);
+        let res = if page.test(PageFlags::UPTODATE) {
+            Ok(())
+        } else {
+            let have = sectors_in_page(self.disk.capacity, index) as usize * SECTOR_SIZE;
+            let mut bio = Bio::new(self.disk.clone(), ReqOp::Read, index as u64 * PAGE_SECTORS);
+            bio.add_page(pfn, have, 0).and_then(|_| super::submit_bio_wait(bio))
+        };
+        if res.is_ok() {
+            page.set_bit(PageFlags::UPTODATE);
+        }
+        unlock_page(page);
+        res
+    }
+}
+
+/// Submits a readahead bio whose completion marks its pages up to date (or
+/// not, on an error) and unlocks them (Linux: mpage_end_io for reads).
+fn submit_read(mut bio: Bio) {
+    bio.set_end_io(Box::new(|bio, status| {
+        for v in &bio.vecs {
+            let page = pfn_to_page(v.pfn);
+            if status.is_ok() {
+                page.set_bit(PageFlags::UPTODATE);
+            }
+            unlock_page(page);
+            put_page(v.pfn); // the reference alloc_pages gave us
+        }
+    }));
+    submit_bio(bio);
+}
+
 /// Faults on a mapping of a disk (Linux: generic_file_vm_ops over the
 /// block device's page cache: filemap_fault, filemap_map_pages,
 /// filemap_page_mkwrite).
@@ -437,7 +453,7 @@ impl VmOperations for BdevVmOps {
         if vmf.pgoff >= bdev.pages() {
             return Err(FaultError::SigBus);
         }
-        match bdev.get_page_waited(vmf.pgoff, MIN_READ_PAGES) {
+        match filemap_fault_page(bdev, vmf.pgoff) {
             Ok((pfn, waited)) => {
                 vmf.major.set(waited);
                 Ok(pfn)
@@ -451,7 +467,7 @@ impl VmOperations for BdevVmOps {
     fn map_page(&self, vma: &Vma, pgoff: usize) -> Option<usize> {
         let bdev = vma_bdev(vma)?;
         let pfn = bdev.mapping.find_get_page(pgoff)?;
-        if pfn_to_page(pfn).test(PageFlags::UPTODATE) {
+        if crate::mm::filemap::page_mappable_around(pfn) {
             Some(pfn)
         } else {
             put_page(pfn);

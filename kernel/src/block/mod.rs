@@ -65,11 +65,19 @@ pub struct Gendisk {
     /// Size in sectors (Linux: get_capacity).
     pub capacity: u64,
     pub read_only: bool,
+    /// How far reads of it go ahead, in KiB (Linux: the queue's
+    /// read_ahead_kb, 128 by default).
+    pub read_ahead_kb: AtomicUsize,
     pub stats: DiskStats,
     driver: &'static dyn BlockDriver,
 }
 
 impl Gendisk {
+    /// read_ahead_kb in pages (Linux: bdi->ra_pages).
+    pub fn ra_pages(&self) -> usize {
+        (self.read_ahead_kb.load(Relaxed) / 4).max(1)
+    }
+
     pub fn size_bytes(&self) -> u64 {
         self.capacity * SECTOR_SIZE as u64
     }
@@ -112,6 +120,7 @@ pub fn add_disk(
         first_minor: index as u32 * 16,
         capacity,
         read_only,
+        read_ahead_kb: AtomicUsize::new(128),
         stats: DiskStats::default(),
         driver,
     })

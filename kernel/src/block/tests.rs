@@ -245,3 +245,47 @@ fn a_write_under_writeback_is_written_again() {
     assert_on_disk(1200, 4, 0x22);
     assert_eq!(dirty_and_writeback().1, 0);
 }
+
+#[ktest]
+fn a_sequential_reader_is_read_ahead_in_growing_windows() {
+    use crate::mm::filemap::filemap_get_page;
+    use pagoda_mm::readahead::RaState;
+    let bdev = lookup_bdev("vda").unwrap();
+    let reads = || disk("vda").stats.ios[0].load(Relaxed);
+    // 700 pages, a page at a time, as `read(fd, buf, 4096)` in a loop.
+    let (first, n) = (1300, 700);
+    let mut ra = RaState::default();
+    ra.note_read(first); // the reader arrives from the page before
+    let before = reads();
+    for i in first..first + n {
+        let (pfn, _) = filemap_get_page(bdev, &mut ra, i, 1).unwrap();
+        // SAFETY: an up-to-date cached page we hold a reference to.
+        let head = unsafe { core::slice::from_raw_parts(page_address(pfn) as *const u8, 40) };
+        let want = sector_line(i as u64 * PAGE_SECTORS);
+        assert_eq!(&head[..want.len()], want.as_bytes(), "page {i}");
+        crate::mm::page_alloc::put_page(pfn);
+        ra.note_read(i + 1);
+    }
+    let bios = reads() - before;
+    // Windows of 4, 8, 16, then read_ahead_kb's 32 pages: about 25 bios,
+    // against 700 without readahead.
+    assert!(bios <= n / 32 + 5, "{bios} read bios for {n} sequential pages");
+    // The last window is still being read: wait for its pages.
+    for i in first + n..first + n + 64 {
+        if let Some(pfn) = bdev.mapping.find_get_page(i) {
+            crate::mm::filemap::wait_on_page_locked(crate::mm::page_alloc::pfn_to_page(pfn));
+            crate::mm::page_alloc::put_page(pfn);
+        }
+    }
+    // A random reader gets what it asks for and no more.
+    let before = reads();
+    let cached = bdev.mapping.nrpages();
+    for &i in &[1000usize, 40, 1290, 700, 2040] {
+        let mut ra = RaState { prev_index: 5, ..RaState::default() };
+        if let Ok((pfn, _)) = filemap_get_page(bdev, &mut ra, i, 1) {
+            crate::mm::page_alloc::put_page(pfn);
+        }
+    }
+    assert!(reads() - before <= 5);
+    assert!(bdev.mapping.nrpages() <= cached + 5);
+}

@@ -3,8 +3,8 @@
 //! the ext4-view crate, which parses the on-disk structures.
 //!
 //! What Pagoda adds is the memory side: every regular file has its own page
-//! cache (`Cached` in meminfo), filled a batch of pages at a time when a
-//! read or a fault misses (a fault that had to wait for the disk is a
+//! cache (`Cached` in meminfo), filled by readahead windows when a read or
+//! a fault misses (a fault that had to wait for the disk is a
 //! *major* fault, counted in `pgmajfault` and getrusage's `ru_majflt`), and
 //! mappings of the file map those pages. Its pages are clean: reclaim can
 //! drop them and a later access reads them again.
@@ -34,11 +34,11 @@ use pagoda_klib::arc::Arc;
 use pagoda_klib::errno::{Errno, KResult};
 use pagoda_mm::addr::PAGE_SIZE;
 use pagoda_mm::gfp::Gfp;
+use pagoda_mm::readahead::RaState;
 
 use super::inode::{Inode, InodeKind, InodeRef, S_IFDIR, S_IFLNK, S_IFREG};
 
-/// Pages read at least when a read or fault misses, and at most.
-const MIN_READ_PAGES: usize = 4;
+/// The most pages the crate is asked for in one disk read.
 const MAX_READ_PAGES: usize = 32;
 
 /// The crate's view of the disk: whole pages read synchronously with a
@@ -287,23 +287,11 @@ impl Ext4File {
         self.size.div_ceil(PAGE_SIZE as u64) as usize
     }
 
-    /// The page at `index`, with a reference, and whether it had to be read
-    /// from the disk; a miss reads up to `wanted` pages from there (at least
-    /// MIN_READ_PAGES, at most MAX_READ_PAGES) (Linux: filemap_get_pages ->
-    /// page_cache_sync_ra -> ext4_mpage_readpages).
-    pub fn get_page(&self, index: usize, wanted: usize) -> KResult<(usize, bool)> {
-        if let Some(pfn) = self.mapping.find_get_page(index) {
-            return Ok((pfn, false));
-        }
-        let n = wanted.clamp(MIN_READ_PAGES, MAX_READ_PAGES).min(self.pages().saturating_sub(index));
-        self.read_pages(index, n.max(1))?;
-        let pfn = self.mapping.find_get_page(index).ok_or(Errno::ENOMEM)?;
-        Ok((pfn, true))
-    }
-
     /// Reads pages `[index, index + n)` that are not cached into the cache,
-    /// stopping at the first that is.
-    fn read_pages(&self, index: usize, n: usize) -> KResult<()> {
+    /// setting PG_readahead on page `mark`; synchronously, the crate reading
+    /// under the filesystem's lock (Linux: ext4_mpage_readpages, which
+    /// submits bios and returns).
+    fn read_pages(&self, index: usize, n: usize, mark: Option<usize>) -> KResult<()> {
         let mut st = self.sb.state.lock();
         let Ext4State { fs, cursors } = &mut *st;
         let key = self as *const Ext4File as u64;
@@ -313,9 +301,9 @@ impl Ext4File {
                 v.insert(fs.open(self.path.as_str()).map_err(crate_err)?)
             }
         };
-        for i in index..index + n {
+        for i in index..(index + n).min(self.pages()) {
             if self.mapping.find_get_page(i).map(put_page).is_some() {
-                break;
+                continue;
             }
             let pfn =
                 alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE | Gfp::__GFP_ZERO, 0).map_err(|_| Errno::ENOMEM)?;
@@ -341,25 +329,51 @@ impl Ext4File {
                 warn!("EXT4-fs ({}): {}: cannot read page {i}: {e}", self.sb.bdev.disk.name, self.path);
                 return Err(Errno::EIO);
             }
-            crate::mm::page_alloc::pfn_to_page(pfn).set_bit(pagoda_mm::page::PageFlags::UPTODATE);
+            let page = crate::mm::page_alloc::pfn_to_page(pfn);
+            page.set_bit(pagoda_mm::page::PageFlags::UPTODATE);
+            if mark == Some(i) {
+                page.set_bit(pagoda_mm::page::PageFlags::READAHEAD);
+            }
             let added = self.mapping.add_to_page_cache(pfn, i);
             put_page(pfn); // the cache holds it now, or nobody does
             match added {
                 Ok(()) => {
                     self.sb.pages_read.fetch_add(1, Relaxed);
                 }
-                Err(Errno::EEXIST) => break,
+                Err(Errno::EEXIST) => {}
                 Err(e) => return Err(e),
             }
         }
         Ok(())
     }
 
-    /// read(2) (Linux: ext4_file_read_iter -> filemap_read).
-    pub fn read(&self, off: u64, buf: usize, count: usize) -> KResult<usize> {
-        crate::mm::filemap::filemap_read(self.size, off, buf, count, |index, wanted| {
-            self.get_page(index, wanted).map(|(pfn, _)| pfn)
-        })
+    /// read(2), reading ahead as the file's `ra` decides (Linux:
+    /// ext4_file_read_iter -> filemap_read).
+    pub fn read(&self, ra: &mut RaState, off: u64, buf: usize, count: usize) -> KResult<usize> {
+        crate::mm::filemap::filemap_read(self, ra, self.size, off, buf, count)
+    }
+}
+
+impl crate::mm::filemap::ReadPages for Ext4File {
+    fn cache(&self) -> &AddressSpace {
+        &self.mapping
+    }
+
+    fn ra_pages(&self) -> usize {
+        self.sb.bdev.disk.ra_pages()
+    }
+
+    fn nr_pages(&self) -> usize {
+        self.pages()
+    }
+
+    fn readahead(&self, start: usize, nr: usize, mark: Option<usize>) -> KResult<()> {
+        self.read_pages(start, nr, mark)
+    }
+
+    /// Pages enter the cache up to date: nothing to wait for.
+    fn update_page(&self, _index: usize, _pfn: usize) -> KResult<()> {
+        Ok(())
     }
 }
 
@@ -398,7 +412,7 @@ impl crate::mm::vma::VmOperations for Ext4VmOps {
         if vmf.pgoff >= file.pages() {
             return Err(FaultError::SigBus);
         }
-        match file.get_page(vmf.pgoff, MIN_READ_PAGES) {
+        match crate::mm::filemap::filemap_fault_page(file, vmf.pgoff) {
             Ok((pfn, read)) => {
                 vmf.major.set(read);
                 Ok(pfn)
@@ -413,6 +427,12 @@ impl crate::mm::vma::VmOperations for Ext4VmOps {
         if pgoff >= file.pages() {
             return None;
         }
-        file.mapping.find_get_page(pgoff)
+        let pfn = file.mapping.find_get_page(pgoff)?;
+        if crate::mm::filemap::page_mappable_around(pfn) {
+            Some(pfn)
+        } else {
+            put_page(pfn);
+            None
+        }
     }
 }

@@ -59,6 +59,8 @@ pub struct File {
     pos: Mutex<u64>,
     /// Access mode and status flags (Linux: f_flags).
     flags: AtomicU32,
+    /// Where reads of it stand, for readahead (Linux: f_ra).
+    ra: Mutex<pagoda_mm::readahead::RaState>,
 }
 
 /// What stat(2) reports (Linux: struct kstat, the fields Pagoda has).
@@ -92,7 +94,8 @@ impl File {
 
     pub fn new(kind: FileKind, flags: u32) -> KResult<FileRef> {
         let kept = (flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)) | O_LARGEFILE;
-        Arc::try_new(File { kind, pos: Mutex::new(0), flags: AtomicU32::new(kept) })
+        let ra = Mutex::new(pagoda_mm::readahead::RaState::default());
+        Arc::try_new(File { kind, pos: Mutex::new(0), flags: AtomicU32::new(kept), ra })
             .map_err(|_| Errno::ENOMEM)
     }
 
@@ -169,12 +172,16 @@ impl File {
             FileKind::Inode(path) => match &path.inode().kind {
                 InodeKind::Dir(_) | InodeKind::Ext4Dir(_) => Err(Errno::EISDIR),
                 InodeKind::Symlink(_) => Err(Errno::EINVAL),
-                InodeKind::Ext4File(f) => self.positioned(at, |off| f.read(off, buf, count)),
+                InodeKind::Ext4File(f) => {
+                    self.positioned(at, |off| f.read(&mut self.ra.lock(), off, buf, count))
+                }
                 InodeKind::Char(CharDev::Null) => Ok(0),
                 InodeKind::Char(CharDev::Zero) => read_zero(buf, count),
                 InodeKind::Char(CharDev::Console) => super::char_dev::console_read(buf, count),
                 InodeKind::Reg(data) => self.positioned(at, |off| data.read(off, buf, count)),
-                InodeKind::Blk(bdev) => self.positioned(at, |off| bdev.read(off, buf, count)),
+                InodeKind::Blk(bdev) => {
+                    self.positioned(at, |off| bdev.read(&mut self.ra.lock(), off, buf, count))
+                }
             },
         }
     }

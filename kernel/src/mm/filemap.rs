@@ -22,7 +22,7 @@
 //! (`file_transfer`).
 
 use crate::sched::{might_sleep, WaitQueue};
-use pagoda_klib::errno::KResult;
+use pagoda_klib::errno::{Errno, KResult};
 use pagoda_mm::addr::PAGE_SIZE;
 use pagoda_mm::page::{Page, PageFlags};
 
@@ -137,19 +137,124 @@ pub fn file_transfer(
     Ok(done)
 }
 
+/// How a page cache is filled from its backing store (Linux: the
+/// read_folio and readahead address_space_operations).
+pub trait ReadPages {
+    fn cache(&self) -> &super::address_space::AddressSpace;
+
+    /// Pages the device reads ahead at most (Linux: bdi->ra_pages, from
+    /// read_ahead_kb).
+    fn ra_pages(&self) -> usize;
+
+    /// Pages in the file (or disk).
+    fn nr_pages(&self) -> usize;
+
+    /// Reads the pages of `[start, start + nr)` that are not cached into
+    /// the cache, setting PG_readahead on page `mark` (Linux: ->readahead).
+    /// May return before the reads complete: a page being read is locked
+    /// until it is up to date or failed.
+    fn readahead(&self, start: usize, nr: usize, mark: Option<usize>) -> KResult<()>;
+
+    /// Makes the cached page `pfn` at `index` up to date, waiting for a read
+    /// in flight and reading it alone if that failed; EIO if it cannot be
+    /// read (Linux: filemap_update_page, filemap_read_folio).
+    fn update_page(&self, index: usize, pfn: usize) -> KResult<()>;
+}
+
+/// Starts the reads of readahead window `w` (Linux: page_cache_ra_order):
+/// clipped to the file, PG_readahead on its first page still ahead.
+fn read_window(f: &dyn ReadPages, w: pagoda_mm::readahead::RaWindow) -> KResult<()> {
+    let end = (w.start + w.nr).min(f.nr_pages());
+    if w.start >= end {
+        return Ok(());
+    }
+    let mark = (w.async_size > 0).then(|| w.start + w.nr - w.async_size).filter(|&m| m < end);
+    f.readahead(w.start, end - w.start, mark)
+}
+
+/// The up-to-date page at `index` for a reader that wants `req` pages from
+/// there, with a reference, and whether it had to wait for the disk. A miss
+/// reads the readahead window `ra` decides; a page marked PG_readahead
+/// starts the next window first (Linux: filemap_get_pages with
+/// page_cache_sync_ra and page_cache_async_ra).
+pub fn filemap_get_page(
+    f: &dyn ReadPages,
+    ra: &mut pagoda_mm::readahead::RaState,
+    index: usize,
+    req: usize,
+) -> KResult<(usize, bool)> {
+    let (pfn, missed) = match f.cache().find_get_page(index) {
+        Some(pfn) => (pfn, false),
+        None => {
+            read_window(f, ra.ondemand(index, req, false, f.ra_pages()))?;
+            (f.cache().find_get_page(index).ok_or(Errno::ENOMEM)?, true)
+        }
+    };
+    let page = super::page_alloc::pfn_to_page(pfn);
+    if page.test_and_clear_bit(PageFlags::READAHEAD) {
+        // The reader caught up with the window: read the next one now.
+        let _ = read_window(f, ra.ondemand(index, req, true, f.ra_pages()));
+    }
+    let waited = missed || !page.test(PageFlags::UPTODATE);
+    if let Err(e) = f.update_page(index, pfn) {
+        super::page_alloc::put_page(pfn);
+        return Err(e);
+    }
+    Ok((pfn, waited))
+}
+
+/// The page a fault at `index` of a mapping needs, reading the pages
+/// around it on a miss (Linux: filemap_fault with do_sync_mmap_readahead's
+/// read-around and do_async_mmap_readahead). Whether it waited for the
+/// disk: a major fault.
+pub fn filemap_fault_page(f: &dyn ReadPages, index: usize) -> KResult<(usize, bool)> {
+    use pagoda_mm::readahead::{mmap_read_around, RaWindow};
+    let max = f.ra_pages();
+    let (pfn, missed) = match f.cache().find_get_page(index) {
+        Some(pfn) => (pfn, false),
+        None => {
+            read_window(f, mmap_read_around(index, max))?;
+            (f.cache().find_get_page(index).ok_or(Errno::ENOMEM)?, true)
+        }
+    };
+    let page = super::page_alloc::pfn_to_page(pfn);
+    if page.test_and_clear_bit(PageFlags::READAHEAD) {
+        // The marker a quarter from the end of the window read around an
+        // earlier fault: the next window, as do_async_mmap_readahead reads
+        // it (the file's window moved on by its size).
+        let _ = read_window(f, RaWindow { start: index + max / 4, nr: max, async_size: max / 4 });
+    }
+    let waited = missed || !page.test(PageFlags::UPTODATE);
+    if let Err(e) = f.update_page(index, pfn) {
+        super::page_alloc::put_page(pfn);
+        return Err(e);
+    }
+    Ok((pfn, waited))
+}
+
+/// Whether fault-around may map this cached page: not if it is not up to
+/// date, nor if it carries the readahead marker, which a fault must reach
+/// to start the next window (Linux: next_uptodate_page in
+/// filemap_map_pages).
+pub fn page_mappable_around(pfn: usize) -> bool {
+    let page = super::page_alloc::pfn_to_page(pfn);
+    page.test(PageFlags::UPTODATE) && !page.test(PageFlags::READAHEAD)
+}
+
 /// read(2) of a file of `size` bytes through its page cache into user
-/// memory at `buf` (Linux: filemap_read). `get_page(index, wanted)` gives
-/// the up-to-date page at `index` with a reference, reading it and up to
-/// `wanted` pages in all if they are missing.
+/// memory at `buf`, reading ahead as `ra` decides (Linux: filemap_read).
 pub fn filemap_read(
+    f: &dyn ReadPages,
+    ra: &mut pagoda_mm::readahead::RaState,
     size: u64,
     off: u64,
     buf: usize,
     count: usize,
-    mut get_page: impl FnMut(usize, usize) -> KResult<usize>,
 ) -> KResult<usize> {
-    file_transfer(size, off, count, |index, in_page, n, done| {
-        let pfn = get_page(index, (count - done).div_ceil(PAGE_SIZE))?;
+    let mut last = None;
+    let r = file_transfer(size, off, count, |index, in_page, n, done| {
+        let (pfn, _) = filemap_get_page(f, ra, index, (count - done).div_ceil(PAGE_SIZE))?;
+        last = Some(index);
         // SAFETY: an up-to-date cached page we hold a reference to.
         let bytes = unsafe {
             core::slice::from_raw_parts((super::page_alloc::page_address(pfn) + in_page) as *const u8, n)
@@ -157,10 +262,14 @@ pub fn filemap_read(
         let took = super::uaccess::copy_to_user_partial(buf + done, bytes);
         super::page_alloc::put_page(pfn);
         if took == 0 {
-            return Err(pagoda_klib::errno::Errno::EFAULT);
+            return Err(Errno::EFAULT);
         }
         Ok(took)
-    })
+    });
+    if let Some(i) = last {
+        ra.note_read(i + 1);
+    }
+    r
 }
 
 #[cfg(feature = "ktest")]

@@ -20,6 +20,7 @@ pub mod mmzone;
 pub mod page;
 pub mod page_alloc;
 pub mod pgtable;
+pub mod readahead;
 pub mod slab;
 pub mod vma_tree;
 pub mod vmap;

@@ -78,6 +78,9 @@ bitflags::bitflags! {
         const UNEVICTABLE = 1 << 15;
         const MLOCKED     = 1 << 16;
         const SWAPCACHE   = 1 << 17;
+        /// The first page of a readahead window still ahead of the reader:
+        /// reaching it starts the next window (Linux: PG_readahead).
+        const READAHEAD   = 1 << 18;
         /// A free block head in the buddy allocator; `private` holds its order.
         /// (Linux keeps this as a page type in _mapcount, not a flag.)
         const BUDDY       = 1 << 20;
