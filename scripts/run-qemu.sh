@@ -5,7 +5,9 @@
 #   MEM=1G SMP=1 NUMA=<nodes> CMDLINE="..." MACHINE=virt CPU=cortex-a72
 #   INITRD=<file> QEMU_ARGS="..."
 #   DISK="a.img [b.img:ro ...]"   virtio block devices, /dev/vda, /dev/vdb, ... in
-#                                 order; :ro attaches an image read-only
+#                                 order; :ro attaches an image read-only, and
+#                                 :eio=N makes every read of sector N fail with
+#                                 EIO (QEMU's blkdebug), for the error paths
 set -euo pipefail
 IMAGE=${1:?usage: run-qemu.sh IMAGE [qemu args]}
 shift
@@ -26,10 +28,18 @@ args=(-M "$MACHINE" -cpu "$CPU" -m "$MEM" -smp "$SMP" -nographic -nic none -semi
 # image of DISK is vda.
 disks=(${DISK:-})
 for ((i = ${#disks[@]} - 1; i >= 0; i--)); do
-  img=${disks[$i]%:ro} ro=
-  [ "$img" != "${disks[$i]}" ] && ro=,readonly=on
+  spec=${disks[$i]} ro= file=
+  case $spec in
+  *:ro) img=${spec%:ro} ro=,readonly=on ;;
+  *:eio=*)
+    img=${spec%:eio=*}
+    cfg=$(mktemp /tmp/pagoda-blkdebug.XXXXXX)
+    printf '[inject-error]\nevent = "read_aio"\nerrno = "5"\nsector = "%s"\n' "${spec##*:eio=}" >"$cfg"
+    file=blkdebug:$cfg:$img ;;
+  *) img=$spec ;;
+  esac
   [ -e "$img" ] || { echo "run-qemu: no disk image $img" >&2; exit 1; }
-  args+=(-drive "file=$img,if=none,format=raw,id=vd$i$ro" -device "virtio-blk-device,drive=vd$i")
+  args+=(-drive "file=${file:-$img},if=none,format=raw,id=vd$i$ro" -device "virtio-blk-device,drive=vd$i")
 done
 
 # NUMA=N: N nodes, memory split evenly, CPUs dealt round-robin (see DESIGN.md).

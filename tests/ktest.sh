@@ -15,12 +15,17 @@ TIMEOUT=${KTEST_TIMEOUT:-300}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOG=$ROOT/build/ktest.log
 
-# The test disks (kernel/src/block/tests.rs): vda 8 MiB writable, vdb 1 MiB
-# read-only, made fresh for every run.
-mkdir -p "$ROOT/build"
-"$ROOT/scripts/make-test-disk.sh" "$ROOT/build/ktest-vda.img" 8 &&
-  "$ROOT/scripts/make-test-disk.sh" "$ROOT/build/ktest-vdb.img" 1 || exit 1
-export DISK="$ROOT/build/ktest-vda.img $ROOT/build/ktest-vdb.img:ro"
+# The test disks (kernel/src/block/tests.rs, fs/ext4.rs), made fresh for
+# every run: vda 8 MiB writable, vdb 1 MiB read-only, vdc 1 MiB whose
+# sector 64 cannot be read (QEMU's blkdebug), vdd a damaged ext4 disk.
+B=$ROOT/build
+mkdir -p "$B"
+"$ROOT/scripts/make-test-disk.sh" "$B/ktest-vda.img" 8 &&
+  "$ROOT/scripts/make-test-disk.sh" "$B/ktest-vdb.img" 1 &&
+  "$ROOT/scripts/make-test-disk.sh" "$B/ktest-vdc.img" 1 &&
+  "$ROOT/scripts/make-ext4-image.sh" "$B/ktest-vdd.img" &&
+  "$ROOT/scripts/corrupt-ext4-image.sh" "$B/ktest-vdd.img" || exit 1
+export DISK="$B/ktest-vda.img $B/ktest-vdb.img:ro $B/ktest-vdc.img:eio=64 $B/ktest-vdd.img:ro"
 
 run() { # run LOGFILE CMDLINE
   CMDLINE="$2" timeout --foreground -k 5 "$TIMEOUT" "$ROOT/scripts/run-qemu.sh" "$IMAGE" </dev/null >"$1" 2>&1

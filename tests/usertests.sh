@@ -6,18 +6,21 @@
 #   tests/usertests.sh linux    run them on Debian's kernel (make test-linux)
 #   UPDATE=1 tests/usertests.sh linux   rewrite the expected output from Linux
 # Kernel log lines ([ 0.123456] ...) are not part of a program's output.
+# The programs of user/rootfs/etc/usertests-reboot then run in a second boot
+# with the disks the first left behind: what reached the disk survives.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 MODE=${1:?usage: usertests.sh pagoda|linux}
 LIST=user/rootfs/etc/usertests
+LIST_REBOOT=user/rootfs/etc/usertests-reboot
 EXPECTED=tests/expected/usertests.out
 OUT=build/usertests-$MODE.out
 LOG=build/usertests-$MODE.log
 TIMEOUT=${USERTESTS_TIMEOUT:-180}
 mkdir -p build
 
-tests() { grep -vE '^(#|$)' "$LIST"; }
+tests() { grep -hvE '^(#|$)' "${@:-$LIST}"; }
 
 # The disks, fresh for every run: vda 8 MiB writable and vdb 1 MiB read-only
 # (user/blockdev.c, diskmap.c), vdc the ext4 disk (user/ext4read.c).
@@ -29,12 +32,12 @@ export DISK="build/usertest-vda.img build/usertest-vdb.img:ro build/usertest-ext
 LINUX_MODULES="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_mmio.ko
   drivers/block/virtio_blk.ko"
 
-case $MODE in
-linux)
-  scripts/fetch-linux.sh || exit 1
-  # The same archive, with usertest-init as /init.
+# Boots once and runs the programs of LIST, appending their records to $OUT.
+boot_linux() { # LIST LOG
+  # The same archive, with usertest-init as /init and LIST as its list.
   rm -rf build/rootfs-linux && cp -r build/rootfs build/rootfs-linux
   cp build/rootfs/bin/usertest-init build/rootfs-linux/init
+  cp "$1" build/rootfs-linux/etc/usertests
   mkdir -p build/rootfs-linux/lib/modules
   for m in $LINUX_MODULES; do
     cp build/linux/pkg/lib/modules/*/kernel/"$m" build/rootfs-linux/lib/modules/
@@ -42,23 +45,37 @@ linux)
   done >build/rootfs-linux/lib/modules/load
   (cd build/rootfs-linux && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > build/initramfs-linux.cpio
   MEM=1G SMP=2 INITRD=build/initramfs-linux.cpio CMDLINE="console=ttyAMA0 quiet panic=-1" \
-    timeout --foreground -k 5 "$TIMEOUT" scripts/run-qemu.sh build/linux/vmlinuz -no-reboot </dev/null >"$LOG" 2>&1
-  tr -d '\r' <"$LOG" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | sed -n '/^=== /,$p' >"$OUT"
-  ;;
-pagoda)
-  input=$(tests | while read -r name path args; do printf 'run %s %s\\n' "$path" "$args"; done)
-  printf "${input}poweroff\n" | timeout --foreground -k 5 "$TIMEOUT" make -s qemu SMP=2 >"$LOG" 2>&1
+    timeout --foreground -k 5 "$TIMEOUT" scripts/run-qemu.sh build/linux/vmlinuz -no-reboot </dev/null >"$2" 2>&1
+  tr -d '\r' <"$2" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | sed -n '/^=== /,$p' >>"$OUT"
+}
+
+boot_pagoda() { # LIST LOG
+  local input
+  input=$(tests "$1" | while read -r name path args; do printf 'run %s %s\\n' "$path" "$args"; done)
+  printf "${input}poweroff\n" | timeout --foreground -k 5 "$TIMEOUT" make -s qemu SMP=2 >"$2" 2>&1
   if [ $? -eq 124 ]; then
     echo "usertests: Pagoda did not finish in ${TIMEOUT}s; the end of its log:"
-    tr -d '\r' <"$LOG" | tail -40 | sed 's/^/    /'
+    tr -d '\r' <"$2" | tail -40 | sed 's/^/    /'
   fi
   # Turn the monitor's transcript into the same records usertest-init prints.
-  tr -d '\r' <"$LOG" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | awk -v list="$LIST" '
+  tr -d '\r' <"$2" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | awk -v list="$1" '
     BEGIN { while ((getline l < list) > 0) if (l !~ /^(#|$)/) { n++; split(l, f, " "); name[n] = f[1] } }
     /^pagoda> run / { i++; print "=== " name[i] " ==="; inrun = 1; next }
     inrun && /^\[[0-9]+\] exited with status / { sub(/^\[[0-9]+\] exited with status /, ""); print "=== status: exited " $0 " ==="; inrun = 0; next }
     inrun && /^\[[0-9]+\] killed by signal / { sub(/^\[[0-9]+\] killed by signal /, ""); print "=== status: killed by signal " $0 " ==="; inrun = 0; next }
-    inrun { print }' >"$OUT"
+    inrun { print }' >>"$OUT"
+}
+
+: >"$OUT"
+case $MODE in
+linux)
+  scripts/fetch-linux.sh || exit 1
+  boot_linux "$LIST" "$LOG"
+  boot_linux "$LIST_REBOOT" "$LOG.reboot"
+  ;;
+pagoda)
+  boot_pagoda "$LIST" "$LOG"
+  boot_pagoda "$LIST_REBOOT" "$LOG.reboot"
   ;;
 *) echo "usertests: unknown mode $MODE" >&2; exit 2 ;;
 esac
@@ -79,7 +96,7 @@ while read -r name _; do
     diff <(echo "$want") <(echo "$got") | sed 's/^/    /'
     failed=$((failed + 1))
   fi
-done < <(tests)
+done < <(tests "$LIST" "$LIST_REBOOT")
 
 # What blockdev and diskmap wrote must be in the image file itself, not only
 # in the kernel's page cache: fsync, msync and the last close wrote it back.

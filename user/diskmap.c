@@ -27,14 +27,6 @@ static void on_sigbus(int sig)
 	siglongjmp(env, 1);
 }
 
-static void line(const char *what, const char *p)
-{
-	int n = 0;
-	while (n < 80 && p[n] && p[n] != '\n')
-		n++;
-	printf("%s: \"%.*s\"\n", what, n, p);
-}
-
 static void touch(const char *what, volatile char *p)
 {
 	if (sigsetjmp(env, 1) == 0) {

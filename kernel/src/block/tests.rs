@@ -289,3 +289,30 @@ fn a_sequential_reader_is_read_ahead_in_growing_windows() {
     assert!(reads() - before <= 5);
     assert!(bdev.mapping.nrpages() <= cached + 5);
 }
+
+#[ktest]
+fn a_device_error_is_eio_with_a_log_line_and_the_other_pages_still_read() {
+    use crate::mm::filemap::filemap_get_page;
+    use pagoda_mm::readahead::RaState;
+    let vdc = disk("vdc");
+    let bdev = lookup_bdev("vdc").unwrap();
+    let errors = vdc.stats.errors.load(Relaxed);
+    let p = Pages::new(1);
+    // Page 8 holds sector 64, which the device fails to read.
+    assert_eq!(rw_pages_sync(&vdc, ReqOp::Read, 64, &p.0), Err(Errno::EIO));
+    assert_eq!(vdc.stats.errors.load(Relaxed), errors + 1);
+    rw_pages_sync(&vdc, ReqOp::Read, 0, &p.0).unwrap();
+    assert_image_pattern(&p, 0);
+    // Through the page cache: a sequential reader's window [6, 10) fails
+    // as a whole; page 6 is then read alone and is fine, page 8 is EIO.
+    let mut ra = RaState { prev_index: 5, ..RaState::default() };
+    let (pfn, _) = filemap_get_page(bdev, &mut ra, 6, 1).unwrap();
+    // SAFETY: an up-to-date cached page we hold a reference to.
+    let head = unsafe { core::slice::from_raw_parts(page_address(pfn) as *const u8, 40) };
+    assert_eq!(&head[..sector_line(48).len()], sector_line(48).as_bytes());
+    crate::mm::page_alloc::put_page(pfn);
+    assert_eq!(filemap_get_page(bdev, &mut ra, 8, 1).err(), Some(Errno::EIO));
+    assert!(vdc.stats.errors.load(Relaxed) >= errors + 3, "the window and page 8's own read failed");
+    // Still cached, not up to date: the next reader tries the disk again.
+    assert_eq!(filemap_get_page(bdev, &mut ra, 8, 1).err(), Some(Errno::EIO));
+}

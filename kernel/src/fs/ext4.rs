@@ -218,8 +218,13 @@ impl Ext4Dir {
     fn read_entries(&self) -> KResult<Vec<(String, InodeRef)>> {
         let st = self.sb.state.lock();
         let mut out = Vec::new();
-        for entry in st.fs.read_dir(self.path.as_str()).map_err(crate_err)? {
-            let entry = entry.map_err(crate_err)?;
+        // A damaged directory is logged as Linux's ext4_error does, and EIO.
+        let fail = |e: ext4_view::Ext4Error| {
+            log::error!("EXT4-fs error (device {}): {}: {e}", self.sb.bdev.disk.name, self.path);
+            crate_err(e)
+        };
+        for entry in st.fs.read_dir(self.path.as_str()).map_err(fail)? {
+            let entry = entry.map_err(fail)?;
             let Ok(name) = entry.file_name().as_str() else {
                 warn!(
                     "EXT4-fs ({}): {}: a name that is not UTF-8, skipped",
@@ -235,7 +240,24 @@ impl Ext4Dir {
             } else {
                 alloc::format!("{}/{name}", self.path)
             };
-            let meta = entry.metadata().map_err(crate_err)?;
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    // A damaged inode: listed, but reading it is EIO
+                    // (Linux: ext4_iget's "checksum invalid", EFSBADCRC).
+                    log::error!("EXT4-fs error (device {}): {path}: {e}", self.sb.bdev.disk.name);
+                    let file = Ext4File {
+                        sb: self.sb.clone(),
+                        path,
+                        size: 0,
+                        broken: true,
+                        mapping: AddressSpace::new(false),
+                    };
+                    out.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    out.push((String::from(name), Inode::new(S_IFREG, InodeKind::Ext4File(file))?));
+                    continue;
+                }
+            };
             let perm = meta.mode() as u32;
             let inode = match meta.file_type() {
                 FileType::Directory => {
@@ -246,6 +268,7 @@ impl Ext4Dir {
                         sb: self.sb.clone(),
                         path,
                         size: meta.len(),
+                        broken: false,
                         mapping: AddressSpace::new(false),
                     };
                     Inode::new(S_IFREG | perm, InodeKind::Ext4File(file))?
@@ -270,6 +293,8 @@ pub struct Ext4File {
     sb: Arc<Ext4Sb>,
     path: String,
     size: u64,
+    /// Its inode could not be read: every read is EIO.
+    broken: bool,
     pub mapping: AddressSpace,
 }
 
@@ -350,6 +375,9 @@ impl Ext4File {
     /// read(2), reading ahead as the file's `ra` decides (Linux:
     /// ext4_file_read_iter -> filemap_read).
     pub fn read(&self, ra: &mut RaState, off: u64, buf: usize, count: usize) -> KResult<usize> {
+        if self.broken {
+            return Err(Errno::EIO);
+        }
         crate::mm::filemap::filemap_read(self, ra, self.size, off, buf, count)
     }
 }
@@ -434,5 +462,44 @@ impl crate::mm::vma::VmOperations for Ext4VmOps {
             put_page(pfn);
             None
         }
+    }
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::debug::ktest::ktest;
+    use crate::fs::mount::{do_mount, do_umount, MS_RDONLY};
+    use crate::fs::namei::{kern_path, mkdir_p, Path};
+    use crate::mm::filemap::filemap_get_page;
+
+    /// tests/ktest.sh attaches vdd: scripts/make-ext4-image.sh's disk with
+    /// /hello.txt's inode and /dir's directory block damaged.
+    #[ktest]
+    fn a_damaged_ext4_disk_is_eio_where_damaged_and_readable_elsewhere() {
+        mkdir_p("/ktest-ext4").unwrap();
+        let root = Path::root().unwrap();
+        do_mount(&root, "/dev/vdd", "/ktest-ext4", "ext4", MS_RDONLY).unwrap();
+        {
+            // The damaged inode is listed, and reading it is EIO.
+            let hello = kern_path("/ktest-ext4/hello.txt").unwrap();
+            let InodeKind::Ext4File(f) = &hello.inode().kind else { panic!("not an ext4 file") };
+            assert_eq!(f.read(&mut RaState::default(), 0, 0x1000, 10), Err(Errno::EIO));
+            // The damaged directory cannot be looked into.
+            assert_eq!(kern_path("/ktest-ext4/dir/nested.txt").err(), Some(Errno::EIO));
+            // The rest of the disk reads fine.
+            let big = kern_path("/ktest-ext4/big").unwrap();
+            let InodeKind::Ext4File(f) = &big.inode().kind else { panic!("not an ext4 file") };
+            assert_eq!(f.size(), 64 << 20);
+            let (pfn, read) = filemap_get_page(f, &mut RaState::default(), 5000, 1).unwrap();
+            assert!(read, "the first access reads the disk");
+            // SAFETY: an up-to-date cached page we hold a reference to.
+            let head = unsafe { core::slice::from_raw_parts(page_address(pfn) as *const u8, 17) };
+            assert_eq!(head, b"page 5000 of big\n");
+            put_page(pfn);
+            assert!(f.mapping.nrpages() > 0);
+        }
+        do_umount(&root, "/ktest-ext4", 0).unwrap();
+        root.inode().unlink("ktest-ext4", true).unwrap();
     }
 }

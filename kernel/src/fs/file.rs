@@ -199,6 +199,12 @@ impl File {
         Ok(n)
     }
 
+    /// Turns readahead on or off for this file (fadvise RANDOM/NORMAL;
+    /// Linux: FMODE_RANDOM).
+    pub fn set_readahead(&self, on: bool) {
+        self.ra.lock().random = !on;
+    }
+
     /// fsync(2) and fdatasync(2) (Linux: vfs_fsync_range): a disk's dirty
     /// pages go out and are waited for; a tmpfs file has nowhere to go;
     /// EINVAL for what has no fsync (pipes, character devices).
@@ -402,6 +408,40 @@ fn dtype_of(mode: u32) -> u8 {
         S_IFBLK => DT_BLK,
         S_IFIFO => DT_FIFO,
         _ => DT_REG,
+    }
+}
+
+/// The page cache of a file with a backing store (a disk, or a file on
+/// one) and how to fill it; None for tmpfs, pipes and devices.
+fn backed_cache(i: &InodeRef) -> Option<&dyn crate::mm::filemap::ReadPages> {
+    match &i.kind {
+        InodeKind::Blk(b) => Some(*b),
+        InodeKind::Ext4File(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// Reads pages `[first, end)` of the file into its page cache, at most a
+/// readahead window's worth, as Linux does (force_page_cache_ra caps the
+/// request at the device's ra_pages or io_pages; fadvise WILLNEED).
+pub fn force_readahead(i: &InodeRef, first: usize, end: usize) -> KResult<()> {
+    let Some(f) = backed_cache(i) else { return Ok(()) };
+    let end = end.min(f.nr_pages()).min(first.saturating_add(f.ra_pages()));
+    if first < end {
+        f.readahead(first, end - first, None)?;
+    }
+    Ok(())
+}
+
+/// Starts writing back the dirty pages of the file and drops its cached
+/// pages in `[first, end)` that nobody uses (Linux: fadvise DONTNEED's
+/// __filemap_fdatawrite_range + invalidate_mapping_pages).
+pub fn invalidate(i: &InodeRef, first: usize, end: usize) {
+    if let InodeKind::Blk(b) = &i.kind {
+        b.write_dirty_pages();
+    }
+    if let Some(f) = backed_cache(i) {
+        f.cache().invalidate_mapping_pages(first, end);
     }
 }
 

@@ -242,20 +242,31 @@ fn cmd_cat(args: &str) {
 monitor_cmd!(MON_LS, "ls", "ls [DIR]: the files of the root filesystem, as ls -l shows them", cmd_ls);
 monitor_cmd!(MON_CAT, "cat", "cat FILE: print a text file", cmd_cat);
 
-/// How much of a file is in the page cache (util-linux's fincore).
+/// How much of a file (or disk) is in the page cache, and how much of that
+/// is dirty or being written back (util-linux's fincore, with Pagoda's
+/// DIRTY and WRITEBACK columns).
 fn cmd_fincore(args: &str) {
+    use pagoda_mm::page::PageFlags;
     let path = args.trim();
-    match kern_path(path) {
-        Ok(p) => match &p.inode().kind {
-            InodeKind::Reg(f) => {
-                kprintln!("  RES PAGES  SIZE FILE");
-                let pages = f.nrpages();
-                kprintln!("{:>4}K {:>5} {:>5} {path}", pages * 4, pages, f.size());
-            }
-            _ => kprintln!("fincore: {path}: not a regular file"),
-        },
-        Err(e) => kprintln!("fincore: {path}: {}", e.message()),
-    }
+    let p = match kern_path(path) {
+        Ok(p) => p,
+        Err(e) => return kprintln!("fincore: {path}: {}", e.message()),
+    };
+    let inode = p.inode();
+    let Some(mapping) = inode.mapping() else { return kprintln!("fincore: {path}: no page cache") };
+    let (mut pages, mut dirty, mut writeback) = (0, 0, 0);
+    mapping.for_each_page(0, usize::MAX, |_, pfn| {
+        let page = crate::mm::page_alloc::pfn_to_page(pfn);
+        pages += 1;
+        dirty += page.test(PageFlags::DIRTY) as usize;
+        writeback += page.test(PageFlags::WRITEBACK) as usize;
+    });
+    let size = match &inode.kind {
+        InodeKind::Blk(b) => b.size(),
+        _ => inode.size(),
+    };
+    kprintln!("  RES PAGES DIRTY WRITEBACK  SIZE FILE");
+    kprintln!("{:>4}K {:>5} {:>5} {:>9} {:>5} {path}", pages * 4, pages, dirty, writeback, size);
 }
 
 monitor_cmd!(MON_FINCORE, "fincore", "fincore FILE: pages of the file in the page cache", cmd_fincore);

@@ -143,6 +143,16 @@ impl Inode {
         }
     }
 
+    /// Its page cache, for a file whose data has one (Linux: i_mapping).
+    pub fn mapping(&self) -> Option<&crate::mm::address_space::AddressSpace> {
+        match &self.kind {
+            InodeKind::Reg(f) => Some(f.mapping()),
+            InodeKind::Blk(b) => Some(&b.mapping),
+            InodeKind::Ext4File(f) => Some(&f.mapping),
+            _ => None,
+        }
+    }
+
     /// The device of the filesystem holding it, if not the RAM root's
     /// (stat's st_dev).
     pub fn dev(&self) -> Option<u64> {

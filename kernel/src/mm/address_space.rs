@@ -113,15 +113,34 @@ impl AddressSpace {
     /// Drops every page at offset `from` or beyond (Linux:
     /// truncate_inode_pages_range). Returns how many went.
     pub fn truncate_inode_pages(&self, from: usize) -> usize {
+        self.remove_pages_where(from, usize::MAX, |_| true)
+    }
+
+    /// Takes out of the cache the pages of `[start, end)` for which `drop`
+    /// (asked with the cache locked) says so, and puts them; returns how
+    /// many went. A batch at a time, so that the pages are put outside the
+    /// lock.
+    fn remove_pages_where(
+        &self,
+        start: usize,
+        end: usize,
+        drop: impl Fn(&pagoda_mm::page::Page) -> bool,
+    ) -> usize {
         let mut gone = 0;
+        let mut at = start as u64;
         loop {
-            // A batch at a time, so that the pages are put outside the lock.
             let mut batch = [0usize; 16];
             let mut n = 0;
             {
                 let mut pages = self.i_pages.lock();
                 while n < batch.len() {
-                    let Some((index, pfn)) = pages.find(from as u64, u64::MAX, None) else { break };
+                    let Some((index, pfn)) = pages.find(at, end.saturating_sub(1) as u64, None) else {
+                        break;
+                    };
+                    at = index + 1;
+                    if !drop(pfn_to_page(pfn as usize)) {
+                        continue;
+                    }
                     pages.erase(index);
                     batch[n] = pfn as usize;
                     n += 1;
@@ -161,6 +180,19 @@ impl AddressSpace {
             }
         }
         Ok(())
+    }
+
+    /// Drops the cached pages of `[start, end)` that nobody uses: clean,
+    /// not under writeback, not locked, not mapped, and referenced by the
+    /// cache alone. Returns how many went (Linux: invalidate_mapping_pages,
+    /// which fadvise(DONTNEED) and drop_caches call; the page cache lock
+    /// keeps find_get_page from taking a reference meanwhile).
+    pub fn invalidate_mapping_pages(&self, start: usize, end: usize) -> usize {
+        use pagoda_mm::page::PageFlags;
+        let busy = PageFlags::DIRTY | PageFlags::WRITEBACK | PageFlags::LOCKED;
+        self.remove_pages_where(start, end, |page| {
+            !page.flags().intersects(busy) && page.page_mapcount() == 0 && page.page_ref_count() == 1
+        })
     }
 
     /// Calls `f(index, pfn)` for each cached page of `[start, end)` in

@@ -224,12 +224,13 @@ pub fn filemap_fault_page(f: &dyn ReadPages, index: usize) -> KResult<(usize, bo
         // it (the file's window moved on by its size).
         let _ = read_window(f, RaWindow { start: index + max / 4, nr: max, async_size: max / 4 });
     }
-    let waited = missed || !page.test(PageFlags::UPTODATE);
     if let Err(e) = f.update_page(index, pfn) {
         super::page_alloc::put_page(pfn);
         return Err(e);
     }
-    Ok((pfn, waited))
+    // Major only if the page was not in the cache at all; waiting for a
+    // read already in flight is minor, as in Linux's filemap_fault.
+    Ok((pfn, missed))
 }
 
 /// Whether fault-around may map this cached page: not if it is not up to

@@ -137,12 +137,7 @@ impl VmFile {
 }
 
 fn mapping_of(inode: &crate::fs::inode::InodeRef) -> Option<&super::address_space::AddressSpace> {
-    match &inode.kind {
-        crate::fs::inode::InodeKind::Reg(f) => Some(f.mapping()),
-        crate::fs::inode::InodeKind::Blk(b) => Some(&b.mapping),
-        crate::fs::inode::InodeKind::Ext4File(f) => Some(&f.mapping),
-        _ => None,
-    }
+    inode.mapping()
 }
 
 impl Clone for VmFile {

@@ -119,6 +119,7 @@ pub const NR_MLOCKALL: u64 = 230;
 pub const NR_MUNLOCKALL: u64 = 231;
 pub const NR_MINCORE: u64 = 232;
 pub const NR_MADVISE: u64 = 233;
+pub const NR_FADVISE64: u64 = 223;
 pub const NR_MLOCK2: u64 = 284;
 pub const NR_EXIT: u64 = 93;
 pub const NR_EXIT_GROUP: u64 = 94;
@@ -257,6 +258,7 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_MUNLOCKALL => mm::sys_munlockall(),
         NR_MINCORE => mm::sys_mincore(a[0] as usize, a[1] as usize, a[2] as usize),
         NR_MADVISE => mm::sys_madvise(a[0] as usize, a[1] as usize, a[2] as usize),
+        NR_FADVISE64 => read_write::sys_fadvise64(a[0] as i32, a[1] as i64, a[2] as i64, a[3] as u32),
         _ => sys_ni_syscall(nr),
     };
     frame.regs[0] = match ret {

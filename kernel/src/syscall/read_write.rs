@@ -90,3 +90,39 @@ pub fn sys_lseek(fd: i32, off: i64, whence: u32) -> KResult<usize> {
 pub fn sys_getdents64(fd: i32, dirp: usize, count: usize) -> KResult<usize> {
     current_files()?.get(fd)?.getdents64(dirp, count)
 }
+
+// posix_fadvise advice (Linux: include/uapi/linux/fadvise.h).
+const POSIX_FADV_NORMAL: u32 = 0;
+const POSIX_FADV_RANDOM: u32 = 1;
+const POSIX_FADV_SEQUENTIAL: u32 = 2;
+const POSIX_FADV_WILLNEED: u32 = 3;
+const POSIX_FADV_DONTNEED: u32 = 4;
+const POSIX_FADV_NOREUSE: u32 = 5;
+
+/// fadvise64(2), what posix_fadvise calls (Linux: generic_fadvise): EBADF,
+/// ESPIPE for a pipe, EINVAL for unknown advice or a negative length.
+/// RANDOM turns the file's readahead off and NORMAL/SEQUENTIAL back on;
+/// WILLNEED reads the range into the page cache; DONTNEED starts writing
+/// it back and drops its pages that nobody uses. tmpfs has no backing
+/// store and takes no advice, as in Linux.
+pub fn sys_fadvise64(fd: i32, offset: i64, len: i64, advice: u32) -> KResult<usize> {
+    let f = current_files()?.get(fd)?;
+    let inode = f.inode().ok_or(Errno::ESPIPE)?;
+    if advice > POSIX_FADV_NOREUSE || len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let first = (offset.max(0) as u64 / 4096) as usize;
+    let end = if len == 0 {
+        usize::MAX
+    } else {
+        (offset.max(0) as u64).saturating_add(len as u64).div_ceil(4096) as usize
+    };
+    match advice {
+        POSIX_FADV_RANDOM => f.set_readahead(false),
+        POSIX_FADV_NORMAL | POSIX_FADV_SEQUENTIAL => f.set_readahead(true),
+        POSIX_FADV_WILLNEED => crate::fs::file::force_readahead(inode, first, end)?,
+        POSIX_FADV_DONTNEED => crate::fs::file::invalidate(inode, first, end),
+        _ => {}
+    }
+    Ok(0)
+}

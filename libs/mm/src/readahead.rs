@@ -30,6 +30,9 @@ pub struct RaState {
     /// The last page the reader read, +1 (Linux: prev_pos >> PAGE_SHIFT,
     /// kept as the next expected page; 0 before any read).
     pub prev_index: usize,
+    /// The reader said its reads are random (fadvise RANDOM; Linux:
+    /// FMODE_RANDOM): no reading ahead.
+    pub random: bool,
 }
 
 /// What to read: `nr` pages from `start`, marking page `start + nr -
@@ -72,6 +75,9 @@ impl RaState {
     pub fn ondemand(&mut self, index: usize, req: usize, hit_marker: bool, max: usize) -> RaWindow {
         let max = max.max(1);
         let req = req.max(1);
+        if self.random {
+            return RaWindow { start: index, nr: req.min(max), async_size: 0 };
+        }
         let expected = self.start + self.size;
         let sequential =
             index != 0 && self.size != 0 && (index == expected - self.async_size || index == expected);
@@ -196,6 +202,9 @@ mod tests {
         // A big read is read whole (up to the maximum) as a new window.
         let w = ra.ondemand(900, 64, false, 32);
         assert_eq!((w.start, w.nr), (900, 32));
+        // fadvise(RANDOM): never more than asked, even from the start.
+        let mut ra = RaState { random: true, ..RaState::default() };
+        assert_eq!(ra.ondemand(0, 1, false, 32), RaWindow { start: 0, nr: 1, async_size: 0 });
     }
 
     #[test]
