@@ -6,8 +6,9 @@
 #   INITRD=<file> QEMU_ARGS="..."
 #   DISK="a.img [b.img:ro ...]"   virtio block devices, /dev/vda, /dev/vdb, ... in
 #                                 order; :ro attaches an image read-only, and
-#                                 :eio=N makes every read of sector N fail with
-#                                 EIO (QEMU's blkdebug), for the error paths
+#                                 :eio=N makes every read and write of sector N
+#                                 fail with EIO (QEMU's blkdebug), for the error
+#                                 paths
 set -euo pipefail
 IMAGE=${1:?usage: run-qemu.sh IMAGE [qemu args]}
 shift
@@ -34,7 +35,9 @@ for ((i = ${#disks[@]} - 1; i >= 0; i--)); do
   *:eio=*)
     img=${spec%:eio=*}
     cfg=$(mktemp /tmp/pagoda-blkdebug.XXXXXX)
-    printf '[inject-error]\nevent = "read_aio"\nerrno = "5"\nsector = "%s"\n' "${spec##*:eio=}" >"$cfg"
+    for ev in read_aio write_aio; do
+      printf '[inject-error]\nevent = "%s"\nerrno = "5"\nsector = "%s"\n' "$ev" "${spec##*:eio=}"
+    done >"$cfg"
     file=blkdebug:$cfg:$img ;;
   *) img=$spec ;;
   esac

@@ -113,14 +113,27 @@ impl BlockDevice {
         self.disk.capacity.div_ceil(PAGE_SECTORS) as usize
     }
 
-    /// The page at `index` for a write into it: read first if it is not
-    /// cached (Linux: block_write_begin reading the page; no readahead).
-    fn get_page_for_write(&'static self, index: usize) -> KResult<usize> {
-        let mut ra = RaState::default();
+    /// The page at `index` for a write into it, locked, and whether it is
+    /// new and not up to date (Linux: block_write_begin). A write of the
+    /// whole page needs nothing from the disk: a missing page is made
+    /// fresh; a partial write reads the page first (no readahead).
+    fn write_begin(&'static self, index: usize, whole: bool) -> KResult<(usize, bool)> {
+        if whole && self.mapping.find_get_page(index).map(put_page).is_none() {
+            let pfn = alloc_pages(Gfp::GFP_HIGHUSER_MOVABLE, 0).map_err(|_| Errno::ENOMEM)?;
+            let page = pfn_to_page(pfn);
+            assert!(page.trylock()); // fresh: nobody else can see it
+            if self.mapping.add_to_page_cache(pfn, index).is_ok() {
+                return Ok((pfn, true));
+            }
+            unlock_page(page); // someone else made it first
+            put_page(pfn);
+        }
         if self.mapping.find_get_page(index).map(put_page).is_none() {
             self.readahead(index, 1, None)?;
         }
-        filemap_get_page(self, &mut ra, index, 1).map(|(pfn, _)| pfn)
+        let (pfn, _) = filemap_get_page(self, &mut RaState::default(), index, 1)?;
+        lock_page(pfn_to_page(pfn));
+        Ok((pfn, false))
     }
 
     /// read(2) at `off`, reading ahead as the file's `ra` decides (Linux:
@@ -151,19 +164,32 @@ impl BlockDevice {
             return Err(Errno::ENOSPC);
         }
         let done = file_transfer(self.size(), off, count, |index, in_page, n, done| {
-            let pfn = self.get_page_for_write(index)?;
+            let whole = in_page == 0 && n == PAGE_SIZE;
+            let (pfn, fresh) = self.write_begin(index, whole)?;
             let page = pfn_to_page(pfn);
-            lock_page(page);
-            // SAFETY: an up-to-date cached page, locked by us, through the
-            // linear map; [in_page, in_page + n) is inside it.
+            // SAFETY: a cached page, locked by us, through the linear map;
+            // [in_page, in_page + n) is inside it.
             let dst = unsafe { core::slice::from_raw_parts_mut((page_address(pfn) + in_page) as *mut u8, n) };
-            let copied = src(dst, done);
+            let mut copied = src(dst, done);
+            if fresh {
+                if copied == PAGE_SIZE {
+                    page.set_bit(PageFlags::UPTODATE);
+                } else {
+                    // A fault part way through a page the disk's bytes were
+                    // never read into: it holds nothing valid (Linux:
+                    // block_write_end's short copy on a !uptodate folio).
+                    copied = 0;
+                }
+            }
             if copied > 0 && set_page_dirty(pfn) {
                 self.redirty();
             }
             unlock_page(page);
             put_page(pfn);
             if copied == 0 {
+                if fresh {
+                    self.mapping.invalidate_mapping_pages(index, index + 1);
+                }
                 return Err(Errno::EFAULT);
             }
             Ok(copied)

@@ -316,3 +316,34 @@ fn a_device_error_is_eio_with_a_log_line_and_the_other_pages_still_read() {
     // Still cached, not up to date: the next reader tries the disk again.
     assert_eq!(filemap_get_page(bdev, &mut ra, 8, 1).err(), Some(Errno::EIO));
 }
+
+#[ktest]
+fn a_failed_writeback_is_reported_by_the_next_fsync_once() {
+    let bdev = lookup_bdev("vdc").unwrap();
+    let vdc = disk("vdc");
+    let errors = vdc.stats.errors.load(Relaxed);
+    // Page 8 holds sector 64, which the device fails to write too (and to
+    // read: a whole-page write does not read it first).
+    let n = bdev
+        .write_with(8 * PAGE_SIZE as u64, PAGE_SIZE, |dst, _| {
+            dst.fill(b'w');
+            dst.len()
+        })
+        .unwrap();
+    assert_eq!(n, PAGE_SIZE);
+    assert_eq!(bdev.fsync(), Err(Errno::EIO));
+    assert!(vdc.stats.errors.load(Relaxed) > errors);
+    assert_eq!(dirty_and_writeback().1, 0, "the failed page's writeback ended");
+    // Reported once, as Linux's errseq: the next fsync has nothing new.
+    assert_eq!(bdev.fsync(), Ok(()));
+    // A write elsewhere on the disk (a page the other vdc test does not
+    // read) goes through.
+    bdev.write_with(200 * PAGE_SIZE as u64, 16, |dst, _| {
+        dst.fill(b'k');
+        dst.len()
+    })
+    .unwrap();
+    assert_eq!(bdev.fsync(), Ok(()));
+    // Leave page 8 out of the cache, as the read-error test expects it.
+    assert_eq!(bdev.mapping.invalidate_mapping_pages(8, 9), 1);
+}
