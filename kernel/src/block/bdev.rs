@@ -184,10 +184,13 @@ impl BlockDevice {
             if copied > 0 && set_page_dirty(pfn) {
                 self.redirty();
             }
+            // Linux: write_begin's FGP_ACCESSED.
+            crate::mm::swap::mark_page_accessed(pfn);
             unlock_page(page);
             put_page(pfn);
             if copied == 0 {
                 if fresh {
+                    crate::mm::swap::lru_add_drain_all();
                     self.mapping.invalidate_mapping_pages(index, index + 1);
                 }
                 return Err(Errno::EFAULT);

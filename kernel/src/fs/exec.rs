@@ -359,6 +359,8 @@ mod tests {
             kthread_join(kthread_run("ktest-leave-mm", leave, 0, Some(cpu)).unwrap());
         }
         reap();
+        // Pages in per-CPU LRU batches are referenced by the batch.
+        crate::mm::swap::lru_add_drain_all();
         crate::mm::slab::shrink_all();
         crate::mm::page_alloc::page_allocator().drain_all_pages();
         let (reclaimable, unreclaimable) = crate::mm::slab::slab_bytes();

@@ -441,6 +441,9 @@ pub fn invalidate(i: &InodeRef, first: usize, end: usize) {
         b.write_dirty_pages();
     }
     if let Some(f) = backed_cache(i) {
+        // Pages still in a per-CPU LRU batch are referenced by it: put them
+        // on their lists first (Linux: lru_add_drain_all in generic_fadvise).
+        crate::mm::swap::lru_add_drain_all();
         f.cache().invalidate_mapping_pages(first, end);
     }
 }

@@ -94,7 +94,12 @@ impl AddressSpace {
         mod_node_page_state(pfn, NodeStatItem::NrFilePages, 1);
         if self.swap_backed {
             mod_node_page_state(pfn, NodeStatItem::NrShmem, 1);
+            page.set_bit(pagoda_mm::page::PageFlags::SWAPBACKED);
         }
+        drop(pages);
+        // On the inactive list of its kind (Linux: filemap_add_folio ->
+        // folio_add_lru): shmem with the anonymous pages, the rest as file.
+        super::swap::lru_cache_add(pfn);
         Ok(())
     }
 
@@ -255,6 +260,9 @@ mod tests {
         assert_eq!(mapping.nrpages(), 4);
         assert_eq!(global_node_page_state(NodeStatItem::NrFilePages), file_pages + 4);
         assert_eq!(global_node_page_state(NodeStatItem::NrShmem), shmem + 4);
+        // Pages wait in a per-CPU batch, holding a reference, until it goes
+        // onto the LRU lists.
+        crate::mm::swap::lru_add_drain_all();
         let got = mapping.find_get_page(300).unwrap();
         assert_eq!(got, pfns[3]);
         let page = pfn_to_page(got);

@@ -261,6 +261,7 @@ pub fn filemap_read(
             core::slice::from_raw_parts((super::page_alloc::page_address(pfn) + in_page) as *const u8, n)
         };
         let took = super::uaccess::copy_to_user_partial(buf + done, bytes);
+        super::swap::mark_page_accessed(pfn);
         super::page_alloc::put_page(pfn);
         if took == 0 {
             return Err(Errno::EFAULT);

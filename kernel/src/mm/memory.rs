@@ -298,6 +298,15 @@ impl Fault<'_> {
         }
     }
 
+    /// A new anonymous page just mapped at the fault address: its rmap, its
+    /// place on the LRU (inactive anon), and the mm's count (Linux:
+    /// folio_add_new_anon_rmap + folio_add_lru_vma + inc_mm_counter).
+    fn add_new_anon_page(&self, pfn: usize, anon_vma: &Arc<AnonVma>) {
+        super::rmap::page_add_new_anon_rmap(pfn, anon_vma, self.pgoff());
+        super::swap::lru_cache_add(pfn);
+        self.mm.add_mm_counter(MM_ANONPAGES, 1);
+    }
+
     /// The VMA's anon_vma, made now if this is its first anonymous page.
     fn anon_vma(&self) -> Result<Arc<AnonVma>, FaultError> {
         super::rmap::anon_vma_prepare(self.mm, self.vma).map_err(|_| FaultError::Oom)
@@ -319,8 +328,7 @@ fn do_anonymous_page(f: &Fault) -> Result<Handled, FaultError> {
         put_page(pfn);
         return Ok(Handled::Spurious);
     }
-    super::rmap::page_add_new_anon_rmap(pfn, &anon_vma, f.pgoff());
-    f.mm.add_mm_counter(MM_ANONPAGES, 1);
+    f.add_new_anon_page(pfn, &anon_vma);
     Ok(Handled::Anonymous)
 }
 
@@ -412,8 +420,7 @@ fn do_cow_fault(f: &Fault, src: usize) -> Result<Handled, FaultError> {
         put_page(copy);
         return Ok(Handled::Spurious);
     }
-    super::rmap::page_add_new_anon_rmap(copy, &anon_vma, f.pgoff());
-    f.mm.add_mm_counter(MM_ANONPAGES, 1);
+    f.add_new_anon_page(copy, &anon_vma);
     COW_COPIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     Ok(Handled::CowFault)
 }
@@ -436,6 +443,16 @@ fn do_wp_page(f: &Fault) -> Result<Handled, FaultError> {
         return wp_page_shared(f, pfn);
     }
     let anon_vma = f.anon_vma()?;
+    // A page still in this CPU's LRU batch is referenced by it: drain the
+    // batch so the count below is the mappings' alone (Linux:
+    // wp_can_reuse_anon_folio's lru_add_drain).
+    if let Some(slot) = f.slot {
+        let pfn = f.mm.with_page_table(|pt| pt.ptep_get(slot).pte_pfn());
+        let page = super::page_alloc::pfn_to_page(pfn);
+        if page.page_ref_count() > 1 && !page.test(pagoda_mm::page::PageFlags::LRU) {
+            super::swap::lru_add_drain();
+        }
+    }
     // Reuse: decided under the page-table lock, where the mapping and the
     // reference count cannot change under us (Linux: the page lock and
     // page_count check of wp_can_reuse_anon_folio).
@@ -512,8 +529,7 @@ fn wp_page_copy(f: &Fault, anon_vma: &Arc<AnonVma>, old: usize) -> Result<Handle
         put_page(copy);
         return Ok(how);
     }
-    super::rmap::page_add_new_anon_rmap(copy, anon_vma, f.pgoff());
-    f.mm.add_mm_counter(MM_ANONPAGES, 1);
+    f.add_new_anon_page(copy, anon_vma);
     if !zero {
         let kind = f.mm.mm_counter(old);
         if kind != MM_FILEPAGES {

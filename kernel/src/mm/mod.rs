@@ -25,6 +25,7 @@ pub mod rmap;
 pub mod shmem;
 pub mod sigpage;
 pub mod slab;
+pub mod swap;
 pub mod swapfile;
 pub mod uaccess;
 pub mod util;

@@ -116,7 +116,22 @@ pub fn __free_pages(pfn: usize, order: usize) {
         if !page.put_page_testzero() {
             return; // someone else still holds it
         }
+        if page.test(pagoda_mm::page::PageFlags::LRU) {
+            super::swap::lru_del_freed(pfn);
+        }
         page.reset_mapcount();
+        // The state of its last life goes (Linux: free_pages_prepare
+        // clearing PAGE_FLAGS_CHECK_AT_PREP).
+        use pagoda_mm::page::PageFlags as F;
+        page.clear_bit(
+            F::REFERENCED
+                | F::UPTODATE
+                | F::ACTIVE
+                | F::WORKINGSET
+                | F::SWAPBACKED
+                | F::READAHEAD
+                | F::UNEVICTABLE,
+        );
     }
     free_the_page(pfn, order);
 }

@@ -215,6 +215,7 @@ pub fn show_vmstat() {
     kprintln!("nr_dirtied {}", super::page_writeback::NR_DIRTIED.load(Relaxed));
     kprintln!("nr_written {}", super::page_writeback::NR_WRITTEN.load(Relaxed));
     kprintln!("pgreuse {}", super::memory::PAGE_REUSES.load(Relaxed));
+    kprintln!("pgactivate {}", super::swap::PGACTIVATE.load(Relaxed));
     kprintln!("cow_fault {}", super::memory::COW_COPIES.load(Relaxed));
     let wakeups: usize = pa.online_nodes().map(|n| n.kswapd_wakeups.load(Relaxed)).sum();
     kprintln!("kswapd_wakeup {wakeups}");

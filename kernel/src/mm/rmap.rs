@@ -303,6 +303,8 @@ pub fn linear_page_index(vma: &Vma, start: usize, addr: usize) -> usize {
 /// (Linux: page_add_new_anon_rmap -> __page_set_anon_rmap).
 pub fn page_add_new_anon_rmap(pfn: usize, anon_vma: &Arc<AnonVma>, index: usize) {
     let page = pfn_to_page(pfn);
+    // Only swap can take it: it goes on the anon LRU lists.
+    page.set_bit(pagoda_mm::page::PageFlags::SWAPBACKED);
     page.set_anon_mapping(Arc::as_ptr(anon_vma) as u64, index as u64);
     if page.mapcount_inc() {
         mod_node_page_state(pfn, NodeStatItem::NrAnonMapped, 1);

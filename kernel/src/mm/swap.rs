@@ -177,3 +177,88 @@ pub fn lru_walk_counts(nid: usize) -> [usize; pagoda_mm::lru::NR_LRU_LISTS] {
     let l = node.lruvec.lock();
     LruList::ALL.map(|lru| l.iter(super::mm_init::mem_map(), lru).count())
 }
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::debug::ktest::ktest;
+    use crate::mm::memory::handle_mm_fault;
+    use crate::mm::mm_types::MmStruct;
+    use crate::mm::page_alloc::global_node_page_state;
+    use crate::mm::vma::VmFlags;
+
+    const A: usize = 0x5000_0000;
+    const PAGES: usize = 32;
+
+    fn lists() -> [usize; pagoda_mm::lru::NR_LRU_LISTS] {
+        LruList::ALL.map(|l| global_node_page_state(lru_stat_item(l)))
+    }
+
+    /// The counters agree with the lists as walked, on every node.
+    fn assert_counters_match_lists() {
+        for node in page_allocator().online_nodes() {
+            let walked = lru_walk_counts(node.node_id);
+            let counted = LruList::ALL.map(|l| node.vm_stat.get(lru_stat_item(l) as usize) as usize);
+            assert_eq!(walked, counted, "node {}", node.node_id);
+        }
+    }
+
+    fn anon_mm() -> pagoda_klib::arc::Arc<MmStruct> {
+        let mm = MmStruct::alloc().unwrap();
+        mm.mmget();
+        let rw = VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE;
+        mm.mmap_lock.write().insert(A, A + PAGES * 4096, rw).unwrap();
+        for i in 0..PAGES {
+            handle_mm_fault(&mm, A + i * 4096, true, false).unwrap();
+        }
+        mm
+    }
+
+    fn pfn_at(mm: &MmStruct, addr: usize) -> usize {
+        mm.with_page_table(|pt| pt.translate(addr)).unwrap().0 >> 12
+    }
+
+    #[ktest]
+    fn new_anonymous_pages_go_inactive_and_leave_the_lists_when_freed() {
+        lru_add_drain_all();
+        let before = lists();
+        let mm = anon_mm();
+        lru_add_drain_all();
+        let after = lists();
+        assert_eq!(after[LruList::InactiveAnon as usize], before[LruList::InactiveAnon as usize] + PAGES);
+        for l in [LruList::ActiveAnon, LruList::InactiveFile, LruList::ActiveFile, LruList::Unevictable] {
+            assert_eq!(after[l as usize], before[l as usize], "{}", l.name());
+        }
+        for i in 0..PAGES {
+            let page = pfn_to_page(pfn_at(&mm, A + i * 4096));
+            assert!(
+                page.test(PageFlags::LRU)
+                    && page.test(PageFlags::SWAPBACKED)
+                    && !page.test(PageFlags::ACTIVE)
+            );
+        }
+        assert_counters_match_lists();
+        mm.mmput();
+        assert_eq!(lists(), before, "freed pages left their lists");
+        assert_counters_match_lists();
+    }
+
+    #[ktest]
+    fn a_page_used_twice_is_activated() {
+        let mm = anon_mm();
+        lru_add_drain_all();
+        let pfn = pfn_at(&mm, A);
+        let page = pfn_to_page(pfn);
+        let active = lists()[LruList::ActiveAnon as usize];
+        let activations = PGACTIVATE.load(core::sync::atomic::Ordering::Relaxed);
+        mark_page_accessed(pfn);
+        assert!(page.test(PageFlags::REFERENCED) && !page.test(PageFlags::ACTIVE), "once: referenced");
+        mark_page_accessed(pfn);
+        assert!(page.test(PageFlags::ACTIVE) && !page.test(PageFlags::REFERENCED), "twice: active");
+        assert_eq!(lists()[LruList::ActiveAnon as usize], active + 1);
+        assert_eq!(PGACTIVATE.load(core::sync::atomic::Ordering::Relaxed), activations + 1);
+        assert_eq!(Lruvec::list_of(crate::mm::mm_init::mem_map(), pfn), LruList::ActiveAnon);
+        assert_counters_match_lists();
+        mm.mmput();
+    }
+}

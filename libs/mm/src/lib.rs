@@ -15,6 +15,7 @@ extern crate alloc;
 pub mod addr;
 pub mod arch;
 pub mod gfp;
+pub mod lru;
 pub mod memblock;
 pub mod mmzone;
 pub mod page;

@@ -40,8 +40,13 @@ pub enum LruList {
 pub const NR_LRU_LISTS: usize = 5;
 
 impl LruList {
-    pub const ALL: [LruList; NR_LRU_LISTS] =
-        [LruList::InactiveAnon, LruList::ActiveAnon, LruList::InactiveFile, LruList::ActiveFile, LruList::Unevictable];
+    pub const ALL: [LruList; NR_LRU_LISTS] = [
+        LruList::InactiveAnon,
+        LruList::ActiveAnon,
+        LruList::InactiveFile,
+        LruList::ActiveFile,
+        LruList::Unevictable,
+    ];
 
     /// The list for a page of this kind (Linux: folio_lru_list).
     pub fn of(file: bool, active: bool) -> LruList {
@@ -378,7 +383,10 @@ mod tests {
             }
         }
         for l in LruList::ALL {
-            assert_eq!(lru.iter(&mm, l).collect::<Vec<_>>(), model[l as usize].iter().copied().collect::<Vec<_>>());
+            assert_eq!(
+                lru.iter(&mm, l).collect::<Vec<_>>(),
+                model[l as usize].iter().copied().collect::<Vec<_>>()
+            );
         }
     }
 

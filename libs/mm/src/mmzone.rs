@@ -380,6 +380,9 @@ pub struct PglistData {
     pub vm_stat: Counters<NR_VM_NODE_STAT_ITEMS>,
     /// kswapd wakeups requested for this node.
     pub kswapd_wakeups: AtomicUsize,
+    /// The node's LRU lists, under their lock (Linux: lruvec with
+    /// lru_lock; one lruvec per node, as without memory cgroups).
+    pub lruvec: SpinLockIrq<crate::lru::Lruvec>,
 }
 
 impl PglistData {

@@ -159,6 +159,7 @@ impl PageAllocator {
             node_zonelist: Zonelist::EMPTY,
             vm_stat: Counters::new(),
             kswapd_wakeups: AtomicUsize::new(0),
+            lruvec: pagoda_klib::sync::SpinLockIrq::new(crate::lru::Lruvec::new()),
         });
         self.nr_online_nodes = self.nodes.iter().flatten().count();
     }
