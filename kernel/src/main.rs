@@ -101,6 +101,7 @@ fn kernel_init(_: usize) {
     fs::fs_writeback::writeback_init();
     fs::initramfs::populate_rootfs();
     mm::memory::trace_faults_init(cmdline);
+    mm::vmscan::reclaim_init(cmdline);
     mm::randomize::randomize_init(cmdline);
     mm::mm_init::print_buddyinfo();
 

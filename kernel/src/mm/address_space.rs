@@ -115,49 +115,62 @@ impl AddressSpace {
         put_page(pfn);
     }
 
-    /// Drops every page at offset `from` or beyond (Linux:
-    /// truncate_inode_pages_range). Returns how many went.
+    /// Drops every page at offset `from` or beyond, waiting for each to be
+    /// unlocked (Linux: truncate_inode_pages_range). Returns how many went.
     pub fn truncate_inode_pages(&self, from: usize) -> usize {
-        self.remove_pages_where(from, usize::MAX, |_| true)
+        self.remove_pages_where(from, usize::MAX, true, |_| true)
     }
 
     /// Takes out of the cache the pages of `[start, end)` for which `drop`
-    /// (asked with the cache locked) says so, and puts them; returns how
-    /// many went. A batch at a time, so that the pages are put outside the
-    /// lock.
+    /// says so, each under its page lock (waited for with `wait`, else a
+    /// locked page is skipped), and puts them; returns how many went.
+    /// Removing a page only under its lock is what lets reclaim, holding
+    /// the lock, trust `page->mapping` (Linux: truncate_inode_folio and
+    /// mapping_evict_folio run with the folio locked). `drop` is asked with
+    /// the page locked and the cache locked; the page's count then includes
+    /// the cache's reference and the one taken here.
     fn remove_pages_where(
         &self,
         start: usize,
         end: usize,
+        wait: bool,
         drop: impl Fn(&pagoda_mm::page::Page) -> bool,
     ) -> usize {
+        use super::filemap::{lock_page, unlock_page};
         let mut gone = 0;
         let mut at = start as u64;
         loop {
-            let mut batch = [0usize; 16];
-            let mut n = 0;
-            {
+            let (index, pfn) = {
+                let pages = self.i_pages.lock();
+                let Some((index, pfn)) = pages.find(at, end.saturating_sub(1) as u64, None) else {
+                    return gone;
+                };
+                // Under the cache lock: the cache's reference keeps it alive.
+                get_page(pfn as usize);
+                (index, pfn as usize)
+            };
+            at = index + 1;
+            let page = pfn_to_page(pfn);
+            if wait {
+                lock_page(page);
+            } else if !page.trylock() {
+                put_page(pfn);
+                continue;
+            }
+            let removed = {
                 let mut pages = self.i_pages.lock();
-                while n < batch.len() {
-                    let Some((index, pfn)) = pages.find(at, end.saturating_sub(1) as u64, None) else {
-                        break;
-                    };
-                    at = index + 1;
-                    if !drop(pfn_to_page(pfn as usize)) {
-                        continue;
-                    }
+                let here = pages.load(index) == Some(pfn as u64);
+                if here && drop(page) {
                     pages.erase(index);
-                    batch[n] = pfn as usize;
-                    n += 1;
                 }
-            }
-            for &pfn in &batch[..n] {
+                here && pages.load(index).is_none()
+            };
+            if removed {
                 self.page_cache_gone(pfn);
+                gone += 1;
             }
-            gone += n;
-            if n < batch.len() {
-                return gone;
-            }
+            unlock_page(page);
+            put_page(pfn);
         }
     }
 
@@ -194,10 +207,34 @@ impl AddressSpace {
     /// keeps find_get_page from taking a reference meanwhile).
     pub fn invalidate_mapping_pages(&self, start: usize, end: usize) -> usize {
         use pagoda_mm::page::PageFlags;
-        let busy = PageFlags::DIRTY | PageFlags::WRITEBACK | PageFlags::LOCKED;
-        self.remove_pages_where(start, end, |page| {
-            !page.flags().intersects(busy) && page.page_mapcount() == 0 && page.page_ref_count() == 1
+        let busy = PageFlags::DIRTY | PageFlags::WRITEBACK;
+        // The cache's reference and remove_pages_where's, no other.
+        self.remove_pages_where(start, end, false, |page| {
+            !page.flags().intersects(busy) && page.page_mapcount() == 0 && page.page_ref_count() == 2
         })
+    }
+
+    /// Takes the locked page `pfn` out of the cache if nobody but the cache
+    /// and reclaim holds it and it is clean (Linux: __remove_mapping, which
+    /// freezes the count at 2). The cache's reference is put; reclaim's is
+    /// left to free the page. False if it is in use, dirty, or the cache is
+    /// busy (the lock is only tried: an allocation holding it may be what
+    /// called reclaim).
+    pub fn remove_mapping(&self, pfn: usize) -> bool {
+        let page = pfn_to_page(pfn);
+        let index = page.index();
+        {
+            let Some(mut pages) = self.i_pages.try_lock() else { return false };
+            if pages.load(index) != Some(pfn as u64)
+                || page.page_ref_count() != 2
+                || page.test(pagoda_mm::page::PageFlags::DIRTY)
+            {
+                return false;
+            }
+            pages.erase(index);
+        }
+        self.page_cache_gone(pfn);
+        true
     }
 
     /// Calls `f(index, pfn)` for each cached page of `[start, end)` in
@@ -217,11 +254,8 @@ impl Drop for AddressSpace {
     /// The file is gone: so are its cached pages (Linux: evict ->
     /// truncate_inode_pages_final).
     fn drop(&mut self) {
-        // `&mut self`: nobody else can reach the cache, no lock needed.
-        let pages = core::mem::take(self.i_pages.get_mut());
-        for (_, pfn) in pages.iter_range(0, u64::MAX) {
-            self.page_cache_gone(pfn as usize);
-        }
+        // Each page under its lock: reclaim may be looking at one.
+        self.truncate_inode_pages(0);
     }
 }
 

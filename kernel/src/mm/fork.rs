@@ -123,7 +123,7 @@ fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, fla
                     rss[kind] += 1;
                     // The sigpage is not counted in mapcounts (a special
                     // mapping).
-                    if kind != super::mm_types::MM_FILEPAGES {
+                    if !super::sigpage::is_sigpage(pfn) {
                         super::rmap::page_dup_rmap(pfn);
                     }
                 }

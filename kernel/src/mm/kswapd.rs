@@ -50,11 +50,12 @@ fn kswapd(nid: usize) {
     loop {
         KSWAPD_WAIT[nid].wait_event_interruptible(|| PENDING[nid].load(Acquire) > 0 && !paused());
         let n = PENDING[nid].swap(0, AcqRel);
-        let pages = super::slab::shrink_all();
+        let slab = super::slab::shrink_all();
         page_allocator().drain_all_pages();
-        RECLAIMED[nid].fetch_add(pages, Relaxed);
+        let lru = super::vmscan::balance_pgdat(nid);
+        RECLAIMED[nid].fetch_add(slab + lru, Relaxed);
         RUNS[nid].fetch_add(1, Relaxed);
-        log::debug!("kswapd{nid}: {n} wake-ups; shrank slab caches by {pages} pages, drained per-CPU lists");
+        log::debug!("kswapd{nid}: {n} wake-ups; {lru} pages reclaimed from the LRU, {slab} from slab caches");
     }
 }
 

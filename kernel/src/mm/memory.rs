@@ -16,7 +16,7 @@
 //! Called with interrupts on; takes the mmap_lock for reading (for writing
 //! only to grow the stack), then the page-table lock.
 
-use super::mm_types::{MmStruct, MM_ANONPAGES, MM_FILEPAGES};
+use super::mm_types::{MmStruct, MM_ANONPAGES};
 use super::page_alloc::{alloc_pages, put_page};
 use super::rmap::AnonVma;
 use super::vma::{MmMap, VmFault, VmFlags, Vma};
@@ -366,11 +366,10 @@ fn do_fault(f: &Fault) -> Result<Handled, FaultError> {
 /// its mapcount, except the signal trampoline's (a special mapping, outside
 /// mapcounts). Returns the rss_stat member it counts in.
 fn page_add_object_rmap(mm: &MmStruct, page: usize) -> usize {
-    let kind = mm.mm_counter(page);
-    if kind != MM_FILEPAGES {
+    if !super::sigpage::is_sigpage(page) {
         super::rmap::page_add_file_rmap(page);
     }
-    kind
+    mm.mm_counter(page)
 }
 
 /// How much around a read fault of a mapped file is mapped at once from the
@@ -532,7 +531,7 @@ fn wp_page_copy(f: &Fault, anon_vma: &Arc<AnonVma>, old: usize) -> Result<Handle
     f.add_new_anon_page(copy, anon_vma);
     if !zero {
         let kind = f.mm.mm_counter(old);
-        if kind != MM_FILEPAGES {
+        if !super::sigpage::is_sigpage(old) {
             super::rmap::page_remove_rmap(old, kind == MM_ANONPAGES);
         }
         f.mm.add_mm_counter(kind, -1);

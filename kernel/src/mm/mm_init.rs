@@ -269,6 +269,7 @@ pub fn free_area_init(cmdline: &str) {
     pa.setup_per_zone_lowmem_reserve();
     pa.setup_pcp();
     pa.hooks.wakeup_kswapd = Some(super::kswapd::wakeup_kswapd);
+    pa.hooks.direct_reclaim = Some(super::vmscan::try_to_free_pages);
     pa.hooks.this_cpu = crate::kernel::percpu::smp_processor_id;
     pa.hooks.this_node = crate::kernel::percpu::numa_node_id;
     info!(

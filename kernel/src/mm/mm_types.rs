@@ -178,15 +178,20 @@ impl MmStruct {
             + self.get_mm_counter(MM_SHMEMPAGES)
     }
 
-    /// The rss_stat member a mapped page counts in (Linux: mm_counter).
+    /// The rss_stat member a mapped page counts in (Linux: mm_counter):
+    /// anonymous pages, shmem (tmpfs) pages, and the pages of files on
+    /// disks, with the signal trampoline counted as a file page as Linux
+    /// counts the vDSO.
     pub fn mm_counter(&self, pfn: usize) -> usize {
-        // Linux counts the vDSO as a file page.
+        let page = super::page_alloc::pfn_to_page(pfn);
         if super::sigpage::is_sigpage(pfn) {
             MM_FILEPAGES
-        } else if super::shmem::is_shmem_page(pfn) {
+        } else if !super::address_space::page_in_cache(pfn) {
+            MM_ANONPAGES
+        } else if page.test(pagoda_mm::page::PageFlags::SWAPBACKED) {
             MM_SHMEMPAGES
         } else {
-            MM_ANONPAGES
+            MM_FILEPAGES
         }
     }
 
@@ -215,7 +220,7 @@ impl MmStruct {
                     let pfn = pte.pte_pfn();
                     let kind = self.mm_counter(pfn);
                     rss[kind] -= 1;
-                    if kind != MM_FILEPAGES {
+                    if !super::sigpage::is_sigpage(pfn) {
                         super::rmap::page_remove_rmap(pfn, kind == MM_ANONPAGES);
                     }
                     if !tlb.tlb_remove_page(pfn) {

@@ -31,3 +31,4 @@ pub mod uaccess;
 pub mod util;
 pub mod vma;
 pub mod vmalloc;
+pub mod vmscan;

@@ -216,6 +216,15 @@ pub fn show_vmstat() {
     kprintln!("nr_written {}", super::page_writeback::NR_WRITTEN.load(Relaxed));
     kprintln!("pgreuse {}", super::memory::PAGE_REUSES.load(Relaxed));
     kprintln!("pgactivate {}", super::swap::PGACTIVATE.load(Relaxed));
+    {
+        use super::vmscan::*;
+        kprintln!("pgdeactivate {}", PGDEACTIVATE.load(Relaxed));
+        kprintln!("pgrefill {}", PGREFILL.load(Relaxed));
+        kprintln!("pgsteal_kswapd {}", PGSTEAL_KSWAPD.load(Relaxed));
+        kprintln!("pgsteal_direct {}", PGSTEAL_DIRECT.load(Relaxed));
+        kprintln!("pgscan_kswapd {}", PGSCAN_KSWAPD.load(Relaxed));
+        kprintln!("pgscan_direct {}", PGSCAN_DIRECT.load(Relaxed));
+    }
     kprintln!("cow_fault {}", super::memory::COW_COPIES.load(Relaxed));
     let wakeups: usize = pa.online_nodes().map(|n| n.kswapd_wakeups.load(Relaxed)).sum();
     kprintln!("kswapd_wakeup {wakeups}");

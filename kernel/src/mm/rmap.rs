@@ -396,13 +396,14 @@ pub struct Contended;
 /// i_mmap tree). Each address space's mmap_lock is only tried, never
 /// waited for: the caller holds the page lock, and a fault holding the
 /// mmap_lock may be waiting for that page lock (Linux walks under the
-/// file's i_mmap_rwsem instead, which Pagoda does not have). `f` runs with
-/// that address space's page-table lock held.
+/// file's i_mmap_rwsem instead, which Pagoda does not have). `f(mm,
+/// address, VMA flags, page table)` runs with that address space's
+/// page-table lock held.
 pub fn rmap_walk_file(
     mapping: &super::address_space::AddressSpace,
     index: usize,
     pfn: usize,
-    mut f: impl FnMut(&MmStruct, usize, &mut PageTable<'_, KernelPgtableMem>),
+    mut f: impl FnMut(&MmStruct, usize, super::vma::VmFlags, &mut PageTable<'_, KernelPgtableMem>),
 ) -> Result<(), Contended> {
     let mut contended = false;
     for m in mapping.i_mmap.mms().map_err(|_| Contended)? {
@@ -423,7 +424,7 @@ pub fn rmap_walk_file(
             let address = start + ((index - vma.pgoff) << 12);
             m.with_page_table(|pt| {
                 if pt.translate(address).is_some_and(|pa| pa.0 >> 12 == pfn) {
-                    f(&m, address, pt);
+                    f(&m, address, vma.flags, pt);
                 }
             });
         }
@@ -445,7 +446,7 @@ pub fn page_mkclean(
     index: usize,
     pfn: usize,
 ) -> Result<(), Contended> {
-    rmap_walk_file(mapping, index, pfn, |m, address, pt| {
+    rmap_walk_file(mapping, index, pfn, |m, address, _, pt| {
         let Some(slot) = pt.pte_offset(address) else { return };
         let pte = pt.ptep_get(slot);
         if pte.pte_present() && pte.pte_dirty() {

@@ -25,11 +25,6 @@ use super::page_alloc::{alloc_pages, put_page};
 use pagoda_klib::errno::{Errno, KResult};
 use pagoda_mm::gfp::Gfp;
 
-/// Whether `pfn` is a shmem page (in a tmpfs file's page cache).
-pub fn is_shmem_page(pfn: usize) -> bool {
-    super::address_space::page_in_cache(pfn)
-}
-
 /// Faults on a mapping of a tmpfs file, shared anonymous memory included
 /// (Linux: shmem_vm_ops).
 struct ShmemVmOps;

@@ -45,11 +45,6 @@ impl<T> Mutex<T> {
         }
     }
 
-    /// The data, without locking: `&mut self` proves nobody else holds it.
-    pub fn get_mut(&mut self) -> &mut T {
-        self.data.get_mut()
-    }
-
     /// Takes the mutex if it is free (Linux: mutex_trylock).
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         // Build the guard only on success: a guard made and dropped on the
