@@ -8,6 +8,8 @@
 #   /dir/sub/                  an empty directory
 #   /link -> hello.txt         a symbolic link
 #   /big                       64 MiB; each 4 KiB page starts "page N of big"
+#   /sparse                    1280 MiB of holes (no blocks): more than the
+#                              tests' 1 GiB of RAM, read through the page cache
 set -euo pipefail
 OUT=${1:?usage: make-ext4-image.sh OUT.img}
 STAGE=$OUT.d
@@ -15,6 +17,7 @@ rm -rf "$STAGE" && mkdir -p "$STAGE/dir/sub"
 printf 'hello from an ext4 disk\n' >"$STAGE/hello.txt"
 printf 'a file in a directory\n' >"$STAGE/dir/nested.txt"
 ln -s hello.txt "$STAGE/link"
+truncate -s 1280M "$STAGE/sparse"
 python3 - "$STAGE/big" <<'PY'
 import sys
 ramp = bytes(range(256)) * 18

@@ -81,11 +81,26 @@ impl AddressSpace {
     /// EEXIST if the offset is taken (another task added a page first),
     /// ENOMEM if the index cannot grow.
     pub fn add_to_page_cache(&self, pfn: usize, index: usize) -> KResult<()> {
-        let mut pages = self.i_pages.lock();
-        if pages.load(index as u64).is_some() {
-            return Err(Errno::EEXIST);
-        }
-        pages.store(index as u64, pfn as u64).map_err(|_| Errno::ENOMEM)?;
+        // The index may need a node. Allocated under the lock without
+        // reclaiming (reclaim would want this lock to evict this file's
+        // pages); if that fails, reclaim with the lock dropped and try
+        // again (Linux: xas_nomem, GFP_NOWAIT under xa_lock).
+        let mut retries = 0;
+        let pages = loop {
+            let mut pages = self.i_pages.lock();
+            if pages.load(index as u64).is_some() {
+                return Err(Errno::EEXIST);
+            }
+            match super::vmscan::memalloc_noreclaim(|| pages.store(index as u64, pfn as u64)) {
+                Ok(_) => break pages,
+                Err(_) if retries < 3 => {
+                    drop(pages);
+                    retries += 1;
+                    super::vmscan::try_to_free_pages(pagoda_mm::gfp::Gfp::GFP_KERNEL, 0);
+                }
+                Err(_) => return Err(Errno::ENOMEM),
+            }
+        };
         get_page(pfn);
         let page = pfn_to_page(pfn);
         page.set_index(index as u64);
@@ -217,14 +232,15 @@ impl AddressSpace {
     /// Takes the locked page `pfn` out of the cache if nobody but the cache
     /// and reclaim holds it and it is clean (Linux: __remove_mapping, which
     /// freezes the count at 2). The cache's reference is put; reclaim's is
-    /// left to free the page. False if it is in use, dirty, or the cache is
-    /// busy (the lock is only tried: an allocation holding it may be what
-    /// called reclaim).
+    /// left to free the page. False if it is in use or dirty. Nothing
+    /// allocates under the cache lock with reclaim allowed
+    /// (add_to_page_cache stores with PF_MEMALLOC), so reclaim may wait
+    /// for the lock.
     pub fn remove_mapping(&self, pfn: usize) -> bool {
         let page = pfn_to_page(pfn);
         let index = page.index();
         {
-            let Some(mut pages) = self.i_pages.try_lock() else { return false };
+            let mut pages = self.i_pages.lock();
             if pages.load(index) != Some(pfn as u64)
                 || page.page_ref_count() != 2
                 || page.test(pagoda_mm::page::PageFlags::DIRTY)

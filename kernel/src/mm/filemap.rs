@@ -187,7 +187,7 @@ pub fn filemap_get_page(
         Some(pfn) => (pfn, false),
         None => {
             read_window(f, ra.ondemand(index, req, false, f.ra_pages()))?;
-            (f.cache().find_get_page(index).ok_or(Errno::ENOMEM)?, true)
+            (find_or_read_page(f, index)?, true)
         }
     };
     let page = super::page_alloc::pfn_to_page(pfn);
@@ -203,6 +203,19 @@ pub fn filemap_get_page(
     Ok((pfn, waited))
 }
 
+/// The page at `index` after a readahead that should have brought it; if
+/// reclaim took it back already (memory is that short), it is read alone,
+/// a few times at most (Linux: filemap_create_folio after a failed batch).
+fn find_or_read_page(f: &dyn ReadPages, index: usize) -> KResult<usize> {
+    for _ in 0..4 {
+        if let Some(pfn) = f.cache().find_get_page(index) {
+            return Ok(pfn);
+        }
+        f.readahead(index, 1, None)?;
+    }
+    f.cache().find_get_page(index).ok_or(Errno::ENOMEM)
+}
+
 /// The page a fault at `index` of a mapping needs, reading the pages
 /// around it on a miss (Linux: filemap_fault with do_sync_mmap_readahead's
 /// read-around and do_async_mmap_readahead). Whether it waited for the
@@ -214,7 +227,7 @@ pub fn filemap_fault_page(f: &dyn ReadPages, index: usize) -> KResult<(usize, bo
         Some(pfn) => (pfn, false),
         None => {
             read_window(f, mmap_read_around(index, max))?;
-            (f.cache().find_get_page(index).ok_or(Errno::ENOMEM)?, true)
+            (find_or_read_page(f, index)?, true)
         }
     };
     let page = super::page_alloc::pfn_to_page(pfn);

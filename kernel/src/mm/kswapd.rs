@@ -47,6 +47,10 @@ pub fn kick() {
 }
 
 fn kswapd(nid: usize) {
+    // kswapd's own allocations never reclaim (Linux: PF_MEMALLOC).
+    if let Some(me) = crate::sched::current() {
+        me.set_memalloc(true);
+    }
     loop {
         KSWAPD_WAIT[nid].wait_event_interruptible(|| PENDING[nid].load(Acquire) > 0 && !paused());
         let n = PENDING[nid].swap(0, AcqRel);

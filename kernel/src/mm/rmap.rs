@@ -111,6 +111,34 @@ impl MmChain {
         }
     }
 
+    /// Calls `f` with each listed address space that is still alive, the
+    /// list unlocked. Up to 16 are held on the stack, so reclaim, which runs
+    /// when memory is short, allocates nothing in the common case; a longer
+    /// list is copied as `mms` does. ENOMEM if that copy cannot be made.
+    pub fn for_each_mm(&self, mut f: impl FnMut(&MmStruct)) -> KResult<()> {
+        const ON_STACK: usize = 16;
+        let mut held: [Option<MmRef>; ON_STACK] = Default::default();
+        {
+            let chain = self.0.lock();
+            if chain.len() <= ON_STACK {
+                for (slot, &(mm, _)) in held.iter_mut().zip(chain.iter()) {
+                    // SAFETY: as in `mms`.
+                    *slot = unsafe { Arc::try_from_inner(mm as *const MmStruct) };
+                }
+            } else {
+                drop(chain);
+                for m in self.mms()? {
+                    f(&m);
+                }
+                return Ok(());
+            }
+        }
+        for m in held.iter().flatten() {
+            f(m);
+        }
+        Ok(())
+    }
+
     /// Counted references to the listed address spaces that are still
     /// alive.
     pub fn mms(&self) -> KResult<Vec<MmRef>> {
@@ -406,10 +434,12 @@ pub fn rmap_walk_file(
     mut f: impl FnMut(&MmStruct, usize, super::vma::VmFlags, &mut PageTable<'_, KernelPgtableMem>),
 ) -> Result<(), Contended> {
     let mut contended = false;
-    for m in mapping.i_mmap.mms().map_err(|_| Contended)? {
+    // Without allocating, in the common case: reclaim runs this when
+    // memory is short.
+    let all = mapping.i_mmap.for_each_mm(|m| {
         let Some(map) = m.mmap_lock.try_read() else {
             contended = true;
-            continue;
+            return;
         };
         for id in map.vmas.iter() {
             let (start, end) = map.vmas.range(id);
@@ -424,12 +454,12 @@ pub fn rmap_walk_file(
             let address = start + ((index - vma.pgoff) << 12);
             m.with_page_table(|pt| {
                 if pt.translate(address).is_some_and(|pa| pa.0 >> 12 == pfn) {
-                    f(&m, address, vma.flags, pt);
+                    f(m, address, vma.flags, pt);
                 }
             });
         }
-    }
-    if contended {
+    });
+    if contended || all.is_err() {
         Err(Contended)
     } else {
         Ok(())

@@ -38,7 +38,6 @@ use super::address_space::AddressSpace;
 use super::filemap::unlock_page;
 use super::page_alloc::{page_allocator, pfn_to_page, put_page};
 use super::swap::{add_page_to_lru, lru_add_drain_all, lru_stat_item, PGACTIVATE};
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use pagoda_mm::lru::{self, LruList, PageReferences};
 use pagoda_mm::page::PageFlags;
@@ -88,16 +87,45 @@ impl ScanControl {
     }
 }
 
-/// Takes up to `nr` pages from the tail of `lru` of node `nid`, each with a
-/// reference for reclaim; returns them and how many were scanned (Linux:
-/// isolate_lru_folios). A page whose count already fell to zero is being
-/// freed: it stays for its freer to take off.
-fn isolate(nid: usize, l: LruList, nr: usize) -> (Vec<usize>, usize) {
-    let node = page_allocator().node(nid).expect("an online node");
-    let mut pages = Vec::new();
-    if pages.try_reserve(nr).is_err() {
-        return (pages, 0);
+/// Up to SWAP_CLUSTER_MAX pages reclaim holds at once, on the stack: reclaim
+/// runs when memory is short and allocates nothing (Linux threads them on a
+/// list through page->lru).
+pub struct PageBatch {
+    pfns: [usize; SWAP_CLUSTER_MAX],
+    n: usize,
+}
+
+impl PageBatch {
+    fn new() -> Self {
+        PageBatch { pfns: [0; SWAP_CLUSTER_MAX], n: 0 }
     }
+
+    fn push(&mut self, pfn: usize) {
+        self.pfns[self.n] = pfn;
+        self.n += 1;
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        &self.pfns[..self.n]
+    }
+}
+
+impl Extend<usize> for PageBatch {
+    fn extend<I: IntoIterator<Item = usize>>(&mut self, it: I) {
+        for pfn in it {
+            self.push(pfn);
+        }
+    }
+}
+
+/// Takes up to `nr` (at most SWAP_CLUSTER_MAX) pages from the tail of `lru`
+/// of node `nid`, each with a reference for reclaim; returns them and how
+/// many were scanned (Linux: isolate_lru_folios). A page whose count
+/// already fell to zero is being freed: it stays for its freer to take off.
+fn isolate(nid: usize, l: LruList, nr: usize) -> (PageBatch, usize) {
+    let node = page_allocator().node(nid).expect("an online node");
+    let mut pages = PageBatch::new();
+    let nr = nr.min(SWAP_CLUSTER_MAX);
     let scanned = {
         let mut lruvec = node.lruvec.lock();
         lruvec.isolate(
@@ -108,7 +136,7 @@ fn isolate(nid: usize, l: LruList, nr: usize) -> (Vec<usize>, usize) {
             &mut pages,
         )
     };
-    for &pfn in &pages {
+    for &pfn in pages.as_slice() {
         super::page_alloc::mod_node_page_state(pfn, lru_stat_item(l), -1);
     }
     (pages, scanned)
@@ -189,11 +217,10 @@ fn try_to_unmap_file(mapping: &AddressSpace, pfn: usize) -> bool {
 
 /// Decides about each isolated inactive page and reclaims what it can;
 /// the rest is returned for putback (Linux: shrink_folio_list).
-fn shrink_folio_list(pages: Vec<usize>, sc: &mut ScanControl) -> Vec<usize> {
-    let mut keep = Vec::new();
-    let _ = keep.try_reserve(pages.len());
+fn shrink_folio_list(pages: &PageBatch, sc: &mut ScanControl) -> PageBatch {
+    let mut keep = PageBatch::new();
     let mut reclaimed = 0;
-    for pfn in pages {
+    for &pfn in pages.as_slice() {
         let page = pfn_to_page(pfn);
         if !page.trylock() {
             keep.push(pfn);
@@ -257,17 +284,29 @@ fn shrink_folio_list(pages: Vec<usize>, sc: &mut ScanControl) -> Vec<usize> {
 fn shrink_inactive_list(nid: usize, l: LruList, nr: usize, sc: &mut ScanControl) {
     let (pages, scanned) = isolate(nid, l, nr);
     sc.count_scan(scanned);
-    let keep = shrink_folio_list(pages, sc);
-    putback(&keep);
+    let keep = shrink_folio_list(&pages, sc);
+    putback(keep.as_slice());
 }
 
 /// Moves up to `nr` pages from the tail of active list `l` to the inactive
 /// list, except mapped executable pages that were used (Linux:
 /// shrink_active_list).
 fn shrink_active_list(nid: usize, l: LruList, nr: usize) {
+    let mut left = nr;
+    while left > 0 {
+        let batch = left.min(SWAP_CLUSTER_MAX);
+        let scanned = shrink_active_batch(nid, l, batch);
+        if scanned == 0 {
+            break;
+        }
+        left -= batch;
+    }
+}
+
+fn shrink_active_batch(nid: usize, l: LruList, nr: usize) -> usize {
     let (pages, scanned) = isolate(nid, l, nr);
     PGREFILL.fetch_add(scanned, Relaxed);
-    for &pfn in &pages {
+    for &pfn in pages.as_slice() {
         let page = pfn_to_page(pfn);
         let mut keep_active = false;
         if page.page_mapcount() > 0 && page.trylock() {
@@ -283,7 +322,8 @@ fn shrink_active_list(nid: usize, l: LruList, nr: usize) {
             PGDEACTIVATE.fetch_add(1, Relaxed);
         }
     }
-    putback(&pages);
+    putback(pages.as_slice());
+    scanned
 }
 
 /// One pass over node `nid`'s lists at `sc.priority` (Linux: shrink_node ->
@@ -357,6 +397,19 @@ pub fn balance_pgdat(nid: usize) -> usize {
 /// (Linux: __alloc_pages_direct_reclaim -> try_to_free_pages ->
 /// do_try_to_free_pages). The allocator counts the stall (allocstall).
 pub fn try_to_free_pages(_gfp: pagoda_mm::gfp::Gfp, order: usize) -> usize {
+    // Reclaim allocates too (its page lists, a bio): those allocations must
+    // not reclaim again (Linux: PF_MEMALLOC, which also lets them use the
+    // reserves below the min watermark).
+    let Some(me) = crate::sched::current() else { return 0 };
+    if me.set_memalloc(true) {
+        return 0; // already reclaiming: this is such an allocation
+    }
+    let reclaimed = do_try_to_free_pages(order);
+    me.set_memalloc(false);
+    reclaimed
+}
+
+fn do_try_to_free_pages(order: usize) -> usize {
     let mut sc = ScanControl::new(SWAP_CLUSTER_MAX << order, false);
     for priority in (0..=DEF_PRIORITY).rev() {
         sc.priority = priority;
@@ -375,6 +428,19 @@ pub fn try_to_free_pages(_gfp: pagoda_mm::gfp::Gfp, order: usize) -> usize {
         }
     }
     sc.nr_reclaimed
+}
+
+/// Runs `f` with PF_MEMALLOC set, so that its allocations do not reclaim
+/// (Linux: memalloc_noreclaim_save/restore): for allocating under a lock
+/// that reclaim may need, as the page cache does under its index lock.
+pub fn memalloc_noreclaim<R>(f: impl FnOnce() -> R) -> R {
+    let me = crate::sched::current();
+    let was = me.as_ref().is_some_and(|t| t.set_memalloc(true));
+    let r = f();
+    if let (Some(t), false) = (me, was) {
+        t.set_memalloc(false);
+    }
+    r
 }
 
 /// `trace_reclaim` on the command line logs every reclaim pass.
@@ -423,7 +489,11 @@ mod tests {
         sc.priority = 0;
         let inactive =
             page_allocator().node(0).unwrap().vm_stat.get(lru_stat_item(LruList::InactiveFile) as usize);
-        shrink_inactive_list(0, LruList::InactiveFile, inactive as usize, &mut sc);
+        let mut left = inactive as usize;
+        while left > 0 {
+            shrink_inactive_list(0, LruList::InactiveFile, left.min(SWAP_CLUSTER_MAX), &mut sc);
+            left = left.saturating_sub(SWAP_CLUSTER_MAX);
+        }
         sc
     }
 

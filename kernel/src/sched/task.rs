@@ -69,6 +69,8 @@ pub const TASK_NORMAL: u32 = TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE;
 
 /// Task flags, with Linux's values.
 pub const PF_IDLE: u32 = 0x0000_0002;
+/// Reclaiming memory: its own allocations must not reclaim again.
+pub const PF_MEMALLOC: u32 = 0x0000_0800;
 pub const PF_KTHREAD: u32 = 0x0020_0000;
 
 /// Saved callee-saved state of a task (layout shared with cpu_switch_to).
@@ -289,6 +291,17 @@ impl Task {
 
     pub fn is_kthread(&self) -> bool {
         self.flags.load(Relaxed) & PF_KTHREAD != 0
+    }
+
+    /// Sets or clears PF_MEMALLOC; returns whether it was set (Linux:
+    /// memalloc_noreclaim_save / _restore).
+    pub fn set_memalloc(&self, on: bool) -> bool {
+        let old = if on {
+            self.flags.fetch_or(PF_MEMALLOC, Relaxed)
+        } else {
+            self.flags.fetch_and(!PF_MEMALLOC, Relaxed)
+        };
+        old & PF_MEMALLOC != 0
     }
 
     /// A kernel thread becoming a user process drops PF_KTHREAD (Linux:

@@ -28,6 +28,13 @@ use crate::page::{MemMap, PageFlags};
 use crate::vmstat::{Counters, VmEvent, ZoneStatItem};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// Rounds of direct reclaim without progress before an allocation fails
+/// (Linux: MAX_RECLAIM_RETRIES).
+const MAX_RECLAIM_RETRIES: usize = 16;
+/// Rounds in all, progress or not: others may take what reclaim frees.
+const MAX_RECLAIM_LOOPS: usize = 64;
+
 pub use pcp::zone_batch_high;
 pub use watermark::{int_sqrt, LOWMEM_RESERVE_RATIO, WATERMARK_SCALE_FACTOR};
 pub use zonelist::{ZoneRef, Zonelist};
@@ -277,14 +284,32 @@ impl PageAllocator {
             return Some(pfn);
         }
         if gfp.allows_blocking() {
-            self.alloc_stalls.fetch_add(1, Ordering::Relaxed);
-            if let Some(reclaim) = self.hooks.direct_reclaim {
-                reclaim(gfp, order);
-            }
-            // Pages parked on other CPUs' lists may be enough.
-            self.drain_all_pages();
-            if let Some(pfn) = self.get_page_from_freelist(gfp, order, flags, nid) {
-                return Some(pfn);
+            // Reclaim and retry while reclaim makes progress, and a few
+            // times more without (kswapd works meanwhile); give up sooner
+            // with __GFP_NORETRY (Linux: the slow path's retry loop with
+            // should_reclaim_retry and MAX_RECLAIM_RETRIES).
+            let mut no_progress = 0;
+            for _ in 0..MAX_RECLAIM_LOOPS {
+                self.alloc_stalls.fetch_add(1, Ordering::Relaxed);
+                let progress = self.hooks.direct_reclaim.map_or(0, |reclaim| reclaim(gfp, order));
+                // Pages parked on other CPUs' lists may be enough.
+                self.drain_all_pages();
+                if let Some(pfn) = self.get_page_from_freelist(gfp, order, flags, nid) {
+                    return Some(pfn);
+                }
+                // Costly orders are not worth hammering reclaim for: freeing
+                // scattered pages rarely makes a large block (Linux leaves
+                // that to compaction, and fails them early).
+                if gfp.contains(Gfp::__GFP_NORETRY)
+                    || order > PAGE_ALLOC_COSTLY_ORDER
+                    || self.hooks.direct_reclaim.is_none()
+                {
+                    break;
+                }
+                no_progress = if progress > 0 { 0 } else { no_progress + 1 };
+                if no_progress > MAX_RECLAIM_RETRIES {
+                    break;
+                }
             }
         }
         self.alloc_failures.fetch_add(1, Ordering::Relaxed);

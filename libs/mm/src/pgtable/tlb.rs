@@ -21,6 +21,11 @@ use super::walk::PageTableMem;
 use crate::addr::PhysAddr;
 use alloc::vec::Vec;
 
+/// Pages one gather queues before it must be flushed (Linux: about
+/// MAX_GATHER_BATCH * MAX_GATHER_BATCH_COUNT, 10000 on 4 KiB pages; less
+/// here, so the queue is one 16 KiB allocation).
+pub const MAX_GATHER_PAGES: usize = 2048;
+
 /// Pages and tables waiting for a TLB flush (Linux: struct mmu_gather).
 #[derive(Debug, Default)]
 pub struct MmuGather {
@@ -68,7 +73,10 @@ impl MmuGather {
     /// Linux does when its batch is full.
     #[must_use]
     pub fn tlb_remove_page(&mut self, pfn: usize) -> bool {
-        if self.pages.try_reserve(1).is_err() {
+        // A bounded batch, as Linux's (MAX_GATHER_BATCH_COUNT batches): a
+        // big munmap flushes every so often rather than ask for megabytes
+        // of queue when memory may be short.
+        if self.pages.len() >= MAX_GATHER_PAGES || self.pages.try_reserve(1).is_err() {
             return false;
         }
         self.pages.push(pfn);
