@@ -128,10 +128,8 @@ impl BlockDevice {
             unlock_page(page); // someone else made it first
             put_page(pfn);
         }
-        if self.mapping.find_get_page(index).map(put_page).is_none() {
-            self.readahead(index, 1, None)?;
-        }
-        let (pfn, _) = filemap_get_page(self, &mut RaState::default(), index, 1)?;
+        // No readahead: a writer gets the one page it writes into.
+        let (pfn, _) = filemap_get_page(self, &mut RaState { random: true, ..RaState::default() }, index, 1)?;
         lock_page(pfn_to_page(pfn));
         Ok((pfn, false))
     }
@@ -494,14 +492,7 @@ impl VmOperations for BdevVmOps {
 
     /// A cached, up-to-date page of the disk (Linux: filemap_map_pages).
     fn map_page(&self, vma: &Vma, pgoff: usize) -> Option<usize> {
-        let bdev = vma_bdev(vma)?;
-        let pfn = bdev.mapping.find_get_page(pgoff)?;
-        if crate::mm::filemap::page_mappable_around(pfn) {
-            Some(pfn)
-        } else {
-            put_page(pfn);
-            None
-        }
+        crate::mm::filemap::filemap_map_page(vma_bdev(vma)?, pgoff)
     }
 
     /// The page is dirty before a PTE lets writes reach it; one under

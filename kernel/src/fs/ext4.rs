@@ -451,17 +451,7 @@ impl crate::mm::vma::VmOperations for Ext4VmOps {
     }
 
     fn map_page(&self, vma: &crate::mm::vma::Vma, pgoff: usize) -> Option<usize> {
-        let file = vma_file(vma)?;
-        if pgoff >= file.pages() {
-            return None;
-        }
-        let pfn = file.mapping.find_get_page(pgoff)?;
-        if crate::mm::filemap::page_mappable_around(pfn) {
-            Some(pfn)
-        } else {
-            put_page(pfn);
-            None
-        }
+        crate::mm::filemap::filemap_map_page(vma_file(vma)?, pgoff)
     }
 }
 

@@ -20,9 +20,10 @@
 //! the block devices and ext4 come next.
 //!
 //! Differences from Linux: `i_pages` is under a sleeping lock rather than
-//! the xa_lock spin lock, because storing may allocate a node; pages are
-//! not on the LRU yet (reclaim adds them), and a truncated page that is
-//! still mapped stays until it is unmapped (Linux unmaps it first).
+//! the xa_lock spin lock, because storing may allocate a node (which it
+//! does without reclaiming, so reclaim may take the lock); and a truncated
+//! page that is still mapped stays until it is unmapped (Linux unmaps it
+//! first). Every page added also joins the LRU (mm/swap.rs).
 
 use super::page_alloc::{get_page, mod_node_page_state, pfn_to_page, put_page};
 use crate::sync::Mutex;

@@ -196,10 +196,7 @@ pub fn filemap_get_page(
         let _ = read_window(f, ra.ondemand(index, req, true, f.ra_pages()));
     }
     let waited = missed || !page.test(PageFlags::UPTODATE);
-    if let Err(e) = f.update_page(index, pfn) {
-        super::page_alloc::put_page(pfn);
-        return Err(e);
-    }
+    update_or_put(f, index, pfn)?;
     Ok((pfn, waited))
 }
 
@@ -237,22 +234,34 @@ pub fn filemap_fault_page(f: &dyn ReadPages, index: usize) -> KResult<(usize, bo
         // it (the file's window moved on by its size).
         let _ = read_window(f, RaWindow { start: index + max / 4, nr: max, async_size: max / 4 });
     }
-    if let Err(e) = f.update_page(index, pfn) {
-        super::page_alloc::put_page(pfn);
-        return Err(e);
-    }
+    update_or_put(f, index, pfn)?;
     // Major only if the page was not in the cache at all; waiting for a
     // read already in flight is minor, as in Linux's filemap_fault.
     Ok((pfn, missed))
 }
 
-/// Whether fault-around may map this cached page: not if it is not up to
-/// date, nor if it carries the readahead marker, which a fault must reach
-/// to start the next window (Linux: next_uptodate_page in
-/// filemap_map_pages).
-pub fn page_mappable_around(pfn: usize) -> bool {
+/// The cached page at `pgoff` that fault-around may map, with a
+/// reference: inside the file, up to date, and not carrying the readahead
+/// marker, which a fault must reach to start the next window (Linux:
+/// filemap_map_pages with next_uptodate_page). Never reads.
+pub fn filemap_map_page(f: &dyn ReadPages, pgoff: usize) -> Option<usize> {
+    if pgoff >= f.nr_pages() {
+        return None;
+    }
+    let pfn = f.cache().find_get_page(pgoff)?;
     let page = super::page_alloc::pfn_to_page(pfn);
-    page.test(PageFlags::UPTODATE) && !page.test(PageFlags::READAHEAD)
+    if page.test(PageFlags::UPTODATE) && !page.test(PageFlags::READAHEAD) {
+        Some(pfn)
+    } else {
+        super::page_alloc::put_page(pfn);
+        None
+    }
+}
+
+/// Brings the cached page `pfn` up to date, or drops the caller's
+/// reference to it and fails.
+fn update_or_put(f: &dyn ReadPages, index: usize, pfn: usize) -> KResult<()> {
+    f.update_page(index, pfn).inspect_err(|_| super::page_alloc::put_page(pfn))
 }
 
 /// read(2) of a file of `size` bytes through its page cache into user

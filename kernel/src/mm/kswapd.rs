@@ -1,8 +1,8 @@
 //! kswapd, one per node (Linux: mm/vmscan.c kswapd). The page allocator
-//! wakes it when a zone falls below its low watermark. Page reclaim (LRU,
-//! swap) arrives in a later issue; what kswapd does today is the part of
-//! Linux's balance_pgdat that needs no LRU: shrink the slab caches
-//! (shrink_slab) and drain the per-CPU page lists, then go back to sleep.
+//! wakes it when a zone falls below its low watermark. It shrinks the slab
+//! caches (shrink_slab), drains the per-CPU page lists, and reclaims from
+//! the LRU lists until the node is balanced (vmscan.rs balance_pgdat),
+//! then goes back to sleep. Swap, for anonymous pages, is still to come.
 //!
 //! The allocator may ask from deep inside other locks (even the scheduler's,
 //! when a run queue grows), so a wake-up only sets a flag; the next timer
