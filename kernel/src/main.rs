@@ -95,6 +95,7 @@ fn kernel_init(_: usize) {
     if sched::current().is_some() {
         smp::smp_init();
         mm::kswapd::kswapd_init();
+        mm::oom_kill::oom_init();
     }
     // do_basic_setup: the drivers' initcalls.
     drivers::virtio::virtio_mmio_init();

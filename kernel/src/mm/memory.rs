@@ -20,10 +20,9 @@ use super::mm_types::{MmStruct, MM_ANONPAGES};
 use super::page_alloc::{alloc_pages, put_page};
 use super::rmap::AnonVma;
 use super::vma::{MmMap, VmFault, VmFlags, Vma};
-use crate::arch::mm::mmu::KernelPgtableMem;
 use pagoda_klib::arc::Arc;
 use pagoda_mm::gfp::Gfp;
-use pagoda_mm::pgtable::{PageTable, Pgprot, Pte, PteSlot};
+use pagoda_mm::pgtable::{Pgprot, Pte, PteSlot};
 
 /// Why a fault could not be handled (Linux: the si_code of SIGSEGV, or OOM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +194,12 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
     }
     let address = addr & !0xfff;
     let (pte, slot) = mm.pte_get_lockless(address);
+    // A missing table is allocated now, with no lock held (Linux: the
+    // pte_alloc of __handle_mm_fault).
+    let slot = match slot {
+        Some(slot) => slot,
+        None => mm.pte_alloc(address).map_err(|_| FaultError::Oom)?,
+    };
     let fault = Fault { mm, vma, address, start, end, write, slot };
     if pte.pte_none() {
         return if vma.has_backing() { do_fault(&fault) } else { do_anonymous_page(&fault) };
@@ -236,9 +241,9 @@ struct Fault<'a> {
     start: usize,
     end: usize,
     write: bool,
-    /// The PTE's place, if its table existed when the fault began: tables
-    /// are not freed while the mmap_lock is held, so it stays valid.
-    slot: Option<PteSlot>,
+    /// The PTE's place: tables are not freed while the mmap_lock is held,
+    /// so it stays valid.
+    slot: PteSlot,
 }
 
 impl Fault<'_> {
@@ -265,7 +270,7 @@ impl Fault<'_> {
     /// so that there is nothing to do.
     fn update_pte(&self, f: impl FnOnce(Pte) -> Option<(Pte, Handled)>) -> Result<Handled, FaultError> {
         self.mm.with_page_table(|pt| {
-            let slot = self.slot(pt)?;
+            let slot = self.slot;
             let Some((new, how)) = f(pt.ptep_get(slot)) else { return Ok(Handled::Spurious) };
             pt.set_pte(slot, new);
             crate::arch::mm::tlb::flush_tlb_page(self.mm.asid(), self.address);
@@ -279,23 +284,13 @@ impl Fault<'_> {
     /// what it brought.
     fn set_pte_if_none(&self, entry: Pte) -> Result<bool, FaultError> {
         self.mm.with_page_table(|pt| {
-            let slot = self.slot(pt)?;
+            let slot = self.slot;
             if !pt.ptep_get(slot).pte_none() {
                 return Ok(false);
             }
             pt.set_pte(slot, entry);
             Ok(true)
         })
-    }
-
-    /// The PTE's place, its tables allocated if they were missing (Linux:
-    /// pte_alloc, then pte_offset_map_lock). Called with the page-table
-    /// lock held.
-    fn slot(&self, pt: &mut PageTable<'_, KernelPgtableMem>) -> Result<PteSlot, FaultError> {
-        match self.slot {
-            Some(slot) => Ok(slot),
-            None => pt.pte_alloc(self.address).map_err(|_| FaultError::Oom),
-        }
     }
 
     /// A new anonymous page just mapped at the fault address: its rmap, its
@@ -393,7 +388,7 @@ fn do_fault_around(f: &Fault, ops: &dyn super::vma::VmOperations) {
     let mut mapped = [0isize; super::mm_types::NR_MM_COUNTERS];
     f.mm.with_page_table(|pt| {
         for addr in (from..to).step_by(4096).filter(|&a| a != f.address) {
-            let Ok(slot) = pt.pte_alloc(addr) else { return };
+            let Some(slot) = pt.pte_offset(addr) else { return };
             if !pt.ptep_get(slot).pte_none() {
                 continue;
             }
@@ -438,15 +433,15 @@ fn copy_user_highpage(dst: usize, src: usize) {
 /// else, the zero page included, is copied for the writer (wp_page_copy).
 fn do_wp_page(f: &Fault) -> Result<Handled, FaultError> {
     if f.vma.flags.contains(VmFlags::SHARED) {
-        let pfn = f.mm.with_page_table(|pt| f.slot.map(|s| pt.ptep_get(s).pte_pfn())).unwrap_or(0);
+        let pfn = f.mm.with_page_table(|pt| pt.ptep_get(f.slot).pte_pfn());
         return wp_page_shared(f, pfn);
     }
     let anon_vma = f.anon_vma()?;
     // A page still in this CPU's LRU batch is referenced by it: drain the
     // batch so the count below is the mappings' alone (Linux:
     // wp_can_reuse_anon_folio's lru_add_drain).
-    if let Some(slot) = f.slot {
-        let pfn = f.mm.with_page_table(|pt| pt.ptep_get(slot).pte_pfn());
+    {
+        let pfn = f.mm.with_page_table(|pt| pt.ptep_get(f.slot).pte_pfn());
         let page = super::page_alloc::pfn_to_page(pfn);
         if page.page_ref_count() > 1 && !page.test(pagoda_mm::page::PageFlags::LRU) {
             super::swap::lru_add_drain();

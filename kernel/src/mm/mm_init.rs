@@ -270,6 +270,9 @@ pub fn free_area_init(cmdline: &str) {
     pa.setup_pcp();
     pa.hooks.wakeup_kswapd = Some(super::kswapd::wakeup_kswapd);
     pa.hooks.direct_reclaim = Some(super::vmscan::try_to_free_pages);
+    pa.hooks.out_of_memory = Some(super::oom_kill::out_of_memory);
+    pa.hooks.oom_victim = super::oom_kill::current_is_oom_victim;
+    pa.hooks.pf_memalloc = || crate::sched::with_current(|t| t.is_memalloc()).unwrap_or(false);
     pa.hooks.this_cpu = crate::kernel::percpu::smp_processor_id;
     pa.hooks.this_node = crate::kernel::percpu::numa_node_id;
     info!(

@@ -40,7 +40,15 @@ pub struct MmStruct {
     /// Resident pages by kind (Linux: rss_stat): MM_FILEPAGES,
     /// MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES.
     rss_stat: [AtomicIsize; NR_MM_COUNTERS],
+    /// MMF_* bits (Linux: mm->flags).
+    flags: AtomicUsize,
 }
+
+/// The OOM killer may pass this address space over: its memory is gone
+/// already (exit_mmap or the oom_reaper ran) (Linux: MMF_OOM_SKIP).
+pub const MMF_OOM_SKIP: usize = 21;
+/// An OOM victim's (Linux: MMF_OOM_VICTIM).
+pub const MMF_OOM_VICTIM: usize = 25;
 
 /// rss_stat's members (Linux: enum MM_FILEPAGES...).
 pub const MM_FILEPAGES: usize = 0;
@@ -64,6 +72,7 @@ impl MmStruct {
             page_table_lock: Mutex::new(()),
             mmap_lock: crate::sync::RwSem::new(super::vma::MmMap::new()),
             rss_stat: [const { AtomicIsize::new(0) }; NR_MM_COUNTERS],
+            flags: AtomicUsize::new(0),
         };
         // On failure the returned value is dropped, which frees the pgd.
         Arc::try_new(mm).map_err(|_| Errno::ENOMEM)
@@ -100,6 +109,45 @@ impl MmStruct {
             Some(slot) => (pt.ptep_get(slot), Some(slot)),
             None => (Pte::NONE, None),
         }
+    }
+
+    /// The PTE slot for `va`, allocating missing tables one at a time with
+    /// no lock held, each installed under the page-table lock unless a
+    /// racing fault installed one first (Linux: __pte_alloc and friends:
+    /// pte_alloc_one, then pmd_install). Allocating under the lock would
+    /// deadlock when the allocation reclaims and reclaim walks this mm.
+    /// Called with the mmap_lock held, so the slot stays valid.
+    pub fn pte_alloc(&self, va: usize) -> Result<PteSlot, Errno> {
+        loop {
+            if let (_, Some(slot)) = self.pte_get_lockless(va) {
+                return Ok(slot);
+            }
+            let table = KernelPgtableMem.alloc_table().ok_or(Errno::ENOMEM)?;
+            if !self.with_page_table(|pt| pt.install_table(va, table)) {
+                KernelPgtableMem.free_table(table);
+                if self.pte_get_lockless(va).1.is_none() {
+                    return Err(Errno::EFAULT); // a block maps it
+                }
+            }
+        }
+    }
+
+    /// Sets MMF_ bit `bit`; returns whether it was set before.
+    pub fn set_flag(&self, bit: usize) -> bool {
+        self.flags.fetch_or(1 << bit, Ordering::AcqRel) & (1 << bit) != 0
+    }
+
+    pub fn test_flag(&self, bit: usize) -> bool {
+        self.flags.load(Ordering::Acquire) & (1 << bit) != 0
+    }
+
+    /// Page-table memory in bytes (Linux: mm_pgtables_bytes), or None if
+    /// the page-table lock is held: the OOM killer asks from an allocation
+    /// that may have been made under it. Linux keeps an atomic count.
+    pub fn try_pgtables_bytes(&self) -> Option<usize> {
+        let _ptl = self.page_table_lock.try_lock()?;
+        let mut mem = KernelPgtableMem;
+        Some(PageTable::new(self.pgd, &mut mem).count_tables() * pagoda_mm::addr::PAGE_SIZE)
     }
 
     /// One more task uses this address space (Linux: mmget).
@@ -140,6 +188,8 @@ impl MmStruct {
             self.zap(&ranges, true, Some((0, TASK_SIZE)));
         }
         self.mmap_lock.write().remove_all();
+        // Nothing is left for the OOM killer to take (Linux: exit_mmap).
+        self.set_flag(MMF_OOM_SKIP);
     }
 
     /// Clears the PTEs of `[start, start + len)` and frees the pages after
@@ -206,7 +256,10 @@ impl MmStruct {
     fn zap(&self, ranges: &[(usize, usize)], fullmm: bool, hole: Option<(usize, usize)>) {
         let mut tlb = if fullmm { MmuGather::new_fullmm() } else { MmuGather::new() };
         let mut mem = KernelPgtableMem;
-        {
+        // The gather's queue grows under the page-table lock, which
+        // reclaim may need: those allocations must not reclaim (Linux's
+        // mmu_gather takes its batch pages with GFP_NOWAIT).
+        super::vmscan::memalloc_noreclaim(|| {
             let _ptl = self.page_table_lock.lock();
             let mut pt = PageTable::new(self.pgd, &mut mem);
             // The counters move once at the end (Linux: zap_pte_range's
@@ -224,9 +277,15 @@ impl MmStruct {
                         super::rmap::page_remove_rmap(pfn, kind == MM_ANONPAGES);
                     }
                     if !tlb.tlb_remove_page(pfn) {
-                        // No room to queue it: flush now and free it at once.
-                        crate::arch::mm::tlb::flush_tlb_all();
-                        crate::mm::page_alloc::put_page(pfn);
+                        // The batch is full: flush it and free what it
+                        // holds, then queue this page again (Linux: the
+                        // tlb_flush_mmu of zap_pte_range's force_flush).
+                        tlb.tlb_flush_mmu(&mut KernelPgtableMem, crate::mm::page_alloc::put_page);
+                        if !tlb.tlb_remove_page(pfn) {
+                            // No memory for even an empty batch's queue.
+                            crate::arch::mm::tlb::flush_tlb_all();
+                            crate::mm::page_alloc::put_page(pfn);
+                        }
                     }
                 });
             }
@@ -239,7 +298,7 @@ impl MmStruct {
                     pt.free_pgd_range(start, end, floor, next, &mut tlb);
                 }
             }
-        }
+        });
         tlb.tlb_finish_mmu(&mut mem, crate::mm::page_alloc::put_page);
     }
 

@@ -16,6 +16,7 @@ pub mod mm_init;
 pub mod mm_types;
 pub mod mmap;
 pub mod mremap;
+pub mod oom_kill;
 pub mod page_alloc;
 pub mod page_writeback;
 pub mod pgalloc;

@@ -230,6 +230,7 @@ pub fn show_vmstat() {
     kprintln!("kswapd_wakeup {wakeups}");
     kprintln!("allocstall {}", pa.alloc_stalls.load(Relaxed));
     kprintln!("alloc_fail {}", pa.alloc_failures.load(Relaxed));
+    kprintln!("oom_kill {}", super::oom_kill::OOM_KILL.load(Relaxed));
 }
 
 monitor_cmd!(MON_MEMINFO, "meminfo", "memory summary (/proc/meminfo)", cmd_meminfo);

@@ -138,6 +138,7 @@ pub fn copy_process(frame: &TrapFrame, args: &CloneArgs) -> KResult<usize> {
         child.signal.pgid.store(me.signal.pgid.load(Relaxed), Relaxed);
         child.signal.sid.store(me.signal.sid.load(Relaxed), Relaxed);
         child.signal.exit_signal.store(args.exit_signal, Relaxed);
+        child.signal.oom_score_adj.store(me.signal.oom_score_adj.load(Relaxed), Relaxed);
     }
     // The mask is inherited; the alternate stack too, unless the child
     // gets its own stack (Linux: copy_process clears sas_ss for

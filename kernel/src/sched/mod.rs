@@ -50,11 +50,12 @@ pub use signal::{
     signal_pending, sys_kill, sys_rt_sigaction, sys_rt_sigprocmask, sys_rt_sigreturn, sys_rt_sigsuspend,
     sys_sigaltstack, sys_tgkill,
 };
-pub use signal::{send_signal, NSIG, SIGPIPE};
+pub use signal::{fatal_signal_pending, group_send_sig, send_signal, NSIG, SIGKILL, SIGPIPE};
 #[cfg_attr(not(feature = "ktest"), allow(unused_imports))]
 pub use task::{
-    current, current_pid_comm, find_process, find_process_by_name, nr_tasks, sched_flags, try_for_each_task,
-    with_current, RestartBlock, TaskRef, TASK_INTERRUPTIBLE, TASK_NEW, TASK_RUNNING, TASK_UNINTERRUPTIBLE,
+    current, current_pid_comm, find_process, find_process_by_name, nr_tasks, nth_task, sched_flags,
+    try_for_each_task, with_current, Comm, RestartBlock, Task, TaskRef, TASK_DEAD, TASK_INTERRUPTIBLE,
+    TASK_NEW, TASK_RUNNING, TASK_UNINTERRUPTIBLE,
 };
 pub use wait::WaitQueue;
 

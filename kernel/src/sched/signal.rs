@@ -195,6 +195,12 @@ pub fn restart_pending() -> bool {
     with_current(|t| t.restart_pending.load(Acquire)).unwrap_or(false)
 }
 
+/// Whether `t` is being killed: SIGKILL pending or its group exiting
+/// (Linux: fatal_signal_pending, __fatal_signal_pending).
+pub fn fatal_signal_pending(t: &Task) -> bool {
+    t.pending.load(Acquire) & bit(SIGKILL) != 0 || t.signal.group_exit_code().is_some()
+}
+
 /// Whether the current task has an unblocked signal to act on (Linux:
 /// signal_pending).
 pub fn signal_pending() -> bool {

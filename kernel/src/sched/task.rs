@@ -293,6 +293,12 @@ impl Task {
         self.flags.load(Relaxed) & PF_KTHREAD != 0
     }
 
+    /// Whether PF_MEMALLOC is set: the task reclaims, or holds a lock
+    /// reclaim may need.
+    pub fn is_memalloc(&self) -> bool {
+        self.flags.load(Relaxed) & PF_MEMALLOC != 0
+    }
+
     /// Sets or clears PF_MEMALLOC; returns whether it was set (Linux:
     /// memalloc_noreclaim_save / _restore).
     pub fn set_memalloc(&self, on: bool) -> bool {
@@ -383,6 +389,12 @@ pub(super) fn register(t: &TaskRef) -> Result<(), Errno> {
     tasks.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
     tasks.push(t.clone());
     Ok(())
+}
+
+/// The `i`th task of the task list, if there is one, taken with the list
+/// locked only for that (for walks that sleep between tasks).
+pub fn nth_task(i: usize) -> Option<TaskRef> {
+    TASKS.lock().get(i).cloned()
 }
 
 pub fn nr_tasks() -> usize {
@@ -524,3 +536,28 @@ fn cmd_ps(_: &str) {
 }
 
 crate::monitor_cmd!(MON_PS, "ps", "tasks: pid, CPU, state, switches", cmd_ps);
+
+/// `bt PID`: the kernel call trace of a task that is not running, from the
+/// frame pointer and return address its last switch saved (Linux: sysrq-t's
+/// show_stack for one task). For finding where a task sleeps.
+fn cmd_bt(args: &str) {
+    let Some(t) = args.trim().parse().ok().and_then(find_task_by_pid) else {
+        crate::kprintln!("usage: bt PID (a live task)");
+        return;
+    };
+    if t.on_cpu.load(Acquire) {
+        crate::kprintln!("bt: {} is running on CPU {}", t.pid, t.cpu());
+        return;
+    }
+    // SAFETY: the task is switched out (on_cpu clear), so its saved
+    // context is not being written; a racing switch-in makes the trace
+    // stale, not unsafe, since the walk checks every frame address.
+    let (fp, lr) = unsafe {
+        let ctx = &*t.ctx.get();
+        (ctx.regs[10] as usize, ctx.regs[11] as usize)
+    };
+    crate::kprintln!("{} ({}) state {}:", t.pid, t.name().as_str(), t.state_char());
+    crate::arch::backtrace::print_trace(fp, lr, &mut crate::drivers::console::ConsoleWriter);
+}
+
+crate::monitor_cmd!(MON_BT, "bt", "bt PID: kernel call trace of a sleeping task", cmd_bt);

@@ -107,6 +107,13 @@ pub struct SignalStruct {
     /// CPU ticks of reaped children (Linux: cutime, cstime).
     pub(crate) cutime: AtomicU64,
     pub(crate) cstime: AtomicU64,
+    /// How much the OOM killer prefers this process, -1000 (never) to
+    /// 1000 (first); inherited by fork (Linux: oom_score_adj).
+    pub oom_score_adj: AtomicI32,
+    /// The address space the OOM killer killed this process for; set once
+    /// (Linux: oom_mm, with tsk_is_oom_victim).
+    pub(crate) oom_mm: SpinLockIrq<Option<crate::mm::mm_types::MmRef>>,
+    pub(crate) oom_victim: AtomicBool,
 }
 
 impl SignalStruct {
@@ -146,6 +153,9 @@ impl SignalStruct {
             stime: AtomicU64::new(0),
             cutime: AtomicU64::new(0),
             cstime: AtomicU64::new(0),
+            oom_score_adj: AtomicI32::new(0),
+            oom_mm: SpinLockIrq::new(None),
+            oom_victim: AtomicBool::new(false),
         })
         .map_err(|_| Errno::ENOMEM)
     }
@@ -217,6 +227,18 @@ impl SignalStruct {
             s += t.stime.load(Relaxed);
         });
         (u, s)
+    }
+
+    /// Whether `t` is the first thread still in the group: the one to
+    /// visit when each process is to be visited once (Linux:
+    /// for_each_process with find_lock_task_mm).
+    pub fn first_thread_is(&self, t: &super::task::Task) -> bool {
+        self.threads.lock().first().is_some_and(|f| core::ptr::eq(&**f, t))
+    }
+
+    /// Whether the OOM killer chose this process (Linux: tsk_is_oom_victim).
+    pub fn is_oom_victim(&self) -> bool {
+        self.oom_victim.load(Acquire)
     }
 
     pub fn nr_threads(&self) -> usize {

@@ -23,6 +23,7 @@ pub mod page_alloc;
 pub mod pgtable;
 pub mod readahead;
 pub mod slab;
+pub mod swap_map;
 pub mod vma_tree;
 pub mod vmap;
 pub mod vmstat;

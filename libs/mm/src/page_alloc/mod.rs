@@ -11,7 +11,10 @@
 //!   -> fast path: first zone above its LOW watermark (+ lowmem_reserve)
 //!        -> rmqueue: pcp list (order <= 3) or the buddy lists
 //!   -> slow path: wake kswapd, retry at the MIN watermark (less for
-//!      __GFP_HIGH / atomic), drain pcp lists and retry once; then fail,
+//!      __GFP_HIGH / atomic); direct reclaim and retry while it makes
+//!      progress; then the OOM killer (small orders, __GFP_FS, not
+//!      __GFP_NORETRY) and the whole loop again while it finds victims;
+//!      an OOM victim itself may dip below min (ALLOC_OOM). Then fail,
 //!      with a warning unless __GFP_NOWARN. Never panics.
 //! ```
 
@@ -53,6 +56,10 @@ bitflags::bitflags! {
         const HARDER = 0x10;
         /// __GFP_HIGH: may use half of the min reserve.
         const HIGH = 0x20;
+        /// An OOM victim on its way out: half of the min reserve is
+        /// open to it, so that it can exit and free the rest (Linux:
+        /// ALLOC_OOM).
+        const OOM = 0x100;
         const KSWAPD = 0x800;
     }
 }
@@ -64,6 +71,16 @@ pub(crate) const ALLOC_WMARK_MASK: u32 = 3;
 pub struct AllocFailure {
     pub order: usize,
     pub gfp: Gfp,
+}
+
+/// What the OOM step of the slow path came to.
+enum MayOom {
+    /// A page after all.
+    Page(usize),
+    /// A victim was killed or is still exiting: reclaim and try again.
+    Retry,
+    /// No OOM kill for this allocation, or nobody left to kill.
+    Fail,
 }
 
 /// The seam for labs and benchmarks: anything that hands out physical
@@ -79,12 +96,22 @@ pub trait FrameAllocator: Sync {
     fn name(&self) -> &'static str;
 }
 
-/// Hooks the kernel fills in (reclaim arrives in a later issue).
+/// Hooks the kernel fills in: reclaim, the OOM killer and where the caller
+/// runs.
 pub struct Hooks {
     /// Wake node's kswapd (Linux: wakeup_kswapd).
     pub wakeup_kswapd: Option<fn(nid: usize, order: usize, highest: ZoneType)>,
     /// Direct reclaim; returns pages reclaimed (Linux: __alloc_pages_direct_reclaim).
     pub direct_reclaim: Option<fn(gfp: Gfp, order: usize) -> usize>,
+    /// The OOM killer; true if it killed a process, or one it killed
+    /// before is still on its way out: memory is coming, try again
+    /// (Linux: out_of_memory, from __alloc_pages_may_oom).
+    pub out_of_memory: Option<fn(gfp: Gfp, order: usize) -> bool>,
+    /// Whether the caller is an OOM victim (Linux: tsk_is_oom_victim(current)).
+    pub oom_victim: fn() -> bool,
+    /// Whether the caller is reclaiming, or holds a lock reclaim needs
+    /// (Linux: current->flags & PF_MEMALLOC).
+    pub pf_memalloc: fn() -> bool,
     /// Which CPU is running (the pcp to use).
     pub this_cpu: fn() -> usize,
     /// The node of the running CPU: where allocations start looking
@@ -95,6 +122,10 @@ pub struct Hooks {
 /// The default for both hooks: CPU 0 on node 0.
 fn cpu0() -> usize {
     0
+}
+
+fn no() -> bool {
+    false
 }
 
 /// All nodes and the allocation policy (Linux: the globals of page_alloc.c).
@@ -119,7 +150,15 @@ impl PageAllocator {
             nodes: [const { None }; MAX_NUMNODES],
             nr_online_nodes: 0,
             min_free_kbytes: 0,
-            hooks: Hooks { wakeup_kswapd: None, direct_reclaim: None, this_cpu: cpu0, this_node: cpu0 },
+            hooks: Hooks {
+                wakeup_kswapd: None,
+                direct_reclaim: None,
+                out_of_memory: None,
+                oom_victim: no,
+                pf_memalloc: no,
+                this_cpu: cpu0,
+                this_node: cpu0,
+            },
             alloc_failures: AtomicUsize::new(0),
             alloc_stalls: AtomicUsize::new(0),
         }
@@ -273,8 +312,7 @@ impl PageAllocator {
         f
     }
 
-    /// Linux: __alloc_pages_slowpath, without compaction and the OOM killer
-    /// (they come with reclaim).
+    /// Linux: __alloc_pages_slowpath, without compaction.
     fn alloc_pages_slowpath(&self, gfp: Gfp, order: usize, nid: usize) -> Option<usize> {
         let flags = Self::gfp_to_alloc_flags(gfp);
         if flags.contains(AllocFlags::KSWAPD) {
@@ -283,32 +321,33 @@ impl PageAllocator {
         if let Some(pfn) = self.get_page_from_freelist(gfp, order, flags, nid) {
             return Some(pfn);
         }
-        if gfp.allows_blocking() {
-            // Reclaim and retry while reclaim makes progress, and a few
-            // times more without (kswapd works meanwhile); give up sooner
-            // with __GFP_NORETRY (Linux: the slow path's retry loop with
-            // should_reclaim_retry and MAX_RECLAIM_RETRIES).
-            let mut no_progress = 0;
-            for _ in 0..MAX_RECLAIM_LOOPS {
-                self.alloc_stalls.fetch_add(1, Ordering::Relaxed);
-                let progress = self.hooks.direct_reclaim.map_or(0, |reclaim| reclaim(gfp, order));
-                // Pages parked on other CPUs' lists may be enough.
-                self.drain_all_pages();
-                if let Some(pfn) = self.get_page_from_freelist(gfp, order, flags, nid) {
+        // Reclaim's own allocations may take the whole reserve, and never
+        // reclaim or kill again (Linux: __gfp_pfmemalloc_flags gives
+        // ALLOC_NO_WATERMARKS; "avoid recursion of direct reclaim").
+        if (self.hooks.pf_memalloc)() && !gfp.contains(Gfp::__GFP_NOMEMALLOC) {
+            if let Some(pfn) = self.get_page_from_freelist(gfp, order, AllocFlags::NO_WATERMARKS, nid) {
+                return Some(pfn);
+            }
+        } else if gfp.allows_blocking() {
+            loop {
+                if let Some(pfn) = self.reclaim_and_retry(gfp, order, flags, nid) {
                     return Some(pfn);
                 }
-                // Costly orders are not worth hammering reclaim for: freeing
-                // scattered pages rarely makes a large block (Linux leaves
-                // that to compaction, and fails them early).
-                if gfp.contains(Gfp::__GFP_NORETRY)
-                    || order > PAGE_ALLOC_COSTLY_ORDER
-                    || self.hooks.direct_reclaim.is_none()
-                {
+                // A victim gets part of the reserve, once: if even that is
+                // not enough it fails rather than loop (Linux: the
+                // tsk_is_oom_victim checks of the slow path). The caller
+                // may have become one in the last round.
+                if (self.hooks.oom_victim)() {
+                    if let Some(pfn) = self.get_page_from_freelist(gfp, order, flags | AllocFlags::OOM, nid) {
+                        return Some(pfn);
+                    }
                     break;
                 }
-                no_progress = if progress > 0 { 0 } else { no_progress + 1 };
-                if no_progress > MAX_RECLAIM_RETRIES {
-                    break;
+                match self.may_oom(gfp, order, nid) {
+                    MayOom::Page(pfn) => return Some(pfn),
+                    // Memory is on its way back: start over.
+                    MayOom::Retry => {}
+                    MayOom::Fail => break,
                 }
             }
         }
@@ -317,6 +356,59 @@ impl PageAllocator {
             self.warn_alloc(gfp, order);
         }
         None
+    }
+
+    /// Reclaims and retries while reclaim makes progress, and a few times
+    /// more without (kswapd works meanwhile); gives up sooner with
+    /// __GFP_NORETRY (Linux: the slow path's retry loop with
+    /// should_reclaim_retry and MAX_RECLAIM_RETRIES).
+    fn reclaim_and_retry(&self, gfp: Gfp, order: usize, flags: AllocFlags, nid: usize) -> Option<usize> {
+        let mut no_progress = 0;
+        for _ in 0..MAX_RECLAIM_LOOPS {
+            self.alloc_stalls.fetch_add(1, Ordering::Relaxed);
+            let progress = self.hooks.direct_reclaim.map_or(0, |reclaim| reclaim(gfp, order));
+            // Pages parked on other CPUs' lists may be enough.
+            self.drain_all_pages();
+            if let Some(pfn) = self.get_page_from_freelist(gfp, order, flags, nid) {
+                return Some(pfn);
+            }
+            // Costly orders are not worth hammering reclaim for: freeing
+            // scattered pages rarely makes a large block (Linux leaves
+            // that to compaction, and fails them early).
+            if gfp.contains(Gfp::__GFP_NORETRY)
+                || order > PAGE_ALLOC_COSTLY_ORDER
+                || self.hooks.direct_reclaim.is_none()
+            {
+                return None;
+            }
+            no_progress = if progress > 0 { 0 } else { no_progress + 1 };
+            if no_progress > MAX_RECLAIM_RETRIES {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Whether to call the OOM killer, and what it said (Linux:
+    /// __alloc_pages_may_oom). Not for costly orders, __GFP_NORETRY (the
+    /// caller has a fallback) or allocations without __GFP_FS (reclaim
+    /// could not do its best for them; Linux loops on them instead, Pagoda
+    /// fails them). One last try at the high watermark first: another
+    /// task may have freed plenty meanwhile.
+    fn may_oom(&self, gfp: Gfp, order: usize, nid: usize) -> MayOom {
+        let Some(oom) = self.hooks.out_of_memory else { return MayOom::Fail };
+        if order > PAGE_ALLOC_COSTLY_ORDER || gfp.contains(Gfp::__GFP_NORETRY) || !gfp.contains(Gfp::__GFP_FS)
+        {
+            return MayOom::Fail;
+        }
+        if let Some(pfn) = self.get_page_from_freelist(gfp, order, AllocFlags::WMARK_HIGH, nid) {
+            return MayOom::Page(pfn);
+        }
+        if oom(gfp, order) {
+            MayOom::Retry
+        } else {
+            MayOom::Fail
+        }
     }
 
     fn wake_all_kswapds(&self, order: usize, gfp: Gfp, nid: usize) {
@@ -438,13 +530,19 @@ impl FrameAllocator for PageAllocator {
 }
 
 /// Sends each line written to it to the log at warning level.
-struct LineLogger {
+pub struct LineLogger {
     buf: [u8; 256],
     len: usize,
 }
 
+impl Default for LineLogger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LineLogger {
-    fn new() -> Self {
+    pub fn new() -> Self {
         LineLogger { buf: [0; 256], len: 0 }
     }
 }

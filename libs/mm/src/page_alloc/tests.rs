@@ -381,3 +381,104 @@ fn show_mem_reports_every_zone() {
     assert!(out.contains("Node 0 DMA32 free:"));
     assert!(out.contains("Node 1 Movable: "));
 }
+
+static OOM_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// An OOM killer that says "a victim is on its way out" twice, then that
+/// nobody is left.
+fn oom_twice(_: Gfp, _: usize) -> bool {
+    OOM_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 2
+}
+fn no_reclaim(_: Gfp, _: usize) -> usize {
+    0
+}
+
+#[test]
+fn the_oom_killer_is_asked_only_for_small_fs_allocations_and_retried_while_it_kills() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut s = one_zone(64 * 1024);
+    s.pa.hooks.direct_reclaim = Some(no_reclaim);
+    s.pa.hooks.out_of_memory = Some(oom_twice);
+    let mut held = Vec::new();
+    while let Ok(p) = s.pa.alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_NOWARN, 0, 0) {
+        held.push(p);
+    }
+    // Two "victims" then none: asked three times, then the allocation failed.
+    assert_eq!(OOM_CALLS.load(Relaxed), 3, "retried while the OOM killer made progress");
+    OOM_CALLS.store(10, Relaxed);
+    for (gfp, order, what) in [
+        (Gfp::GFP_NOFS, 0, "GFP_NOFS"),
+        (Gfp::GFP_KERNEL | Gfp::__GFP_NORETRY, 0, "__GFP_NORETRY"),
+        (Gfp::GFP_KERNEL, 4, "a costly order"),
+        (Gfp::GFP_ATOMIC, 9, "an atomic allocation"),
+    ] {
+        assert!(s.pa.alloc_pages(gfp | Gfp::__GFP_NOWARN, order, 0).is_err());
+        assert_eq!(OOM_CALLS.load(Relaxed), 10, "the OOM killer was asked for {what}");
+    }
+    for p in held {
+        s.pa.free_pages(p, 0);
+    }
+    check_accounting(&s.pa, 0);
+}
+
+fn is_victim() -> bool {
+    true
+}
+fn oom_must_not_run(_: Gfp, _: usize) -> bool {
+    panic!("a victim's allocation asked the OOM killer")
+}
+
+#[test]
+fn an_oom_victim_may_use_half_the_min_reserve_and_then_fails() {
+    let mut s = one_zone(64 * 1024);
+    s.pa.hooks.direct_reclaim = Some(no_reclaim);
+    let mut held = Vec::new();
+    while let Ok(p) = s.pa.alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_NOWARN, 0, 0) {
+        held.push(p);
+    }
+    s.pa.hooks.oom_victim = is_victim;
+    s.pa.hooks.out_of_memory = Some(oom_must_not_run);
+    let z = s.pa.zones().next().unwrap();
+    let min = z.min_wmark_pages();
+    let mut extra = 0;
+    while let Ok(p) = s.pa.alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_NOWARN, 0, 0) {
+        held.push(p);
+        extra += 1;
+    }
+    let floor = z.zone_page_state(ZoneStatItem::NrFreePages);
+    let (batch, _) = zone_batch_high(z.managed());
+    assert!(extra >= min / 2 - batch, "a victim got only {extra} pages below min {min}");
+    assert!(floor + batch >= min / 2, "a victim dipped to {floor}, below half of min {min}");
+    for p in held {
+        s.pa.free_pages(p, 0);
+    }
+    check_accounting(&s.pa, 0);
+}
+
+fn reclaiming() -> bool {
+    true
+}
+fn reclaim_must_not_run(_: Gfp, _: usize) -> usize {
+    panic!("a PF_MEMALLOC allocation reclaimed")
+}
+
+#[test]
+fn reclaims_own_allocations_take_the_reserve_and_never_reclaim_or_kill() {
+    let mut s = one_zone(64 * 1024);
+    let mut held = Vec::new();
+    while let Ok(p) = s.pa.alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_NOWARN, 0, 0) {
+        held.push(p);
+    }
+    s.pa.hooks.pf_memalloc = reclaiming;
+    s.pa.hooks.direct_reclaim = Some(reclaim_must_not_run);
+    s.pa.hooks.out_of_memory = Some(oom_must_not_run);
+    while let Ok(p) = s.pa.alloc_pages(Gfp::GFP_KERNEL | Gfp::__GFP_NOWARN, 0, 0) {
+        held.push(p);
+    }
+    let z = s.pa.zones().next().unwrap();
+    let (batch, _) = zone_batch_high(z.managed());
+    assert!(z.zone_page_state(ZoneStatItem::NrFreePages) <= batch, "PF_MEMALLOC left reserve pages unused");
+    for p in held {
+        s.pa.free_pages(p, 0);
+    }
+    check_accounting(&s.pa, 0);
+}

@@ -103,7 +103,7 @@ impl PageAllocator {
     /// the ALLOC_HIGH / ALLOC_HARDER adjustments of __zone_watermark_ok).
     pub(crate) fn effective_min(zone: &Zone, flags: AllocFlags) -> usize {
         let mut min = zone.wmark((flags.bits() & ALLOC_WMARK_MASK) as usize);
-        if flags.contains(AllocFlags::HIGH) {
+        if flags.intersects(AllocFlags::HIGH | AllocFlags::OOM) {
             min -= min / 2;
         }
         if flags.contains(AllocFlags::HARDER) {

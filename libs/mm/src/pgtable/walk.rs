@@ -257,6 +257,26 @@ impl<'m, M: PageTableMem> PageTable<'m, M> {
         Ok(PteSlot { table, index: pte_index(va) })
     }
 
+    /// Installs `table`, a zeroed table page, at the first level missing
+    /// on the way to `va`'s PTE (Linux: pud_populate, pmd_populate and
+    /// pmd_install, after the table was allocated with no lock held).
+    /// False, `table` unused, if nothing is missing or a block maps `va`.
+    pub fn install_table(&mut self, va: usize, table: PhysAddr) -> bool {
+        let mut at = self.root;
+        for level in 0..3 {
+            let idx = table_index(va, level);
+            match desc::decode(self.read(at, idx), level) {
+                Desc::Table(next) => at = PhysAddr(next),
+                Desc::Leaf { .. } => return false,
+                Desc::Invalid => {
+                    self.write(at, idx, desc::mk_table(table.0));
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// Reads a PTE (Linux: ptep_get).
     pub fn ptep_get(&mut self, slot: PteSlot) -> Pte {
         Pte(self.read(slot.table, slot.index))

@@ -168,6 +168,11 @@ fn do_page_fault(frame: &mut TrapFrame, esr: Esr) {
     }
     match result {
         Ok(how) => crate::mm::memory::mm_account_fault(how),
+        // The OOM killer chose this task: the SIGKILL is on its way.
+        Err(FaultError::Oom)
+            if crate::sched::with_current(crate::sched::fatal_signal_pending).unwrap_or(false) => {}
+        // Nobody could be killed to make room: this task goes instead
+        // (Linux would panic, "System is deadlocked on memory").
         Err(FaultError::Oom) => user_fault(frame, SIGKILL, 0, "page fault, out of memory", far as u64),
         Err(FaultError::SigBus) => user_fault(frame, SIGBUS, BUS_ADRERR, "bus error", far as u64),
         Err(FaultError::AccErr) => user_fault(frame, SIGSEGV, SEGV_ACCERR, "segfault", far as u64),
