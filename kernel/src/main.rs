@@ -101,6 +101,7 @@ fn kernel_init(_: usize) {
     drivers::virtio::virtio_mmio_init();
     fs::fs_writeback::writeback_init();
     fs::initramfs::populate_rootfs();
+    mm::swapfile::swapon_from_cmdline(cmdline);
     mm::memory::trace_faults_init(cmdline);
     mm::vmscan::reclaim_init(cmdline);
     mm::randomize::randomize_init(cmdline);

@@ -72,3 +72,13 @@ pub fn init_files_and_fs() -> KResult<()> {
     }
     Ok(())
 }
+
+/// The disk `path` names, from the working directory (Linux:
+/// lookup_bdev). ENOTBLK if it is something else.
+pub fn lookup_blkdev(path: &str) -> KResult<&'static crate::block::BlockDevice> {
+    let p = namei::path_lookup(&current_cwd()?, path, true)?;
+    match p.inode().kind {
+        inode::InodeKind::Blk(bdev) => Ok(bdev),
+        _ => Err(Errno::ENOTBLK),
+    }
+}

@@ -84,7 +84,11 @@ fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, fla
             let mut result = Ok(());
             src.for_each_pte_slot(start, end, |src, va, slot| {
                 let pte = src.ptep_get(slot);
-                if result.is_err() || !pte.pte_present() {
+                if result.is_err() || pte.pte_none() {
+                    return;
+                }
+                let swap = pte.to_swp_entry();
+                if swap.is_none() && !pte.pte_present() {
                     return;
                 }
                 let unit = va / pagoda_mm::addr::PMD_SIZE;
@@ -101,6 +105,17 @@ fn copy_page_range(old: &MmStruct, new: &MmStruct, start: usize, end: usize, fla
                         }
                     },
                 };
+                // copy_nonpresent_pte: a swapped-out page is shared by
+                // its slot, which gains a count.
+                if let Some(e) = swap {
+                    if let Err(err) = super::swapfile::swap_duplicate(e) {
+                        result = Err(err);
+                        return;
+                    }
+                    dst.set_pte(pagoda_mm::pgtable::PteSlot { table, index: slot.index }, pte);
+                    rss[super::mm_types::MM_SWAPENTS] += 1;
+                    return;
+                }
                 // copy_present_pte: a private writable page becomes
                 // read-only in the parent too, so that its next write
                 // copies.

@@ -62,6 +62,10 @@ pub enum Handled {
     SharedMajor,
     /// do_cow_fault, with the object's page read from a disk first.
     CowFaultMajor,
+    /// do_swap_page: the page was still in the swap cache.
+    SwapCache,
+    /// do_swap_page: the page read back from swap (major).
+    SwapIn,
 }
 
 impl Handled {
@@ -78,12 +82,14 @@ impl Handled {
             Handled::CowFault => "do_cow_fault: private copy of the object's page",
             Handled::SharedMajor => "do_fault: the object's page, read from disk (major)",
             Handled::CowFaultMajor => "do_cow_fault: private copy of a page read from disk (major)",
+            Handled::SwapCache => "do_swap_page: the page found in the swap cache",
+            Handled::SwapIn => "do_swap_page: the page read back from swap (major)",
         }
     }
 
     /// Whether the fault waited for a disk (Linux: VM_FAULT_MAJOR).
     pub fn is_major(self) -> bool {
-        matches!(self, Handled::SharedMajor | Handled::CowFaultMajor)
+        matches!(self, Handled::SharedMajor | Handled::CowFaultMajor | Handled::SwapIn)
     }
 }
 
@@ -204,8 +210,10 @@ pub fn handle_mm_fault(mm: &MmStruct, addr: usize, write: bool, exec: bool) -> R
     if pte.pte_none() {
         return if vma.has_backing() { do_fault(&fault) } else { do_anonymous_page(&fault) };
     }
+    if let Some(entry) = pte.to_swp_entry() {
+        return do_swap_page(&fault, pte, entry);
+    }
     if !pte.pte_present() {
-        // A swap entry or PROT_NONE page: not possible yet.
         return Err(FaultError::AccErr);
     }
     if write && !pte.pte_write() {
@@ -427,6 +435,70 @@ fn copy_user_highpage(dst: usize, src: usize) {
     unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, 4096) };
 }
 
+/// A PTE holding a swap entry (Linux: do_swap_page): the page from the
+/// swap cache, or read back with its neighbours (readahead); mapped again
+/// with the slot losing this PTE's count. A write fault by the only user
+/// takes the page out of the swap cache and maps it writable; otherwise it
+/// is mapped read-only and a write goes through do_wp_page. SIGBUS if the
+/// read failed.
+fn do_swap_page(f: &Fault, orig: Pte, entry: pagoda_mm::pgtable::SwpEntry) -> Result<Handled, FaultError> {
+    use super::swap_state::*;
+    let anon_vma = f.anon_vma()?;
+    let (pfn, major) = match swap_cluster_readahead(entry) {
+        Ok(p) => p,
+        // The entry was freed: another thread brought the page back.
+        Err(pagoda_klib::errno::Errno::ENOENT) => return Ok(Handled::Spurious),
+        Err(_) => return Err(FaultError::Oom),
+    };
+    if !lock_swapin_page(pfn) {
+        put_page(pfn);
+        return Err(FaultError::SigBus);
+    }
+    let page = super::page_alloc::pfn_to_page(pfn);
+    if page_swap_entry(pfn) != Some(entry) {
+        // Freed and reused while we waited: fault again.
+        super::filemap::unlock_page(page);
+        put_page(pfn);
+        return Ok(Handled::Spurious);
+    }
+    let mut mapped = false;
+    let mut exclusive = false;
+    f.mm.with_page_table(|pt| {
+        if pt.ptep_get(f.slot) != orig {
+            return; // another thread mapped it first
+        }
+        super::swapfile::swap_free(entry);
+        // The only user of the slot and the page: a write keeps the page
+        // for itself (Linux: the exclusive case of do_swap_page).
+        exclusive = f.write && super::swapfile::swap_count(entry) == 0 && page.page_mapcount() == 0;
+        let mut pte = Pte::pfn_pte(pfn, vm_page_prot(f.vma.flags)).pte_mkyoung();
+        if exclusive {
+            pte = pte.pte_mkwrite().pte_mkdirty();
+        }
+        pt.set_pte(f.slot, pte);
+        super::rmap::page_add_anon_rmap(pfn, &anon_vma, f.pgoff());
+        f.mm.add_mm_counter(MM_ANONPAGES, 1);
+        f.mm.add_mm_counter(super::mm_types::MM_SWAPENTS, -1);
+        mapped = true;
+    });
+    if !mapped {
+        super::filemap::unlock_page(page);
+        put_page(pfn);
+        return Ok(Handled::Spurious);
+    }
+    // The slot is not needed once the page is this process's alone, or
+    // when swap is filling up (Linux: should_try_to_free_swap).
+    if exclusive || vm_swap_full() {
+        if exclusive {
+            page.set_bit(pagoda_mm::page::PageFlags::DIRTY);
+        }
+        try_free_swap(pfn);
+    }
+    super::filemap::unlock_page(page);
+    // The lookup's reference is now the PTE's.
+    Ok(if major { Handled::SwapIn } else { Handled::SwapCache })
+}
+
 /// A write to a present, write-protected page (Linux: do_wp_page). A shared
 /// mapping's page is made writable in place (wp_page_shared); a private
 /// anonymous page this mm alone uses is kept (wp_page_reuse); anything
@@ -445,6 +517,24 @@ fn do_wp_page(f: &Fault) -> Result<Handled, FaultError> {
         let page = super::page_alloc::pfn_to_page(pfn);
         if page.page_ref_count() > 1 && !page.test(pagoda_mm::page::PageFlags::LRU) {
             super::swap::lru_add_drain();
+        }
+    }
+    // A page read back from swap that only this PTE maps is still in the
+    // swap cache, which holds a reference: let it go first if no other
+    // PTE holds the slot (Linux: the folio_free_swap of
+    // wp_can_reuse_anon_folio, under the page lock).
+    {
+        let pfn = f.mm.with_page_table(|pt| pt.ptep_get(f.slot).pte_pfn());
+        let page = super::page_alloc::pfn_to_page(pfn);
+        if page.test(pagoda_mm::page::PageFlags::SWAPCACHE)
+            && page.page_mapcount() == 1
+            && page.get_page_unless_zero()
+        {
+            if super::filemap::trylock_page(page) {
+                super::swap_state::try_free_swap(pfn);
+                super::filemap::unlock_page(page);
+            }
+            put_page(pfn);
         }
     }
     // Reuse: decided under the page-table lock, where the mapping and the

@@ -221,8 +221,7 @@ impl MmStruct {
 
     /// Resident pages (Linux: get_mm_rss).
     pub fn get_mm_rss(&self) -> usize {
-        // Swap entries (MM_SWAPENTS, none until swap) are not resident.
-        debug_assert_eq!(self.get_mm_counter(MM_SWAPENTS), 0);
+        // Swap entries (MM_SWAPENTS) are not resident.
         self.get_mm_counter(MM_FILEPAGES)
             + self.get_mm_counter(MM_ANONPAGES)
             + self.get_mm_counter(MM_SHMEMPAGES)
@@ -267,6 +266,13 @@ impl MmStruct {
             let mut rss = [0isize; NR_MM_COUNTERS];
             for &(start, end) in ranges {
                 let _ = pt.unmap_page_range(start, end - start, &mut tlb, |_, pte: Pte, _, tlb| {
+                    // A swapped-out page: its slot loses this PTE (Linux:
+                    // zap_pte_range's free_swap_and_cache).
+                    if let Some(e) = pte.to_swp_entry() {
+                        rss[MM_SWAPENTS] -= 1;
+                        super::swap_state::free_swap_and_cache(e);
+                        return;
+                    }
                     if !pte.pte_present() || pte.pte_special() {
                         return;
                     }

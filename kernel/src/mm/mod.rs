@@ -27,6 +27,7 @@ pub mod shmem;
 pub mod sigpage;
 pub mod slab;
 pub mod swap;
+pub mod swap_state;
 pub mod swapfile;
 pub mod uaccess;
 pub mod util;

@@ -119,6 +119,9 @@ pub fn __free_pages(pfn: usize, order: usize) {
         if page.test(pagoda_mm::page::PageFlags::LRU) {
             super::swap::lru_del_freed(pfn);
         }
+        if page.page_anon() {
+            super::rmap::page_free_anon_vma(pfn);
+        }
         page.reset_mapcount();
         // The state of its last life goes (Linux: free_pages_prepare
         // clearing PAGE_FLAGS_CHECK_AT_PREP).
@@ -130,7 +133,8 @@ pub fn __free_pages(pfn: usize, order: usize) {
                 | F::WORKINGSET
                 | F::SWAPBACKED
                 | F::READAHEAD
-                | F::UNEVICTABLE,
+                | F::UNEVICTABLE
+                | F::DIRTY,
         );
     }
     free_the_page(pfn, order);

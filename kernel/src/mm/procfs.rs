@@ -212,6 +212,8 @@ pub fn show_vmstat() {
     // Linux counts sectors and prints kilobytes.
     kprintln!("pgpgin {}", crate::block::PGPGIN_SECTORS.load(Relaxed) / 2);
     kprintln!("pgpgout {}", crate::block::PGPGOUT_SECTORS.load(Relaxed) / 2);
+    kprintln!("pswpin {}", super::swapfile::PSWPIN.load(Relaxed));
+    kprintln!("pswpout {}", super::swapfile::PSWPOUT.load(Relaxed));
     kprintln!("nr_dirtied {}", super::page_writeback::NR_DIRTIED.load(Relaxed));
     kprintln!("nr_written {}", super::page_writeback::NR_WRITTEN.load(Relaxed));
     kprintln!("pgreuse {}", super::memory::PAGE_REUSES.load(Relaxed));

@@ -35,9 +35,12 @@
 //! each with a count of its VMAs chained to it, instead of one
 //! anon_vma_chain per VMA in an interval tree; a walk therefore checks
 //! each VMA of a listed address space, O(VMAs) rather than O(log VMAs).
-//! There is no root lock or anon_vma reuse (`degree`). A walk starts from a
-//! mapping its caller knows; reclaim, which starts from the page alone,
-//! will pin the anon_vma as Linux's folio_lock_anon_vma_read does.
+//! There is no root lock or anon_vma reuse (`degree`). Reclaim starts
+//! from the page alone: a page holds a counted reference on its anon_vma
+//! from the moment it joins it until it is freed, so whoever holds the page
+//! (and its lock, against page_move_anon_rmap) may follow `mapping` (Linux
+//! keeps the anon_vma alive for such a walk with SLAB_TYPESAFE_BY_RCU and
+//! folio_get_anon_vma instead).
 
 use super::mm_types::{MmRef, MmStruct};
 use super::page_alloc::{mod_node_page_state, pfn_to_page};
@@ -321,6 +324,54 @@ pub fn anon_vma_fork(child: &MmStruct, parent: &Vma) -> KResult<AnonVmaSlot> {
     Ok(AnonVmaSlot(SpinLockIrq::new(Some(AvcLink::new(anon_vma, child)?))))
 }
 
+/// The oldest ancestor of `anon_vma` (Linux: anon_vma->root): a page
+/// reachable from several processes' VMAs (read back from swap) joins it,
+/// since every VMA forked from it is chained there.
+fn anon_vma_root(anon_vma: &Arc<AnonVma>) -> &Arc<AnonVma> {
+    lineage(anon_vma).last().unwrap_or(anon_vma)
+}
+
+/// Points `pfn` at `anon_vma` with `index`, the page taking its own
+/// reference on it; the reference on the anon_vma it had goes (Linux:
+/// __page_set_anon_rmap; the reference is Pagoda's).
+fn set_page_anon_vma(pfn: usize, anon_vma: &Arc<AnonVma>, index: u64) {
+    let page = pfn_to_page(pfn);
+    let old = page.page_anon_vma();
+    page.set_anon_mapping(Arc::into_raw(anon_vma.clone()) as u64, index);
+    if let Some(old) = old {
+        // SAFETY: `old` came from Arc::into_raw in this function, and the
+        // page held that reference until now.
+        drop(unsafe { Arc::from_raw(old as *const AnonVma) });
+    }
+}
+
+/// The page is being freed: its reference on its anon_vma goes (called by
+/// __free_pages).
+pub fn page_free_anon_vma(pfn: usize) {
+    let page = pfn_to_page(pfn);
+    if let Some(old) = page.page_anon_vma() {
+        page.set_mapping(0);
+        page.set_index(0);
+        // SAFETY: as in set_page_anon_vma; the page is at its last
+        // reference, so nobody else reads `mapping` now.
+        drop(unsafe { Arc::from_raw(old as *const AnonVma) });
+    }
+}
+
+/// A page read back from swap and mapped at `index` of a VMA with
+/// `anon_vma`: it joins the root, where every process that may still hold
+/// its swap entry is chained (Linux: folio_add_anon_rmap on a !PageAnon
+/// folio, with exclusive false). Counted in AnonPages at its first mapping.
+pub fn page_add_anon_rmap(pfn: usize, anon_vma: &Arc<AnonVma>, index: usize) {
+    let page = pfn_to_page(pfn);
+    if page.page_anon_vma().is_none() {
+        set_page_anon_vma(pfn, anon_vma_root(anon_vma), index as u64);
+    }
+    if page.mapcount_inc() {
+        mod_node_page_state(pfn, NodeStatItem::NrAnonMapped, 1);
+    }
+}
+
 /// The index of the page at `addr` in `vma` (which starts at `start`)
 /// (Linux: linear_page_index).
 pub fn linear_page_index(vma: &Vma, start: usize, addr: usize) -> usize {
@@ -333,7 +384,7 @@ pub fn page_add_new_anon_rmap(pfn: usize, anon_vma: &Arc<AnonVma>, index: usize)
     let page = pfn_to_page(pfn);
     // Only swap can take it: it goes on the anon LRU lists.
     page.set_bit(pagoda_mm::page::PageFlags::SWAPBACKED);
-    page.set_anon_mapping(Arc::as_ptr(anon_vma) as u64, index as u64);
+    set_page_anon_vma(pfn, anon_vma, index as u64);
     if page.mapcount_inc() {
         mod_node_page_state(pfn, NodeStatItem::NrAnonMapped, 1);
     }
@@ -341,10 +392,11 @@ pub fn page_add_new_anon_rmap(pfn: usize, anon_vma: &Arc<AnonVma>, index: usize)
 
 /// A page that write fault reuses moves to the writer's own anon_vma, so
 /// that a later walk need not look at the VMAs forked from the old one
-/// (Linux: page_move_anon_rmap). Called when this mapping is the only one.
+/// (Linux: page_move_anon_rmap). Called when this mapping holds the page's
+/// only reference, so reclaim (which holds one while it reads `mapping`)
+/// is not looking at it.
 pub fn page_move_anon_rmap(pfn: usize, anon_vma: &Arc<AnonVma>) {
-    let page = pfn_to_page(pfn);
-    page.set_anon_mapping(Arc::as_ptr(anon_vma) as u64, page.index());
+    set_page_anon_vma(pfn, anon_vma, pfn_to_page(pfn).index());
 }
 
 /// One more PTE for a page already mapped (fork) (Linux: page_dup_rmap).
@@ -360,16 +412,14 @@ pub fn page_add_file_rmap(pfn: usize) {
 }
 
 /// A PTE no longer maps the page (Linux: page_remove_rmap). The last one
-/// takes the page out of AnonPages or Mapped; an anonymous page also
-/// forgets its anon_vma and index, so that nothing reaches the anon_vma
-/// through a page nobody maps.
+/// takes the page out of AnonPages or Mapped. An anonymous page keeps its
+/// anon_vma and index until it is freed: in the swap cache it may be
+/// mapped again.
 pub fn page_remove_rmap(pfn: usize, anon: bool) {
     let page = pfn_to_page(pfn);
     if page.mapcount_dec() {
         if anon {
             mod_node_page_state(pfn, NodeStatItem::NrAnonMapped, -1);
-            page.set_mapping(0);
-            page.set_index(0);
         } else {
             mod_node_page_state(pfn, NodeStatItem::NrFileMapped, -1);
         }
@@ -449,6 +499,58 @@ pub fn rmap_walk_file(
                 continue;
             }
             if !vma.vm_file.as_ref().and_then(|f| f.mapping()).is_some_and(|mp| core::ptr::eq(mp, mapping)) {
+                continue;
+            }
+            let address = start + ((index - vma.pgoff) << 12);
+            m.with_page_table(|pt| {
+                if pt.translate(address).is_some_and(|pa| pa.0 >> 12 == pfn) {
+                    f(m, address, vma.flags, pt);
+                }
+            });
+        }
+    });
+    if contended || all.is_err() {
+        Err(Contended)
+    } else {
+        Ok(())
+    }
+}
+
+/// Calls `f(mm, address, VMA flags, page table)` for every PTE that maps
+/// the anonymous page `pfn`, starting from the page (Linux: rmap_walk_anon
+/// from folio_lock_anon_vma_read). Called with the page locked and a
+/// reference held, which keep its anon_vma alive; each address space's
+/// mmap_lock is only tried, as in `rmap_walk_file`, and `f` runs with its
+/// page-table lock held.
+pub fn rmap_walk_anon_page(
+    pfn: usize,
+    mut f: impl FnMut(&MmStruct, usize, super::vma::VmFlags, &mut PageTable<'_, KernelPgtableMem>),
+) -> Result<(), Contended> {
+    let page = pfn_to_page(pfn);
+    let Some(raw) = page.page_anon_vma() else { return Ok(()) };
+    // SAFETY: the page holds a reference on its anon_vma (set_page_anon_vma)
+    // and the caller holds the page, so it lives while this runs.
+    let anon_vma = unsafe { &*(raw as *const AnonVma) };
+    let index = page.index() as usize;
+    let mut contended = false;
+    let all = anon_vma.chain.for_each_mm(|m| {
+        let Some(map) = m.mmap_lock.try_read() else {
+            contended = true;
+            return;
+        };
+        for id in map.vmas.iter() {
+            let (start, end) = map.vmas.range(id);
+            let Some(vma) = map.vmas.get(id) else { continue };
+            if index < vma.pgoff || index >= vma.pgoff + ((end - start) >> 12) {
+                continue;
+            }
+            let chained = vma
+                .anon_vma
+                .0
+                .lock()
+                .as_ref()
+                .is_some_and(|l| lineage(&l.anon_vma).any(|a| Arc::as_ptr(a) as u64 == raw));
+            if !chained {
                 continue;
             }
             let address = start + ((index - vma.pgoff) << 12);

@@ -170,6 +170,19 @@ pub fn mark_page_accessed(pfn: usize) {
     }
 }
 
+/// A page written out for reclaim is clean now: to the tail of its
+/// inactive list, so the next scan frees it rather than a full lap later
+/// (Linux: folio_rotate_reclaimable). Safe in interrupt context.
+pub fn rotate_reclaimable_page(pfn: usize) {
+    with_lruvec(pfn, |l| {
+        let p = pfn_to_page(pfn);
+        // Re-checked under the lock: reclaim may hold it isolated.
+        if p.test(PageFlags::LRU) && !p.test(PageFlags::ACTIVE) && !p.test(PageFlags::UNEVICTABLE) {
+            l.rotate_to_tail(super::mm_init::mem_map(), pfn);
+        }
+    });
+}
+
 /// The pages on each list of node `nid`, counted by walking them (for
 /// checks against the counters).
 pub fn lru_walk_counts(nid: usize) -> [usize; pagoda_mm::lru::NR_LRU_LISTS] {

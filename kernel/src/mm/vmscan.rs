@@ -16,18 +16,25 @@
 //!       trylock; under writeback -> keep
 //!       folio_referenced: young PTEs cleared through the rmap, PG_referenced
 //!       page_check_references -> activate | keep | reclaim
-//!       reclaim: mapped -> try_to_unmap (every PTE cleared through the rmap)
+//!       reclaim, a file page:
+//!                mapped -> try_to_unmap (every PTE cleared through the rmap)
 //!                dirty -> keep (the flusher writes it)
 //!                __remove_mapping: out of the page cache, freed
+//!       reclaim, an anonymous page (swap_state.rs):
+//!                add_to_swap: a slot, the swap cache
+//!                mapped -> try_to_unmap (every PTE becomes the swap entry)
+//!                dirty -> pageout: written to the slot, kept until clean
+//!                __remove_mapping: out of the swap cache, freed
 //!     putback: the rest to the head of their lists
 //! ```
 //!
 //! Priority runs from DEF_PRIORITY (12: scan 1/4096 of each list) down to
 //! 0 (everything) until enough pages were reclaimed.
 //!
-//! What is reclaimed today: file pages (clean ones, after unmapping them).
-//! Anonymous and shmem pages need swap, which comes next; without swap
-//! Linux does not scan them either (get_scan_count's SCAN_FILE).
+//! What is reclaimed: file pages (clean ones, after unmapping them), and
+//! with swap on, anonymous pages. Without swap the anonymous lists are
+//! not scanned (get_scan_count's SCAN_FILE). Pages in VM_LOCKED VMAs are
+//! never unmapped. Shmem pages are not swapped yet.
 //!
 //! Locking: pages are isolated under the node's lruvec lock and examined
 //! without it, each under its page lock (trylock: a page someone holds is
@@ -215,6 +222,82 @@ fn try_to_unmap_file(mapping: &AddressSpace, pfn: usize) -> bool {
     pfn_to_page(pfn).page_mapcount() == 0
 }
 
+/// How many PTEs used the anonymous page since last asked, clearing their
+/// young bits, and whether a VM_LOCKED VMA maps it (Linux: folio_referenced
+/// on an anonymous folio). None if an address space could not be reached.
+/// Called with the page locked.
+fn page_referenced_anon(pfn: usize) -> Option<(usize, bool)> {
+    let (mut young, mut mlocked) = (0, false);
+    super::rmap::rmap_walk_anon_page(pfn, |m, address, flags, pt| {
+        mlocked |= flags.contains(super::vma::VmFlags::LOCKED);
+        let Some(slot) = pt.pte_offset(address) else { return };
+        let pte = pt.ptep_get(slot);
+        if pte.pte_present() && pte.pte_young() {
+            pt.set_pte(slot, pte.pte_mkold());
+            crate::arch::mm::tlb::flush_tlb_page(m.asid(), address);
+            young += 1;
+        }
+    })
+    .ok()?;
+    Some((young, mlocked))
+}
+
+/// Reclaim of one locked anonymous or swap-cache page: the second chance
+/// from its PTEs' young bits, then a swap slot, unmapping, writing out,
+/// and once clean and unmapped, freeing (Linux: the anonymous branches of
+/// shrink_folio_list). True if the page was freed, and so unlocked; else
+/// the caller unlocks and keeps it.
+fn shrink_anon_page(pfn: usize) -> bool {
+    use super::swap_state::*;
+    let page = pfn_to_page(pfn);
+    let (young, mlocked) = if page.page_mapcount() > 0 {
+        match page_referenced_anon(pfn) {
+            Some(r) => r,
+            None => return false,
+        }
+    } else {
+        (0, false)
+    };
+    if mlocked {
+        return false; // mlocked memory is never swapped
+    }
+    if page.page_mapcount() == 0 && !page.test(PageFlags::SWAPCACHE) {
+        return false; // unmapped already: its last holder frees it
+    }
+    let referenced = page.test_and_clear_bit(PageFlags::REFERENCED);
+    match lru::page_check_references(young, referenced, true, false) {
+        PageReferences::Activate => {
+            page.set_bit(PageFlags::ACTIVE);
+            PGACTIVATE.fetch_add(1, Relaxed);
+            return false;
+        }
+        PageReferences::Keep => {
+            page.set_bit(PageFlags::REFERENCED);
+            return false;
+        }
+        PageReferences::Reclaim => {}
+    }
+    if !page.test(PageFlags::SWAPCACHE) && !add_to_swap(pfn) {
+        // Swap is full: keep it where it is used (Linux: activate_locked).
+        page.set_bit(PageFlags::ACTIVE);
+        return false;
+    }
+    let Some(e) = page_swap_entry(pfn) else { return false };
+    if page.page_mapcount() > 0 && !try_to_unmap_anon(pfn, e) {
+        return false;
+    }
+    if page.test(PageFlags::DIRTY) {
+        swap_pageout(pfn); // kept until the write ends
+        return false;
+    }
+    if !remove_swap_mapping(pfn) {
+        return false;
+    }
+    unlock_page(page);
+    put_page(pfn); // the last reference: the page is free
+    true
+}
+
 /// Decides about each isolated inactive page and reclaims what it can;
 /// the rest is returned for putback (Linux: shrink_folio_list).
 fn shrink_folio_list(pages: &PageBatch, sc: &mut ScanControl) -> PageBatch {
@@ -224,6 +307,20 @@ fn shrink_folio_list(pages: &PageBatch, sc: &mut ScanControl) -> PageBatch {
         let page = pfn_to_page(pfn);
         if !page.trylock() {
             keep.push(pfn);
+            continue;
+        }
+        if page.test(PageFlags::WRITEBACK) {
+            unlock_page(page);
+            keep.push(pfn);
+            continue;
+        }
+        if page.page_anon() || page.test(PageFlags::SWAPCACHE) {
+            if shrink_anon_page(pfn) {
+                reclaimed += 1;
+            } else {
+                unlock_page(page);
+                keep.push(pfn);
+            }
             continue;
         }
         // SAFETY: the page is locked.
@@ -286,6 +383,9 @@ fn shrink_inactive_list(nid: usize, l: LruList, nr: usize, sc: &mut ScanControl)
     sc.count_scan(scanned);
     let keep = shrink_folio_list(&pages, sc);
     putback(keep.as_slice());
+    // A long scan must let the other tasks of this CPU run (Linux: the
+    // cond_resched calls of shrink_folio_list and shrink_lruvec).
+    crate::sched::cond_resched();
 }
 
 /// Moves up to `nr` pages from the tail of active list `l` to the inactive
@@ -296,6 +396,7 @@ fn shrink_active_list(nid: usize, l: LruList, nr: usize) {
     while left > 0 {
         let batch = left.min(SWAP_CLUSTER_MAX);
         let scanned = shrink_active_batch(nid, l, batch);
+        crate::sched::cond_resched();
         if scanned == 0 {
             break;
         }
@@ -310,8 +411,15 @@ fn shrink_active_batch(nid: usize, l: LruList, nr: usize) -> usize {
         let page = pfn_to_page(pfn);
         let mut keep_active = false;
         if page.page_mapcount() > 0 && page.trylock() {
-            // SAFETY: locked.
-            if let Some(mapping) = unsafe { page_mapping(pfn) } {
+            if page.page_anon() {
+                // Young bits cleared, so that the page must be used again
+                // on the inactive list to come back (Linux: the
+                // folio_referenced of shrink_active_list).
+                let _ = page_referenced_anon(pfn);
+            } else if let Some(mapping) =
+                // SAFETY: the page is locked.
+                unsafe { page_mapping(pfn) }
+            {
                 keep_active =
                     page_referenced_file(mapping, pfn).is_some_and(|(young, exec)| young > 0 && exec);
             }
@@ -333,24 +441,29 @@ pub fn shrink_node(nid: usize, sc: &mut ScanControl) {
     let Some(node) = page_allocator().node(nid) else { return };
     let n = |l: LruList| node.vm_stat.get(lru_stat_item(l) as usize).max(0) as usize;
     let have_swap = super::swapfile::nr_swap_pages() > 0;
-    let (_anon, file) = lru::get_scan_count(
+    let (anon, file) = lru::get_scan_count(
         n(LruList::InactiveAnon) + n(LruList::ActiveAnon),
         n(LruList::InactiveFile) + n(LruList::ActiveFile),
         sc.priority,
         SWAPPINESS.load(Relaxed),
         have_swap,
     );
-    if file == 0 {
-        return;
-    }
-    if lru::inactive_is_low(n(LruList::InactiveFile), n(LruList::ActiveFile)) {
-        shrink_active_list(nid, LruList::ActiveFile, file.max(SWAP_CLUSTER_MAX));
-    }
-    let mut left = file.max(SWAP_CLUSTER_MAX.min(n(LruList::InactiveFile)));
-    while left > 0 && sc.nr_reclaimed < sc.nr_to_reclaim {
-        let batch = left.min(SWAP_CLUSTER_MAX);
-        shrink_inactive_list(nid, LruList::InactiveFile, batch, sc);
-        left -= batch;
+    for (nr, inactive, active) in [
+        (file, LruList::InactiveFile, LruList::ActiveFile),
+        (anon, LruList::InactiveAnon, LruList::ActiveAnon),
+    ] {
+        if nr == 0 || sc.nr_reclaimed >= sc.nr_to_reclaim {
+            continue;
+        }
+        if lru::inactive_is_low(n(inactive), n(active)) {
+            shrink_active_list(nid, active, nr.max(SWAP_CLUSTER_MAX));
+        }
+        let mut left = nr.max(SWAP_CLUSTER_MAX.min(n(inactive)));
+        while left > 0 && sc.nr_reclaimed < sc.nr_to_reclaim {
+            let batch = left.min(SWAP_CLUSTER_MAX);
+            shrink_inactive_list(nid, inactive, batch, sc);
+            left -= batch;
+        }
     }
 }
 
@@ -426,6 +539,16 @@ fn do_try_to_free_pages(order: usize) -> usize {
         if sc.nr_reclaimed >= sc.nr_to_reclaim {
             break;
         }
+    }
+    // Nothing freed, but pages are on their way to the disk: wait a little
+    // for them and call it progress, so the allocator retries rather than
+    // kill (Linux: reclaim_throttle(VMSCAN_THROTTLE_WRITEBACK), and
+    // should_reclaim_retry counting pages under writeback).
+    if sc.nr_reclaimed == 0
+        && super::page_alloc::global_node_page_state(pagoda_mm::vmstat::NodeStatItem::NrWriteback) > 0
+    {
+        crate::kernel::timer::msleep(10);
+        return 1;
     }
     sc.nr_reclaimed
 }

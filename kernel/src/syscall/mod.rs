@@ -50,6 +50,8 @@ pub const NR_CLOSE: u64 = 57;
 pub const NR_FTRUNCATE: u64 = 46;
 pub const NR_UMOUNT2: u64 = 39;
 pub const NR_MOUNT: u64 = 40;
+pub const NR_SWAPON: u64 = 224;
+pub const NR_SWAPOFF: u64 = 225;
 pub const NR_SYNC: u64 = 81;
 pub const NR_FSYNC: u64 = 82;
 pub const NR_FDATASYNC: u64 = 83;
@@ -152,6 +154,8 @@ pub fn invoke_syscall(frame: &mut TrapFrame) {
         NR_FTRUNCATE => open::sys_ftruncate(a[0] as i32, a[1] as i64),
         NR_MOUNT => open::sys_mount(a[0] as usize, a[1] as usize, a[2] as usize, a[3] as usize),
         NR_UMOUNT2 => open::sys_umount2(a[0] as usize, a[1] as usize),
+        NR_SWAPON => open::sys_swapon(a[0] as usize, a[1] as usize),
+        NR_SWAPOFF => open::sys_swapoff(a[0] as usize),
         NR_SYNC => open::sys_sync(),
         NR_FSYNC | NR_FDATASYNC => open::sys_fsync(a[0] as i32),
         NR_SYNCFS => open::sys_syncfs(a[0] as i32),

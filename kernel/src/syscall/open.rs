@@ -324,6 +324,18 @@ pub fn sys_mount(source: usize, target: usize, fstype: usize, flags: usize) -> K
     crate::fs::mount::do_mount(&current_cwd()?, &source, &target, &fstype, flags).map(|()| 0)
 }
 
+/// swapon(2): adds a disk prepared by mkswap as swap (mm/swapfile.rs).
+pub fn sys_swapon(path: usize, flags: usize) -> KResult<usize> {
+    let path = user_path(path)?;
+    crate::mm::swapfile::do_swapon(&path, flags).map(|()| 0)
+}
+
+/// swapoff(2): brings every page back and removes the device.
+pub fn sys_swapoff(path: usize) -> KResult<usize> {
+    let path = user_path(path)?;
+    crate::mm::swapfile::do_swapoff(&path).map(|()| 0)
+}
+
 /// umount2(2) (Linux: ksys_umount).
 pub fn sys_umount2(target: usize, flags: usize) -> KResult<usize> {
     let target = user_path(target)?;

@@ -167,6 +167,15 @@ impl Lruvec {
         self.add(map, pfn, to);
     }
 
+    /// Moves a page on the LRU to the tail of its list, where reclaim
+    /// looks next (Linux: lru_move_tail, for a folio whose writeback for
+    /// reclaim just ended: folio_rotate_reclaimable).
+    pub fn rotate_to_tail(&mut self, map: &MemMap, pfn: usize) {
+        let lru = Self::list_of(map, pfn);
+        self.lists[lru as usize].remove(map, pfn);
+        self.lists[lru as usize].push(map, pfn, true);
+    }
+
     /// Takes up to `nr` pages from the tail of `lru` for reclaim to look at;
     /// they leave the list with PG_lru cleared, and `isolated` gets them
     /// oldest first (Linux: isolate_lru_folios). A page `skip` refuses

@@ -82,6 +82,10 @@ struct Cluster {
 /// The slot map of one swap device.
 pub struct SwapMap {
     map: Vec<u16>,
+    /// The swap cache: the page frame holding each slot's data, plus one
+    /// (0: none) (Linux: the swapper_spaces xarrays; a flat array here,
+    /// 4 bytes a slot, allocated once at swapon like swap_map itself).
+    cache: Vec<u32>,
     clusters: Vec<Cluster>,
     free_head: u32,
     free_tail: u32,
@@ -105,6 +109,9 @@ impl SwapMap {
         let mut map = Vec::new();
         map.try_reserve_exact(max).ok()?;
         map.resize(max, 0);
+        let mut cache = Vec::new();
+        cache.try_reserve_exact(max).ok()?;
+        cache.resize(max, 0);
         let mut clusters = Vec::new();
         clusters.try_reserve_exact(nclusters).ok()?;
         clusters.resize(nclusters, Cluster { count: 0, next: NONE, on_free_list: false, owned: false });
@@ -113,6 +120,7 @@ impl SwapMap {
         percpu.resize(nr_cpus.max(1), None);
         let mut s = SwapMap {
             map,
+            cache,
             clusters,
             free_head: NONE,
             free_tail: NONE,
@@ -350,6 +358,37 @@ impl SwapMap {
         true
     }
 
+    /// The page in the swap cache for `slot`, if any.
+    pub fn cache_get(&self, slot: usize) -> Option<usize> {
+        match self.cache.get(slot) {
+            Some(&v) if v != 0 => Some(v as usize - 1),
+            _ => None,
+        }
+    }
+
+    /// Puts page `pfn` in the swap cache for `slot`; false if one is there
+    /// or the frame number does not fit.
+    pub fn cache_set(&mut self, slot: usize, pfn: usize) -> bool {
+        match (self.cache.get_mut(slot), u32::try_from(pfn + 1)) {
+            (Some(v), Ok(new)) if *v == 0 => {
+                *v = new;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes `slot`'s page out of the swap cache if it is `pfn`.
+    pub fn cache_clear(&mut self, slot: usize, pfn: usize) -> bool {
+        match self.cache.get_mut(slot) {
+            Some(v) if *v as usize == pfn + 1 => {
+                *v = 0;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The slots in use, in order (for swapoff, which brings each back).
     pub fn used_slots(&self) -> impl Iterator<Item = usize> + '_ {
         self.map.iter().enumerate().filter(|&(_, &v)| v != 0 && v != SWAP_MAP_BAD).map(|(i, _)| i)
@@ -425,6 +464,9 @@ mod tests {
         assert_eq!(m.cache_prepare(s), Err(SwapMapError::Exists), "a second fault waits for the first");
         assert!(!m.put(s, Usage::Map));
         assert!(!m.put(s, Usage::Map));
+        assert!(m.cache_set(s, 0x4_0000) && !m.cache_set(s, 0x4_0001), "one page per slot in the cache");
+        assert_eq!(m.cache_get(s), Some(0x4_0000));
+        assert!(!m.cache_clear(s, 0x4_0001) && m.cache_clear(s, 0x4_0000) && m.cache_get(s).is_none());
         assert!(m.put(s, Usage::Cache), "the last use frees it");
         assert_eq!(m.duplicate(s), Err(SwapMapError::NoEntry), "a stale entry");
         assert!(!m.put(s, Usage::Map), "a put on a free slot is refused");
