@@ -13,7 +13,7 @@ INITRD   ?= build/initramfs.cpio
 KTEST_TIMEOUT ?= 300
 # The in-kernel tests run on four CPUs (SMP, IPIs, the allocator stress test).
 KTEST_SMP ?= 4
-export MEM SMP NUMA CMDLINE MACHINE CPU QEMU_ARGS INITRD DISK
+export MEM SMP NUMA CMDLINE MACHINE CPU QEMU_ARGS INITRD DISK SWAP
 
 TARGET   := aarch64-unknown-none-softfloat
 PROFILE  := release
@@ -62,6 +62,7 @@ help:
 	@echo "Variables: MEM=$(MEM) SMP=$(SMP) NUMA=<nodes> CMDLINE=\"...\" MACHINE=$(MACHINE)"
 	@echo "           CPU=$(CPU) INITRD=<cpio> QEMU_ARGS=\"...\" KTEST_TIMEOUT=$(KTEST_TIMEOUT)"
 	@echo "           DISK=\"a.img [b.img:ro ...]\"  raw images as virtio disks /dev/vda, /dev/vdb, ..."
+	@echo "           SWAP=512M  a fresh swap disk after the DISK images, turned on at boot (swapon=/dev/vdX)"
 	@echo "Example:   printf 'dmesg\\npoweroff\\n' | make qemu MEM=3G CMDLINE=loglevel=8"
 
 deps:

@@ -18,6 +18,7 @@ declare -A NEED=(
 # files -> Debian package
 declare -A NEED_FILES=(
   [/usr/aarch64-linux-gnu/lib/libc.a]=libc6-dev-arm64-cross
+  [/sbin/mkswap]=util-linux
 )
 
 missing=()

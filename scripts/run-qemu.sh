@@ -9,6 +9,8 @@
 #                                 :eio=N makes every read and write of sector N
 #                                 fail with EIO (QEMU's blkdebug), for the error
 #                                 paths
+#   SWAP=512M                     a fresh swap disk (mkswap) after the DISK
+#                                 images, turned on at boot (swapon=/dev/vdX)
 set -euo pipefail
 IMAGE=${1:?usage: run-qemu.sh IMAGE [qemu args]}
 shift
@@ -17,6 +19,15 @@ MEM=${MEM:-1G}
 SMP=${SMP:-1}
 MACHINE=${MACHINE:-virt}
 CPU=${CPU:-cortex-a72}
+
+if [ -n "${SWAP:-}" ]; then
+  swapimg=${SWAP_IMAGE:-build/swap.img}
+  "$(dirname "$0")/make-swap-image.sh" "$swapimg" "$SWAP"
+  before=(${DISK:-})
+  letter=$(printf "\\x$(printf %x $((97 + ${#before[@]})))")
+  DISK="${DISK:-} $swapimg"
+  CMDLINE="${CMDLINE:-}${CMDLINE:+ }swapon=/dev/vd$letter"
+fi
 
 args=(-M "$MACHINE" -cpu "$CPU" -m "$MEM" -smp "$SMP" -nographic -nic none -semihosting
       -kernel "$IMAGE")

@@ -17,15 +17,17 @@ LOG=$ROOT/build/ktest.log
 
 # The test disks (kernel/src/block/tests.rs, fs/ext4.rs), made fresh for
 # every run: vda 8 MiB writable, vdb 1 MiB read-only, vdc 1 MiB whose
-# sector 64 cannot be read (QEMU's blkdebug), vdd a damaged ext4 disk.
+# sector 64 cannot be read (QEMU's blkdebug), vdd a damaged ext4 disk,
+# vde 16 MiB of swap (mm/swap_state.rs).
 B=$ROOT/build
 mkdir -p "$B"
 "$ROOT/scripts/make-test-disk.sh" "$B/ktest-vda.img" 8 &&
   "$ROOT/scripts/make-test-disk.sh" "$B/ktest-vdb.img" 1 &&
   "$ROOT/scripts/make-test-disk.sh" "$B/ktest-vdc.img" 1 &&
   "$ROOT/scripts/make-ext4-image.sh" "$B/ktest-vdd.img" &&
-  "$ROOT/scripts/corrupt-ext4-image.sh" "$B/ktest-vdd.img" || exit 1
-export DISK="$B/ktest-vda.img $B/ktest-vdb.img:ro $B/ktest-vdc.img:eio=64 $B/ktest-vdd.img:ro"
+  "$ROOT/scripts/corrupt-ext4-image.sh" "$B/ktest-vdd.img" &&
+  "$ROOT/scripts/make-swap-image.sh" "$B/ktest-vde.img" 16M || exit 1
+export DISK="$B/ktest-vda.img $B/ktest-vdb.img:ro $B/ktest-vdc.img:eio=64 $B/ktest-vdd.img:ro $B/ktest-vde.img"
 
 run() { # run LOGFILE CMDLINE
   CMDLINE="$2" timeout --foreground -k 5 "$TIMEOUT" "$ROOT/scripts/run-qemu.sh" "$IMAGE" </dev/null >"$1" 2>&1

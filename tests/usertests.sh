@@ -8,12 +8,15 @@
 # Kernel log lines ([ 0.123456] ...) are not part of a program's output.
 # The programs of user/rootfs/etc/usertests-reboot then run in a second boot
 # with the disks the first left behind: what reached the disk survives.
+# Those of user/rootfs/etc/usertests-swap run meanwhile in a boot of their
+# own with 256 MiB of RAM and a 512 MiB swap disk as /dev/vda.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 MODE=${1:?usage: usertests.sh pagoda|linux}
 LIST=user/rootfs/etc/usertests
 LIST_REBOOT=user/rootfs/etc/usertests-reboot
+LIST_SWAP=user/rootfs/etc/usertests-swap
 EXPECTED=tests/expected/usertests.out
 OUT=build/usertests-$MODE.out
 LOG=build/usertests-$MODE.log
@@ -32,27 +35,29 @@ export DISK="build/usertest-vda.img build/usertest-vdb.img:ro build/usertest-ext
 LINUX_MODULES="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_mmio.ko
   drivers/block/virtio_blk.ko"
 
-# Boots once and runs the programs of LIST, appending their records to $OUT.
-boot_linux() { # LIST LOG
+# Boots once with MEM of RAM and runs the programs of LIST, appending their
+# records to OUT.
+boot_linux() { # LIST LOG MEM OUT
   # The same archive, with usertest-init as /init and LIST as its list.
-  rm -rf build/rootfs-linux && cp -r build/rootfs build/rootfs-linux
-  cp build/rootfs/bin/usertest-init build/rootfs-linux/init
-  cp "$1" build/rootfs-linux/etc/usertests
-  mkdir -p build/rootfs-linux/lib/modules
+  local root=build/rootfs-linux-$(basename "$1")
+  rm -rf "$root" && cp -r build/rootfs "$root"
+  cp build/rootfs/bin/usertest-init "$root/init"
+  cp "$1" "$root/etc/usertests"
+  mkdir -p "$root/lib/modules"
   for m in $LINUX_MODULES; do
-    cp build/linux/pkg/lib/modules/*/kernel/"$m" build/rootfs-linux/lib/modules/
+    cp build/linux/pkg/lib/modules/*/kernel/"$m" "$root/lib/modules/"
     echo "/lib/modules/$(basename "$m")"
-  done >build/rootfs-linux/lib/modules/load
-  (cd build/rootfs-linux && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > build/initramfs-linux.cpio
-  MEM=1G SMP=2 INITRD=build/initramfs-linux.cpio CMDLINE="console=ttyAMA0 quiet panic=-1" \
+  done >"$root/lib/modules/load"
+  (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > "$root.cpio"
+  MEM=$3 SMP=2 INITRD="$root.cpio" CMDLINE="console=ttyAMA0 quiet panic=-1" \
     timeout --foreground -k 5 "$TIMEOUT" scripts/run-qemu.sh build/linux/vmlinuz -no-reboot </dev/null >"$2" 2>&1
-  tr -d '\r' <"$2" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | sed -n '/^=== /,$p' >>"$OUT"
+  tr -d '\r' <"$2" | grep -vE '^\[ *[0-9]+\.[0-9]+\]' | sed -n '/^=== /,$p' >>"$4"
 }
 
-boot_pagoda() { # LIST LOG
+boot_pagoda() { # LIST LOG MEM OUT
   local input
   input=$(tests "$1" | while read -r name path args; do printf 'run %s %s\\n' "$path" "$args"; done)
-  printf "${input}poweroff\n" | timeout --foreground -k 5 "$TIMEOUT" make -s qemu SMP=2 >"$2" 2>&1
+  printf "${input}poweroff\n" | MEM=$3 timeout --foreground -k 5 "$TIMEOUT" make -s qemu SMP=2 >"$2" 2>&1
   if [ $? -eq 124 ]; then
     echo "usertests: Pagoda did not finish in ${TIMEOUT}s; the end of its log:"
     tr -d '\r' <"$2" | tail -40 | sed 's/^/    /'
@@ -63,22 +68,37 @@ boot_pagoda() { # LIST LOG
     /^pagoda> run / { i++; print "=== " name[i] " ==="; inrun = 1; next }
     inrun && /^\[[0-9]+\] exited with status / { sub(/^\[[0-9]+\] exited with status /, ""); print "=== status: exited " $0 " ==="; inrun = 0; next }
     inrun && /^\[[0-9]+\] killed by signal / { sub(/^\[[0-9]+\] killed by signal /, ""); print "=== status: killed by signal " $0 " ==="; inrun = 0; next }
-    inrun { print }' >>"$OUT"
+    inrun { print }' >>"$4"
+}
+
+# The swap boot, in the background: its own disk, its own output.
+boot_swap() { # linux|pagoda
+  DISK="build/usertest-swap.img" TIMEOUT=${USERTESTS_SWAP_TIMEOUT:-600} \
+    "boot_$1" "$LIST_SWAP" "$LOG.swap" 256M "$OUT.swap"
 }
 
 : >"$OUT"
+: >"$OUT.swap"
+scripts/make-swap-image.sh build/usertest-swap.img 512M || exit 1
 case $MODE in
 linux)
   scripts/fetch-linux.sh || exit 1
-  boot_linux "$LIST" "$LOG"
-  boot_linux "$LIST_REBOOT" "$LOG.reboot"
+  boot_swap linux &
+  boot_linux "$LIST" "$LOG" 1G "$OUT"
+  boot_linux "$LIST_REBOOT" "$LOG.reboot" 1G "$OUT"
+  wait
   ;;
 pagoda)
-  boot_pagoda "$LIST" "$LOG"
-  boot_pagoda "$LIST_REBOOT" "$LOG.reboot"
+  # Built once before the boots in parallel, so they do not both build.
+  make -s kernel initramfs || exit 1
+  boot_swap pagoda &
+  boot_pagoda "$LIST" "$LOG" 1G "$OUT"
+  boot_pagoda "$LIST_REBOOT" "$LOG.reboot" 1G "$OUT"
+  wait
   ;;
 *) echo "usertests: unknown mode $MODE" >&2; exit 2 ;;
 esac
+cat "$OUT.swap" >>"$OUT"
 
 if [ "${UPDATE:-}" = 1 ] && [ "$MODE" = linux ]; then
   cp "$OUT" "$EXPECTED"
@@ -96,7 +116,7 @@ while read -r name _; do
     diff <(echo "$want") <(echo "$got") | sed 's/^/    /'
     failed=$((failed + 1))
   fi
-done < <(tests "$LIST" "$LIST_REBOOT")
+done < <(tests "$LIST" "$LIST_REBOOT" "$LIST_SWAP")
 
 # What blockdev and diskmap wrote must be in the image file itself, not only
 # in the kernel's page cache: fsync, msync and the last close wrote it back.

@@ -495,7 +495,12 @@ fn do_swap_page(f: &Fault, orig: Pte, entry: pagoda_mm::pgtable::SwpEntry) -> Re
         try_free_swap(pfn);
     }
     super::filemap::unlock_page(page);
-    // The lookup's reference is now the PTE's.
+    // The lookup's reference is now the PTE's. A write that could not keep
+    // the page goes on as a write to a read-only page (Linux: the
+    // do_wp_page at the end of do_swap_page).
+    if f.write && !exclusive {
+        do_wp_page(f)?;
+    }
     Ok(if major { Handled::SwapIn } else { Handled::SwapCache })
 }
 

@@ -286,11 +286,11 @@ impl MmStruct {
                         // The batch is full: flush it and free what it
                         // holds, then queue this page again (Linux: the
                         // tlb_flush_mmu of zap_pte_range's force_flush).
-                        tlb.tlb_flush_mmu(&mut KernelPgtableMem, crate::mm::page_alloc::put_page);
+                        tlb.tlb_flush_mmu(&mut KernelPgtableMem, super::swap_state::free_page_and_swap_cache);
                         if !tlb.tlb_remove_page(pfn) {
                             // No memory for even an empty batch's queue.
                             crate::arch::mm::tlb::flush_tlb_all();
-                            crate::mm::page_alloc::put_page(pfn);
+                            super::swap_state::free_page_and_swap_cache(pfn);
                         }
                     }
                 });
@@ -305,7 +305,7 @@ impl MmStruct {
                 }
             }
         });
-        tlb.tlb_finish_mmu(&mut mem, crate::mm::page_alloc::put_page);
+        tlb.tlb_finish_mmu(&mut mem, super::swap_state::free_page_and_swap_cache);
     }
 
     /// Moves the PTEs of `[old, old + len)` to `[new, new + len)`: the pages

@@ -299,6 +299,18 @@ pub fn free_swap_and_cache(e: SwpEntry) {
     put_page(pfn);
 }
 
+/// Drops an unmapped page's reference; a page in the swap cache that no
+/// PTE maps any more and whose slot no PTE holds leaves the cache first
+/// (Linux: free_page_and_swap_cache, from tlb_finish_mmu).
+pub fn free_page_and_swap_cache(pfn: usize) {
+    let page = pfn_to_page(pfn);
+    if page.test(PageFlags::SWAPCACHE) && page.page_mapcount() == 0 && trylock_page(page) {
+        try_free_swap(pfn);
+        unlock_page(page);
+    }
+    put_page(pfn);
+}
+
 /// Whether the swap space is more than half used (Linux: vm_swap_full):
 /// then a page read back gives up its slot at once.
 pub fn vm_swap_full() -> bool {
@@ -420,4 +432,121 @@ fn unuse_mm(mm: &MmStruct, e: SwpEntry, pfn: usize) -> KResult<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(feature = "ktest")]
+mod tests {
+    use super::*;
+    use crate::debug::ktest::ktest;
+    use crate::mm::memory::{handle_mm_fault, Handled};
+    use crate::mm::page_alloc::{global_node_page_state, page_address};
+    use crate::mm::vma::VmFlags;
+    use crate::mm::vmscan::{deactivate_whole_list, reclaim_whole_list};
+    use pagoda_mm::lru::LruList;
+
+    const A: usize = 0x7000_0000;
+    const N: usize = 16;
+
+    fn pte_at(mm: &MmStruct, addr: usize) -> Pte {
+        mm.with_page_table(|pt| pt.pte_offset(addr).map_or(Pte::NONE, |s| pt.ptep_get(s)))
+    }
+
+    /// The first byte of every 512 of the page mapped at `addr`.
+    fn bytes_at(mm: &MmStruct, addr: usize) -> [u8; 8] {
+        let pfn = pte_at(mm, addr).pte_pfn();
+        // SAFETY: a page mapped by `mm`, read through the linear map.
+        let p = unsafe { core::slice::from_raw_parts(page_address(pfn) as *const u8, 4096) };
+        core::array::from_fn(|i| p[i * 512])
+    }
+
+    fn pattern(i: usize) -> [u8; 8] {
+        core::array::from_fn(|k| (i * 8 + k) as u8 ^ 0x5a)
+    }
+
+    /// Reclaim passes over the anonymous lists until every page of `mm` at
+    /// A is out and freed, waiting for the writes between passes. (Shared by two
+    /// young PTEs, the pages are activated by the first look.)
+    fn swap_all_out(mm: &MmStruct) {
+        for _ in 0..6 {
+            deactivate_whole_list(LruList::ActiveAnon);
+            reclaim_whole_list(LruList::InactiveAnon);
+            for _ in 0..200 {
+                if global_node_page_state(NodeStatItem::NrWriteback) == 0 {
+                    break;
+                }
+                crate::kernel::timer::msleep(5);
+            }
+            if (0..N).all(|i| pte_at(mm, A + i * 4096).is_swap_pte())
+                && global_node_page_state(NodeStatItem::NrSwapcache) == 0
+            {
+                return;
+            }
+        }
+    }
+
+    /// The seeds' swap story: pages written by a process, shared with a
+    /// forked child, are written to the swap disk and freed, both PTEs
+    /// holding the swap entry (count 2); the parent reads them back intact
+    /// (major faults, the slot keeps the child's count); the child's write
+    /// gets it a copy of its own; when both exit every slot is free again.
+    #[ktest]
+    fn anonymous_pages_go_to_swap_and_back_shared_by_fork() {
+        use crate::mm::mm_types::{MM_ANONPAGES, MM_SWAPENTS};
+        swapfile::do_swapon("/dev/vde", 0).expect("tests/ktest.sh attaches a swap disk as vde");
+        let free_swap = swapfile::nr_swap_pages();
+        let parent = MmStruct::alloc().unwrap();
+        parent.mmget();
+        let rw = VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE;
+        parent.mmap_lock.write().insert(A, A + N * 4096, rw).unwrap();
+        for i in 0..N {
+            handle_mm_fault(&parent, A + i * 4096, true, false).unwrap();
+            let pfn = pte_at(&parent, A + i * 4096).pte_pfn();
+            // SAFETY: the page just faulted in for `parent`, nobody else's.
+            let p = unsafe { core::slice::from_raw_parts_mut(page_address(pfn) as *mut u8, 4096) };
+            for (k, b) in pattern(i).iter().enumerate() {
+                p[k * 512] = *b;
+            }
+        }
+        let child = crate::mm::fork::dup_mmap(&parent).unwrap();
+        crate::mm::swap::lru_add_drain_all();
+        let out = swapfile::PSWPOUT.load(Relaxed);
+        swap_all_out(&parent);
+        for mm in [&parent, &child] {
+            for i in 0..N {
+                assert!(pte_at(mm, A + i * 4096).is_swap_pte(), "page {i} is out");
+            }
+            assert_eq!((mm.get_mm_counter(MM_ANONPAGES), mm.get_mm_counter(MM_SWAPENTS)), (0, N));
+        }
+        let e0 = pte_at(&parent, A).to_swp_entry().unwrap();
+        assert_eq!(pte_at(&child, A).to_swp_entry(), Some(e0), "one slot for both");
+        assert_eq!(swapfile::swap_count(e0), 2);
+        assert_eq!(swapfile::PSWPOUT.load(Relaxed) - out, N, "each page written once");
+        assert_eq!(swapfile::nr_swap_pages(), free_swap - N);
+        assert_eq!(global_node_page_state(NodeStatItem::NrSwapcache), 0, "written and freed");
+
+        // The parent reads them back: the first fault reads (with its
+        // neighbours: readahead), data intact, the child's count stays.
+        let first = handle_mm_fault(&parent, A, false, false).unwrap();
+        assert_eq!(first, Handled::SwapIn, "a major fault");
+        for i in 0..N {
+            if i > 0 {
+                handle_mm_fault(&parent, A + i * 4096, false, false).unwrap();
+            }
+            assert_eq!(bytes_at(&parent, A + i * 4096), pattern(i), "page {i} came back intact");
+        }
+        assert_eq!(swapfile::swap_count(e0), 1, "the child's PTE still holds the slot");
+        assert_eq!(parent.get_mm_counter(MM_SWAPENTS), 0);
+        // The child writes: its own copy, with the data it shared.
+        handle_mm_fault(&child, A, true, false).unwrap();
+        let (pp, cp) = (pte_at(&parent, A), pte_at(&child, A));
+        assert!(cp.pte_present() && cp.pte_write() && cp.pte_pfn() != pp.pte_pfn(), "the child's copy");
+        assert_eq!(bytes_at(&child, A), pattern(0));
+        assert_eq!(swapfile::swap_count(e0), 0);
+        child.mmput();
+        parent.mmput();
+        assert_eq!(swapfile::nr_swap_pages(), free_swap, "every slot free again");
+        assert_eq!(global_node_page_state(NodeStatItem::NrSwapcache), 0);
+        swapfile::do_swapoff("/dev/vde").unwrap();
+        assert_eq!(swapfile::total_swap_pages(), 0);
+    }
 }

@@ -577,6 +577,28 @@ pub fn reclaim_init(cmdline: &str) {
     }
 }
 
+/// Looks at every page of node 0's inactive list `l` once, at priority 0;
+/// returns the pages reclaimed (for the tests of reclaim and swap).
+#[cfg(feature = "ktest")]
+pub fn reclaim_whole_list(l: LruList) -> usize {
+    let mut sc = ScanControl::new(usize::MAX, false);
+    sc.priority = 0;
+    let mut left = page_allocator().node(0).unwrap().vm_stat.get(lru_stat_item(l) as usize).max(0) as usize;
+    while left > 0 {
+        shrink_inactive_list(0, l, left.min(SWAP_CLUSTER_MAX), &mut sc);
+        left = left.saturating_sub(SWAP_CLUSTER_MAX);
+    }
+    sc.nr_reclaimed
+}
+
+/// Moves every page of node 0's active list `l` to the inactive one
+/// (shrink_active_list over all of it), for the tests.
+#[cfg(feature = "ktest")]
+pub fn deactivate_whole_list(l: LruList) {
+    let n = page_allocator().node(0).unwrap().vm_stat.get(lru_stat_item(l) as usize).max(0) as usize;
+    shrink_active_list(0, l, n);
+}
+
 #[cfg(feature = "ktest")]
 mod tests {
     use super::*;
@@ -609,14 +631,7 @@ mod tests {
     /// `pages` have all been looked at (they are the oldest).
     fn reclaim_pass() -> ScanControl {
         let mut sc = ScanControl::new(usize::MAX, false);
-        sc.priority = 0;
-        let inactive =
-            page_allocator().node(0).unwrap().vm_stat.get(lru_stat_item(LruList::InactiveFile) as usize);
-        let mut left = inactive as usize;
-        while left > 0 {
-            shrink_inactive_list(0, LruList::InactiveFile, left.min(SWAP_CLUSTER_MAX), &mut sc);
-            left = left.saturating_sub(SWAP_CLUSTER_MAX);
-        }
+        sc.nr_reclaimed = reclaim_whole_list(LruList::InactiveFile);
         sc
     }
 
