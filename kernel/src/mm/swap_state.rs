@@ -549,4 +549,42 @@ mod tests {
         swapfile::do_swapoff("/dev/vde").unwrap();
         assert_eq!(swapfile::total_swap_pages(), 0);
     }
+
+    /// mlocked memory is never swapped: reclaim passes over pages of a
+    /// VM_LOCKED VMA leave every one of them mapped, and write none out,
+    /// while the same pages unlocked go.
+    #[ktest]
+    fn mlocked_pages_are_never_swapped() {
+        use crate::mm::mm_types::MM_SWAPENTS;
+        swapfile::do_swapon("/dev/vde", 0).unwrap();
+        let mm = MmStruct::alloc().unwrap();
+        mm.mmget();
+        let rw = VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE;
+        mm.mmap_lock.write().insert(A, A + N * 4096, rw | VmFlags::LOCKED).unwrap();
+        for i in 0..N {
+            handle_mm_fault(&mm, A + i * 4096, true, false).unwrap();
+        }
+        crate::mm::swap::lru_add_drain_all();
+        let out = swapfile::PSWPOUT.load(Relaxed);
+        for _ in 0..4 {
+            deactivate_whole_list(LruList::ActiveAnon);
+            reclaim_whole_list(LruList::InactiveAnon);
+        }
+        assert!((0..N).all(|i| pte_at(&mm, A + i * 4096).pte_present()), "a locked page was unmapped");
+        assert_eq!(swapfile::PSWPOUT.load(Relaxed), out, "a locked page was written out");
+        assert_eq!(mm.get_mm_counter(MM_SWAPENTS), 0);
+        // munlock: the same pages may go now.
+        crate::mm::mmap::change_vma_flags(
+            &mut mm.mmap_lock.write(),
+            A,
+            A + N * 4096,
+            |f| f - VmFlags::LOCKED,
+            |_, _, _| {},
+        )
+        .unwrap();
+        swap_all_out(&mm);
+        assert_eq!(mm.get_mm_counter(MM_SWAPENTS), N, "unlocked, they are swapped");
+        mm.mmput();
+        swapfile::do_swapoff("/dev/vde").unwrap();
+    }
 }
