@@ -316,6 +316,9 @@ mod tests {
         (&["/bin/shared"], 0),
         (&["/bin/filemap"], 0),
         (&["/bin/hello-dyn"], 0),
+        // Runaway children killed by the OOM killer and emptied by the
+        // oom_reaper: their memory comes back too.
+        (&["/bin/oomkill"], 0),
     ];
 
     fn exec_program(i: usize) {

@@ -82,24 +82,38 @@ pub fn vm_enough_memory(pages: usize) -> KResult<()> {
     }
 }
 
+/// The vm settings the monitor's sysctl shows and sets, with the largest
+/// value each takes (Linux: vm_table's proc_dointvec_minmax bounds).
+fn vm_knobs() -> [(&'static str, &'static AtomicUsize, usize); 5] {
+    [
+        ("vm.overcommit_memory", &OVERCOMMIT_MEMORY, 2),
+        ("vm.overcommit_ratio", &OVERCOMMIT_RATIO, usize::MAX),
+        ("vm.page-cluster", &super::swap_state::PAGE_CLUSTER, 31),
+        ("vm.panic_on_oom", &super::oom_kill::SYSCTL_PANIC_ON_OOM, 2),
+        ("vm.swappiness", &super::vmscan::SWAPPINESS, 200),
+    ]
+}
+
 fn cmd_sysctl(args: &str) {
     let show = || {
         crate::kprintln!(
             "kernel.randomize_va_space = {}",
             super::randomize::RANDOMIZE_VA_SPACE.load(Relaxed)
         );
-        crate::kprintln!("vm.overcommit_memory = {}", OVERCOMMIT_MEMORY.load(Relaxed));
-        crate::kprintln!("vm.overcommit_ratio = {}", OVERCOMMIT_RATIO.load(Relaxed));
+        for (name, value, _) in vm_knobs() {
+            crate::kprintln!("{name} = {}", value.load(Relaxed));
+        }
     };
     let Some((key, value)) = args.trim().split_once('=') else { return show() };
     let Ok(v) = value.trim().parse::<usize>() else {
         return crate::kprintln!("sysctl: {}: not a number", value.trim());
     };
-    match key.trim() {
-        k if super::randomize::sysctl(k, v) => return,
-        "vm.overcommit_memory" if v <= 2 => OVERCOMMIT_MEMORY.store(v, Relaxed),
-        "vm.overcommit_ratio" => OVERCOMMIT_RATIO.store(v, Relaxed),
-        k => return crate::kprintln!("sysctl: {k}={v}: not a setting Pagoda has, or out of range"),
+    let key = key.trim();
+    if !super::randomize::sysctl(key, v) {
+        match vm_knobs().into_iter().find(|k| k.0 == key && v <= k.2) {
+            Some((_, value, _)) => value.store(v, Relaxed),
+            None => return crate::kprintln!("sysctl: {key}={v}: not a setting Pagoda has, or out of range"),
+        }
     }
     show();
 }
@@ -107,6 +121,6 @@ fn cmd_sysctl(args: &str) {
 crate::monitor_cmd!(
     MON_SYSCTL,
     "sysctl",
-    "sysctl [KEY=N]: show or set vm.overcommit_memory, vm.overcommit_ratio, kernel.randomize_va_space",
+    "sysctl [KEY=N]: show or set vm.overcommit_*, vm.swappiness, vm.page-cluster, vm.panic_on_oom, kernel.randomize_va_space",
     cmd_sysctl
 );
