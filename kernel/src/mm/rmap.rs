@@ -483,10 +483,30 @@ pub fn rmap_walk_file(
     pfn: usize,
     mut f: impl FnMut(&MmStruct, usize, super::vma::VmFlags, &mut PageTable<'_, KernelPgtableMem>),
 ) -> Result<(), Contended> {
+    walk_chain(
+        &mapping.i_mmap,
+        index,
+        pfn,
+        |vma| vma.vm_file.as_ref().and_then(|f| f.mapping()).is_some_and(|mp| core::ptr::eq(mp, mapping)),
+        &mut f,
+    )
+}
+
+/// The walk both rmap walks share: for each address space on `chain` whose
+/// mmap_lock is free (only tried: the caller holds the page lock, and a
+/// fault holding the mmap_lock may wait for it), each VMA that covers
+/// `index` and that `ours` accepts, `f(mm, address, flags, page table)` if
+/// the PTE there maps `pfn`, with the page-table lock held. Allocates
+/// nothing in the common case: reclaim runs it when memory is short.
+fn walk_chain(
+    chain: &MmChain,
+    index: usize,
+    pfn: usize,
+    ours: impl Fn(&Vma) -> bool,
+    f: &mut impl FnMut(&MmStruct, usize, super::vma::VmFlags, &mut PageTable<'_, KernelPgtableMem>),
+) -> Result<(), Contended> {
     let mut contended = false;
-    // Without allocating, in the common case: reclaim runs this when
-    // memory is short.
-    let all = mapping.i_mmap.for_each_mm(|m| {
+    let all = chain.for_each_mm(|m| {
         let Some(map) = m.mmap_lock.try_read() else {
             contended = true;
             return;
@@ -494,11 +514,7 @@ pub fn rmap_walk_file(
         for id in map.vmas.iter() {
             let (start, end) = map.vmas.range(id);
             let Some(vma) = map.vmas.get(id) else { continue };
-            let pages = (end - start) >> 12;
-            if index < vma.pgoff || index >= vma.pgoff + pages {
-                continue;
-            }
-            if !vma.vm_file.as_ref().and_then(|f| f.mapping()).is_some_and(|mp| core::ptr::eq(mp, mapping)) {
+            if index < vma.pgoff || index >= vma.pgoff + ((end - start) >> 12) || !ours(vma) {
                 continue;
             }
             let address = start + ((index - vma.pgoff) << 12);
@@ -532,40 +548,16 @@ pub fn rmap_walk_anon_page(
     // and the caller holds the page, so it lives while this runs.
     let anon_vma = unsafe { &*(raw as *const AnonVma) };
     let index = page.index() as usize;
-    let mut contended = false;
-    let all = anon_vma.chain.for_each_mm(|m| {
-        let Some(map) = m.mmap_lock.try_read() else {
-            contended = true;
-            return;
-        };
-        for id in map.vmas.iter() {
-            let (start, end) = map.vmas.range(id);
-            let Some(vma) = map.vmas.get(id) else { continue };
-            if index < vma.pgoff || index >= vma.pgoff + ((end - start) >> 12) {
-                continue;
-            }
-            let chained = vma
-                .anon_vma
-                .0
-                .lock()
-                .as_ref()
-                .is_some_and(|l| lineage(&l.anon_vma).any(|a| Arc::as_ptr(a) as u64 == raw));
-            if !chained {
-                continue;
-            }
-            let address = start + ((index - vma.pgoff) << 12);
-            m.with_page_table(|pt| {
-                if pt.translate(address).is_some_and(|pa| pa.0 >> 12 == pfn) {
-                    f(m, address, vma.flags, pt);
-                }
-            });
-        }
-    });
-    if contended || all.is_err() {
-        Err(Contended)
-    } else {
-        Ok(())
-    }
+    walk_chain(
+        &anon_vma.chain,
+        index,
+        pfn,
+        |vma| {
+            let link = vma.anon_vma.0.lock();
+            link.as_ref().is_some_and(|l| lineage(&l.anon_vma).any(|a| Arc::as_ptr(a) as u64 == raw))
+        },
+        &mut f,
+    )
 }
 
 /// Makes every PTE that maps the file page `pfn` clean, so that the next

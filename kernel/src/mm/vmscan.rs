@@ -176,6 +176,25 @@ unsafe fn page_mapping(pfn: usize) -> Option<&'static AddressSpace> {
     Some(unsafe { &*(m as *const AddressSpace) })
 }
 
+/// Whether the PTE at `address` was used since last asked: its young bit
+/// (arm64's Access Flag) is cleared, with the TLB flush that makes the next
+/// use set it again (Linux: ptep_clear_flush_young). Called with the
+/// page-table lock held.
+fn ptep_clear_flush_young(
+    m: &super::mm_types::MmStruct,
+    pt: &mut pagoda_mm::pgtable::PageTable<'_, crate::arch::mm::mmu::KernelPgtableMem>,
+    address: usize,
+) -> bool {
+    let Some(slot) = pt.pte_offset(address) else { return false };
+    let pte = pt.ptep_get(slot);
+    if !pte.pte_present() || !pte.pte_young() {
+        return false;
+    }
+    pt.set_pte(slot, pte.pte_mkold());
+    crate::arch::mm::tlb::flush_tlb_page(m.asid(), address);
+    true
+}
+
 /// How many PTEs used the file page since last asked, clearing their young
 /// bits (with the TLB flush that makes the next use set it again), and
 /// whether a VMA maps it executable (Linux: folio_referenced on a file
@@ -184,13 +203,7 @@ fn page_referenced_file(mapping: &AddressSpace, pfn: usize) -> Option<(usize, bo
     let (mut young, mut exec) = (0, false);
     let index = pfn_to_page(pfn).index() as usize;
     super::rmap::rmap_walk_file(mapping, index, pfn, |m, address, flags, pt| {
-        let Some(slot) = pt.pte_offset(address) else { return };
-        let pte = pt.ptep_get(slot);
-        if pte.pte_present() && pte.pte_young() {
-            pt.set_pte(slot, pte.pte_mkold());
-            crate::arch::mm::tlb::flush_tlb_page(m.asid(), address);
-            young += 1;
-        }
+        young += ptep_clear_flush_young(m, pt, address) as usize;
         exec |= flags.contains(super::vma::VmFlags::EXEC);
     })
     .ok()?;
@@ -230,13 +243,7 @@ fn page_referenced_anon(pfn: usize) -> Option<(usize, bool)> {
     let (mut young, mut mlocked) = (0, false);
     super::rmap::rmap_walk_anon_page(pfn, |m, address, flags, pt| {
         mlocked |= flags.contains(super::vma::VmFlags::LOCKED);
-        let Some(slot) = pt.pte_offset(address) else { return };
-        let pte = pt.ptep_get(slot);
-        if pte.pte_present() && pte.pte_young() {
-            pt.set_pte(slot, pte.pte_mkold());
-            crate::arch::mm::tlb::flush_tlb_page(m.asid(), address);
-            young += 1;
-        }
+        young += ptep_clear_flush_young(m, pt, address) as usize;
     })
     .ok()?;
     Some((young, mlocked))
