@@ -77,13 +77,20 @@ pub fn delete_from_swap_cache(pfn: usize) {
     if !si.map.lock().cache_clear(e.offset as usize, pfn) {
         return;
     }
+    swap_cache_gone(pfn, e);
+}
+
+/// The flags, accounting, slot use and reference of a page that just left
+/// the swap cache (Linux: the tail of __delete_from_swap_cache and
+/// put_swap_folio).
+fn swap_cache_gone(pfn: usize, e: SwpEntry) {
     let page = pfn_to_page(pfn);
     page.clear_bit(PageFlags::SWAPCACHE);
     page.set_private(0);
     mod_node_page_state(pfn, NodeStatItem::NrFilePages, -1);
     mod_node_page_state(pfn, NodeStatItem::NrSwapcache, -1);
     swapfile::swapcache_free(e);
-    put_page(pfn);
+    put_page(pfn); // the cache's
 }
 
 /// The page for `e` in the swap cache, with a reference for the caller
@@ -202,12 +209,7 @@ pub fn remove_swap_mapping(pfn: usize) -> bool {
             return false;
         }
     }
-    page.clear_bit(PageFlags::SWAPCACHE);
-    page.set_private(0);
-    mod_node_page_state(pfn, NodeStatItem::NrFilePages, -1);
-    mod_node_page_state(pfn, NodeStatItem::NrSwapcache, -1);
-    swapfile::swapcache_free(e);
-    put_page(pfn); // the cache's
+    swap_cache_gone(pfn, e);
     true
 }
 

@@ -332,8 +332,8 @@ fn shrink_folio_list(pages: &PageBatch, sc: &mut ScanControl) -> PageBatch {
         }
         // SAFETY: the page is locked.
         let mapping = unsafe { page_mapping(pfn) };
-        let Some(mapping) = mapping.filter(|_| !page.test(PageFlags::WRITEBACK)) else {
-            // Anonymous (no swap yet), truncated, or being written.
+        let Some(mapping) = mapping else {
+            // Truncated meanwhile.
             unlock_page(page);
             keep.push(pfn);
             continue;
